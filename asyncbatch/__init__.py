@@ -1,0 +1,79 @@
+"""asyncbatch: asyncio client for HubSpot's CRM v3 batch update and upsert endpoints.
+
+It cuts any number of records into API-sized chunks, sends them concurrently under a concurrency
+cap and a rolling-window rate limit, retries what can be retried, and returns one aggregate
+``BatchResult`` in HubSpot's own shape in which every input is accounted for.
+Importing this package does no I/O.
+"""
+
+from ._client import DEFAULT_BASE_URL, BatchClient
+from ._exceptions import (
+    APIError,
+    AsyncBatchError,
+    AuthenticationError,
+    BatchFailedError,
+    ClientClosedError,
+    ConnectionFailedError,
+    InputFailedError,
+    InvalidInputError,
+    MalformedResponseError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from ._limits import RateLimit, RateLimiter, RollingWindowLimiter
+from ._models import (
+    BatchInput,
+    BatchResult,
+    Error,
+    ErrorDetail,
+    FailedInput,
+    RunStats,
+    SimplePublicObject,
+    SimplePublicUpsertObject,
+    StandardError,
+)
+from ._protocol import RateLimitInfo
+from ._retry import RetryPolicy
+from ._transport import MockTransport, RawResponse, Transport
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIError",
+    "AsyncBatchError",
+    "AuthenticationError",
+    "BatchClient",
+    "BatchFailedError",
+    "BatchInput",
+    "BatchResult",
+    "ClientClosedError",
+    "ConnectionFailedError",
+    "Error",
+    "ErrorDetail",
+    "FailedInput",
+    "InputFailedError",
+    "InvalidInputError",
+    "MalformedResponseError",
+    "MockTransport",
+    "RateLimit",
+    "RateLimitError",
+    "RateLimitInfo",
+    "RateLimiter",
+    "RawResponse",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "RollingWindowLimiter",
+    "RunStats",
+    "ServerError",
+    "SimplePublicObject",
+    "SimplePublicUpsertObject",
+    "StandardError",
+    "Transport",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+]

@@ -1,0 +1,120 @@
+"""The one cattrs converter between asyncbatch's attrs models and HubSpot's JSON. Pure: no I/O.
+
+camelCase on the wire, snake_case in Python; timestamps are aware datetimes (UTC when the wire
+gave no offset, epoch milliseconds accepted). Structuring is lenient: unknown keys are ignored
+and fields HubSpot sometimes omits take their defaults.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, TypeVar
+
+import attrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.orjson import make_converter
+
+from ._models import (
+    BatchResponse,
+    BatchResult,
+    Error,
+    ErrorDetail,
+    SimplePublicObject,
+    SimplePublicUpsertObject,
+    StandardError,
+)
+
+__all__ = ["batch_result_to_dict", "converter", "format_datetime", "parse_datetime", "structure"]
+
+T = TypeVar("T")
+
+converter = make_converter()
+
+
+def parse_datetime(value: Any) -> dt.datetime:
+    """An aware datetime from ISO 8601 text or epoch milliseconds; naive means UTC."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+    elif isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value)
+    else:
+        raise TypeError(f"not a timestamp: {type(value).__name__}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and ``Z``, as HubSpot writes timestamps."""
+    text = value.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+converter.register_structure_hook(dt.datetime, lambda v, _: parse_datetime(v))
+converter.register_unstructure_hook(dt.datetime, format_datetime)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.rstrip("_").split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# Fields HubSpot's schema marks required: always written by to_dict(), even when empty.
+_REQUIRED: dict[type, set[str]] = {
+    ErrorDetail: {"message"},
+    StandardError: {"status", "category", "message", "context", "errors", "links"},
+    Error: {"category", "correlation_id", "message"},
+    SimplePublicObject: {"id", "properties", "created_at", "updated_at", "archived"},
+    SimplePublicUpsertObject: {"id", "properties", "created_at", "updated_at", "archived", "new"},
+    BatchResponse: {"status", "results", "started_at", "completed_at"},
+}
+
+
+def _register(cls: type) -> None:
+    fields = attrs.fields(cls)
+    renames = {f.name: override(rename=_camel(f.name)) for f in fields}
+    converter.register_structure_hook(
+        cls,
+        make_dict_structure_fn(cls, converter, **renames),  # type: ignore[arg-type]
+    )
+    required = _REQUIRED.get(cls, set())
+    unstructure = {
+        f.name: override(rename=_camel(f.name), omit_if_default=f.name not in required)
+        for f in fields
+    }
+    converter.register_unstructure_hook(
+        cls,
+        make_dict_unstructure_fn(cls, converter, **unstructure),  # type: ignore[arg-type]
+    )
+
+
+for _cls in (
+    ErrorDetail,
+    StandardError,
+    Error,
+    SimplePublicObject,
+    SimplePublicUpsertObject,
+    BatchResponse,
+):
+    _register(_cls)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Structure wire data into ``cls`` (raises cattrs' errors on wrong types)."""
+    return converter.structure(data, cls)
+
+
+def batch_result_to_dict(result: BatchResult) -> dict[str, Any]:
+    """HubSpot's ``BatchResponse...WithErrors`` JSON for an aggregate result."""
+    out: dict[str, Any] = {
+        "status": result.status,
+        "results": [converter.unstructure(r) for r in result.results],
+        "startedAt": format_datetime(result.started_at),
+        "completedAt": format_datetime(result.completed_at),
+    }
+    if result.requested_at is not None:
+        out["requestedAt"] = format_datetime(result.requested_at)
+    out["links"] = dict(result.links)
+    out["errors"] = [converter.unstructure(e) for e in result.errors]
+    out["numErrors"] = result.num_errors
+    return out

@@ -1,0 +1,205 @@
+"""attrs models of HubSpot's batch shapes and of asyncbatch's aggregate answer. Pure: no I/O.
+
+Field names are snake_case here and camelCase on the wire (see ``_convert``). Every field that
+HubSpot's OpenAPI marks required but real answers sometimes omit has a default, so reading is
+lenient; ``BatchResult.to_dict()`` writes HubSpot's ``BatchResponse...WithErrors`` shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from ._exceptions import BatchFailedError, InputFailedError
+
+__all__ = [
+    "BatchInput",
+    "BatchResponse",
+    "BatchResult",
+    "BatchStatus",
+    "Error",
+    "ErrorDetail",
+    "FailedInput",
+    "RunStats",
+    "SimplePublicObject",
+    "SimplePublicUpsertObject",
+    "StandardError",
+]
+
+BatchStatus = Literal["PENDING", "PROCESSING", "CANCELED", "COMPLETE"]
+
+
+@attrs.frozen
+class BatchInput:
+    """One record to write, in HubSpot's ``SimplePublicObjectBatchInput`` shape.
+
+    ``properties`` may hold Python values (int, bool, date, list of str...) when given by a
+    caller; planning converts them to the strings HubSpot expects.
+    """
+
+    id: str
+    properties: Mapping[str, Any]
+    id_property: str | None = None
+    object_write_trace_id: str | None = None
+
+
+@attrs.frozen
+class ErrorDetail:
+    """HubSpot's ``ErrorDetail``: one detail of an error."""
+
+    message: str = ""
+    code: str | None = None
+    in_: str | None = None
+    sub_category: str | None = None
+    context: dict[str, list[str]] | None = None
+
+
+@attrs.frozen
+class StandardError:
+    """HubSpot's ``StandardError``: one error inside a 207 (or one the client synthesised)."""
+
+    status: str = "error"
+    category: str = ""
+    message: str = ""
+    context: dict[str, list[str]] = attrs.field(factory=dict)
+    errors: list[ErrorDetail] = attrs.field(factory=list)
+    links: dict[str, str] = attrs.field(factory=dict)
+    id: str | None = None
+    sub_category: Any = None
+
+
+@attrs.frozen
+class Error:
+    """HubSpot's whole-request ``Error`` body (and the 429 body, which adds ``policy_name``)."""
+
+    category: str | None = None
+    correlation_id: str | None = None
+    message: str = ""
+    context: dict[str, list[str]] | None = None
+    errors: list[ErrorDetail] | None = None
+    links: dict[str, str] | None = None
+    sub_category: Any = None
+    status: str | None = None
+    error_type: str | None = None
+    policy_name: str | None = None
+
+
+@attrs.frozen
+class SimplePublicObject:
+    """HubSpot's ``SimplePublicObject``: a record as written."""
+
+    id: str
+    properties: dict[str, str | None] = attrs.field(factory=dict)
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    archived: bool = False
+    archived_at: dt.datetime | None = None
+    object_write_trace_id: str | None = None
+    properties_with_history: dict[str, list[dict[str, Any]]] | None = None
+    url: str | None = None
+
+
+@attrs.frozen
+class SimplePublicUpsertObject(SimplePublicObject):
+    """HubSpot's ``SimplePublicUpsertObject``: a record as upserted; ``new`` if it was created."""
+
+    new: bool = False
+
+
+@attrs.frozen
+class BatchResponse:
+    """One chunk's 200/207 answer, as HubSpot sent it."""
+
+    status: str = "COMPLETE"
+    results: list[SimplePublicObject] = attrs.field(factory=list)
+    errors: list[StandardError] = attrs.field(factory=list)
+    num_errors: int | None = None
+    requested_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    links: dict[str, str] | None = None
+
+
+@attrs.frozen
+class FailedInput:
+    """An input that was not written, and why.
+
+    Attributes:
+        positions: the input's places in the caller's records (several if coalesced).
+        input: the record as it would have been sent (properties converted to strings).
+        reason: one line saying why.
+        error: the HubSpot error (or the one the client synthesised) behind the reason.
+        status_code: the HTTP status of the answer that failed it, None if there was none.
+    """
+
+    positions: tuple[int, ...]
+    input: BatchInput
+    reason: str
+    error: StandardError
+    status_code: int | None = None
+
+    @property
+    def position(self) -> int:
+        """The first position this input had in the caller's records."""
+        return self.positions[0]
+
+
+@attrs.frozen
+class RunStats:
+    """What a call did on the wire."""
+
+    inputs: int = 0
+    records: int = 0
+    coalesced: int = 0
+    chunks: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    split_requests: int = 0
+    elapsed_seconds: float = 0.0
+
+
+@attrs.frozen
+class BatchResult:
+    """The one aggregate answer of an ``update``/``upsert`` call.
+
+    ``results`` are in the order of the inputs (one per distinct record written);
+    ``result_positions[i]`` gives the caller's positions that ``results[i]`` answers.
+    ``failed`` lists every input not written, with its reason. Together they account for every
+    input exactly once. ``to_dict()`` gives HubSpot's own JSON shape.
+    """
+
+    status: str
+    results: list[SimplePublicObject]
+    errors: list[StandardError]
+    num_errors: int
+    started_at: dt.datetime
+    completed_at: dt.datetime
+    requested_at: dt.datetime | None = None
+    links: dict[str, str] = attrs.field(factory=dict)
+    failed: list[FailedInput] = attrs.field(factory=list)
+    result_positions: list[tuple[int, ...]] = attrs.field(factory=list)
+    stats: RunStats = attrs.field(factory=RunStats)
+
+    @property
+    def ok(self) -> bool:
+        """True when every input was written."""
+        return not self.failed and self.status == "COMPLETE"
+
+    def to_dict(self) -> dict[str, Any]:
+        """HubSpot's ``BatchResponseSimplePublic(Upsert)ObjectWithErrors`` JSON shape."""
+        from ._convert import batch_result_to_dict
+
+        return batch_result_to_dict(self)
+
+    def raise_for_errors(self) -> None:
+        """Raise ``BatchFailedError`` (an ExceptionGroup) naming every failed input, if any."""
+        if not self.failed:
+            return
+        members = [InputFailedError(f.positions, f.input.id, f.reason) for f in self.failed]
+        raise BatchFailedError(
+            f"{len(self.failed)} of {self.stats.inputs} inputs were not written", members
+        )

@@ -1,0 +1,186 @@
+"""The HTTP transport: the only module of the client that imports aiohttp. Does network I/O.
+
+``Transport`` is the small interface the client needs; ``AiohttpTransport`` implements it with
+one ``aiohttp.ClientSession`` whose connection pool is sized to the concurrency, and
+``MockTransport`` lets tests plug in a plain function. aiohttp's exceptions are translated here,
+most specific first, into ``RequestTimeoutError`` / ``ConnectionFailedError`` /
+``TransportError``; their messages never include request headers (and so never the token).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+import attrs
+
+from ._exceptions import (
+    ConnectionFailedError,
+    InvalidInputError,
+    RequestTimeoutError,
+    TransportError,
+)
+
+__all__ = [
+    "AiohttpTransport",
+    "MockTransport",
+    "RawResponse",
+    "Transport",
+    "check_base_url",
+]
+
+#: Answers larger than this are cut off and reported, not read into memory whole.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+@attrs.frozen
+class RawResponse:
+    """An HTTP answer as received."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Transport(Protocol):
+    async def post(self, url: str, body: bytes, *, timeout_seconds: float) -> RawResponse:
+        """POST ``body`` (JSON) to ``url``; raise a ``TransportError`` if no answer came."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str) -> str:
+    """Return ``base_url`` without a trailing slash if it is https, or http to loopback only.
+
+    Raises:
+        InvalidInputError: another scheme, no host, or plain http to a non-loopback host.
+    """
+    if not isinstance(base_url, str):
+        raise InvalidInputError(f"base_url must be a string, got {type(base_url).__name__}")
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise InvalidInputError(f"base_url must be an https:// URL, got {base_url!r}")
+    if parts.username or parts.password:
+        raise InvalidInputError("base_url must not carry credentials")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise InvalidInputError(
+            f"plain http:// is refused except to loopback (got host {host!r}): the access "
+            "token would travel unencrypted; use https://"
+        )
+    return base_url.rstrip("/")
+
+
+class AiohttpTransport:
+    """``Transport`` over one aiohttp session. Redirects are not followed, so the token is
+    never sent to another host; a 3xx comes back as an answer like any other."""
+
+    def __init__(self, *, token: str, max_connections: int, user_agent: str) -> None:
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": user_agent,
+        }
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"AiohttpTransport(max_connections={self._max_connections})"
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=self._max_connections
+            )
+            self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        return self._session
+
+    async def post(self, url: str, body: bytes, *, timeout_seconds: float) -> RawResponse:
+        session = self._open()
+        timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        try:
+            async with session.post(
+                url, data=body, headers=self._headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                chunks = []
+                size = 0
+                async for piece in response.content.iter_chunked(64 * 1024):
+                    size += len(piece)
+                    if size > MAX_BODY_BYTES:
+                        raise TransportError(
+                            f"answer body exceeds {MAX_BODY_BYTES} bytes; refusing to read it"
+                        )
+                    chunks.append(piece)
+                return RawResponse(
+                    status=response.status,
+                    headers=dict(response.headers),
+                    body=b"".join(chunks),
+                )
+        except TransportError:
+            raise
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise RequestTimeoutError(
+                f"no answer within {timeout_seconds:g} s from {_where(url)}"
+            ) from _scrub(exc)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
+            raise ConnectionFailedError(
+                f"{type(exc).__name__} talking to {_where(url)}: {_safe_text(exc)}"
+            ) from _scrub(exc)
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{type(exc).__name__} talking to {_where(url)}: {_safe_text(exc)}"
+            ) from _scrub(exc)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _safe_text(exc: BaseException) -> str:
+    # aiohttp's ClientResponseError carries request_info (with headers); its str() does not
+    # include them, but be explicit: only the message goes into ours.
+    return str(exc)[:300]
+
+
+def _scrub(exc: BaseException) -> BaseException | None:
+    # Keep the cause for debugging, minus the request headers it may reference.
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return None
+    return exc
+
+
+Handler = Callable[[str, bytes], Awaitable[RawResponse]]
+
+
+class MockTransport:
+    """A ``Transport`` that calls ``handler(url, body)``: for tests and dry runs."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.closed = False
+
+    async def post(self, url: str, body: bytes, *, timeout_seconds: float) -> RawResponse:
+        return await self._handler(url, body)
+
+    async def aclose(self) -> None:
+        self.closed = True
