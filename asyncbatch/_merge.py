@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ._exceptions import APIError, AsyncBatchError, TransportError
+from ._exceptions import APIError, AsyncBatchError, TransportError, ValidationError
 from ._models import (
     BatchResponse,
     BatchResult,
@@ -70,7 +70,9 @@ def synthesize_error(
 
 
 def _reason(error: StandardError) -> str:
-    return f"{error.category}: {error.message}" if error.category else error.message
+    if not error.category or error.category in error.message:
+        return error.message
+    return f"{error.category}: {error.message}"
 
 
 def _match_result(
@@ -109,6 +111,10 @@ def merge_outcomes(
         started_at: when the call started (used when no answer carried a timestamp).
         completed_at: when the call ended (likewise).
         canceled: the run was stopped early (DAILY limit, authentication).
+
+    ``status`` is ``COMPLETE`` when every input got a definitive answer from HubSpot: written,
+    or refused for its data (a 207 error, or a 4xx whole-request refusal). It is ``CANCELED``
+    when some input got none (network failure, retries exhausted, run stopped, not sent).
     """
     written: dict[int, SimplePublicObject] = {}
     failed: dict[int, FailedInput] = {}
@@ -141,7 +147,10 @@ def merge_outcomes(
             synthesized = synthesize_error(chunk_items, error, sent=outcome.sent)
             errors.append(synthesized)
             num_errors += 1
-            statuses.add("CANCELED")
+            # A 4xx refusal is HubSpot's definitive answer about these inputs (the batch was
+            # processed, the data was wrong); anything else means they got no answer.
+            definitive = isinstance(error, ValidationError) and outcome.sent
+            statuses.add("COMPLETE" if definitive else "CANCELED")
             for item in chunk_items:
                 fail(item, synthesized, outcome.status_code)
             continue

@@ -133,7 +133,7 @@ async def test_whole_chunk_400_without_split_fails_each_input() -> None:
         with aioresponses() as m:
             m.post(UPDATE, status=400, payload=body)
             result = await client.update("goal_targets", records(3))
-    assert result.status == "CANCELED"
+    assert result.status == "COMPLETE"  # a definitive refusal, not an unanswered chunk
     assert len(result.failed) == 3 and result.results == []
     assert all("VALIDATION_ERROR" in f.reason and "amount" in f.reason for f in result.failed)
     assert result.num_errors == 1
