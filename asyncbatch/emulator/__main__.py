@@ -1,0 +1,135 @@
+"""Command line of the emulator: ``python -m asyncbatch.emulator --port N``. Does network I/O.
+
+Serves until SIGINT or SIGTERM, after printing the base URL it listens on. ``add_arguments`` and
+``run`` let another command line (``asyncbatch emulator``) reuse the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import cast
+
+from ._app import Emulator
+from ._config import ALL_FAULT_KINDS, EmulatorConfig, FaultConfig, FaultKind, PropertyDef
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the emulator's options to ``parser``."""
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
+    add("--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)")
+    add("--token", default=None, help="the one accepted bearer token (default: any non-empty)")
+    add("--rate-limit", type=int, default=100, metavar="N", help="requests per window per token")
+    add("--rate-window", type=float, default=10.0, metavar="SECONDS", help="rolling window")
+    add("--daily-limit", type=int, default=None, metavar="N", help="daily request cap per token")
+    add("--latency", type=float, default=0.0, metavar="SECONDS", help="added to every answer")
+    add("--jitter", type=float, default=0.0, metavar="SECONDS", help="uniform extra latency")
+    add("--fault-rate", type=float, default=0.0, metavar="P", help="share of faulty requests")
+    add(
+        "--fault-kinds",
+        default=",".join(ALL_FAULT_KINDS),
+        metavar="K1,K2",
+        help="comma-separated fault kinds (default: all: %(default)s)",
+    )
+    add("--fault-seed", type=int, default=0, help="seed of fault injection")
+    add("--slow-seconds", type=float, default=30.0, help="delay of the 'slow' fault")
+    add("--retry-after", type=float, default=1.0, metavar="SECONDS", help="477's Retry-After")
+    add(
+        "--properties",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help='JSON: {"OBJECT_TYPE": [{"name": ..., "type": ..., "options": [...]}]}',
+    )
+    add("--strict-properties", action="store_true", help="reject undeclared properties")
+    add(
+        "--validation-207",
+        action="store_true",
+        help="invalid values -> 207 per input when every input has an objectWriteTraceId",
+    )
+    add("--no-shuffle", action="store_true", help="return results in input order")
+    add("--seed", type=int, default=0, help="seed of result order and jitter")
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """Build an ``EmulatorConfig`` from parsed ``add_arguments`` options."""
+    properties: dict[str, list[PropertyDef]] = {}
+    if args.properties is not None:
+        raw = json.loads(args.properties.read_text(encoding="utf-8"))
+        for object_type, defs in raw.items():
+            properties[object_type] = [
+                PropertyDef(d["name"], d.get("type", "string"), d.get("options", ())) for d in defs
+            ]
+    kinds = tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip())
+    return EmulatorConfig(
+        token=args.token,
+        rate_limit_requests=args.rate_limit,
+        rate_limit_window_seconds=args.rate_window,
+        daily_limit=args.daily_limit,
+        latency_seconds=args.latency,
+        jitter_seconds=args.jitter,
+        faults=FaultConfig(
+            rate=args.fault_rate,
+            kinds=cast("tuple[FaultKind, ...]", kinds),  # validated by FaultConfig
+            seed=args.fault_seed,
+            slow_seconds=args.slow_seconds,
+            retry_after_seconds=args.retry_after,
+        ),
+        properties=properties,
+        strict_properties=args.strict_properties,
+        validation_errors_as_207=args.validation_207,
+        shuffle_results=not args.no_shuffle,
+        seed=args.seed,
+    )
+
+
+async def serve(config: EmulatorConfig, host: str, port: int) -> None:
+    """Run an emulator until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        emulator = Emulator(config)
+        await emulator.start(host=host, port=port)
+        stack.push_async_callback(emulator.stop)
+        print(f"HubSpot emulator listening on {emulator.url}", flush=True)
+        await stop.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve with parsed options; returns the exit code."""
+    try:
+        config = config_from_args(args)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(config, args.host, args.port))
+    except KeyboardInterrupt:  # before the signal handlers were installed
+        return 130
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m asyncbatch.emulator``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m asyncbatch.emulator",
+        description="A local HubSpot CRM v3 batch update/upsert server.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

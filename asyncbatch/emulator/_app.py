@@ -1,0 +1,389 @@
+"""The emulator's aiohttp.web application and its ``Emulator`` handle. Does network I/O.
+
+Request path of a batch call: authentication (401) -> rate limit (429, headers on every answer
+after this point) -> body read -> latency -> injected fault -> content type and JSON (415/400)
+-> ``_batch.process`` -> answer. Anything unexpected becomes a HubSpot-shaped JSON error, never
+a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from aiohttp import web
+
+from ._batch import BatchContext, check_operation, process
+from ._config import EmulatorConfig, FaultKind, PropertyDef
+from ._faults import FaultPicker, canned_answer
+from ._ratelimit import RateLimiter
+from ._shapes import AUTH_MESSAGE, error_body, rate_limit_body
+from ._stats import EmulatorStats
+from ._store import Store, canonical_type
+
+logger = logging.getLogger("asyncbatch.emulator")
+
+BATCH_PATH = "/crm/v3/objects/{objectType}/batch/{operation}"
+_JSON_TYPE = "application/json;charset=utf-8"
+_Handler = Callable[[web.Request], Any]
+_DROPPED = web.RequestKey("asyncbatch_emulator_dropped", bool)
+
+
+def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    response = web.Response(status=status, body=orjson.dumps(body), headers=headers)
+    response.headers["Content-Type"] = _JSON_TYPE
+    return response
+
+
+class _Reject(Exception):
+    """Answer an introspection request with a 400 and ``message``."""
+
+
+class Emulator:
+    """A local HubSpot CRM v3 batch server.
+
+    Start it with ``await emulator.start()`` (or ``async with Emulator(config) as emulator``);
+    its base URL is then ``emulator.url``. The store, counters and fault queue are inspectable
+    and resettable in-process and over HTTP under ``/_emulator/``.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config if config is not None else EmulatorConfig()
+        self.stats = EmulatorStats()
+        self._store = Store()
+        self._clock = clock
+        self._limiter = RateLimiter(
+            requests=self.config.rate_limit_requests,
+            window_seconds=self.config.rate_limit_window_seconds,
+            daily_limit=self.config.daily_limit,
+            clock=clock,
+        )
+        self._faults = FaultPicker(self.config.faults)
+        self._definitions: dict[str, dict[str, PropertyDef]] = {
+            canonical_type(object_type): {d.name: d for d in defs}
+            for object_type, defs in self.config.properties.items()
+        }
+        self._shuffle_rng = random.Random(self.config.seed)
+        self._jitter_rng = random.Random(self.config.seed + 1)
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self.app = self._make_app()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on ``host:port`` (0: an ephemeral port) and return the base URL."""
+        if self._runner is not None:
+            raise RuntimeError("emulator already started")
+        self._closing = asyncio.Event()
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self._url = f"http://{shown}:{bound_port}"
+        return self._url
+
+    async def stop(self) -> None:
+        """Stop listening; waiting answers (latency, ``slow``) end at once. Idempotent."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._closing.set()
+        await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321`` (only while started)."""
+        if self._url is None or self._runner is None:
+            raise RuntimeError("emulator not started")
+        return self._url
+
+    # -- in-process control and introspection ------------------------------------------------
+
+    def inject(self, kind: FaultKind, count: int = 1) -> None:
+        """Force the next ``count`` batch requests to get fault ``kind``."""
+        self._faults.force(kind, count)
+
+    @property
+    def pending_faults(self) -> int:
+        """Forced faults not yet delivered."""
+        return self._faults.pending
+
+    def records(self, object_type: str) -> list[dict[str, Any]]:
+        """The stored records of ``object_type`` in creation order, as dicts."""
+        return [
+            {
+                "id": r.id,
+                "properties": dict(r.properties),
+                "createdAt": r.created_at,
+                "updatedAt": r.updated_at,
+                "archived": False,
+            }
+            for r in self._store.of(object_type).records.values()
+        ]
+
+    def record(self, object_type: str, key: str, id_property: str | None = None) -> dict[str, Any]:
+        """One record by id (or unique ``id_property`` value); ``KeyError`` if absent."""
+        found = self._store.of(object_type).find(key, id_property)
+        if found is None:
+            raise KeyError(key)
+        return {
+            "id": found.id,
+            "properties": dict(found.properties),
+            "createdAt": found.created_at,
+            "updatedAt": found.updated_at,
+            "archived": False,
+        }
+
+    def object_types(self) -> list[str]:
+        """Canonical object types that hold (or held) records."""
+        return list(self._store.types())
+
+    def preload(self, object_type: str, records: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Create records directly (no request, no counters); returns their ids in order.
+
+        Each item is ``{"properties": {...}}`` or a bare properties mapping.
+        """
+        now = datetime.now(UTC)
+        ids = []
+        for item in records:
+            props = item.get("properties", item)
+            if not isinstance(props, Mapping):
+                raise TypeError(f"properties must be a mapping, got {props!r}")
+            record = self._store.create(
+                object_type, {str(k): str(v) for k, v in props.items()}, now
+            )
+            ids.append(record.id)
+        return ids
+
+    def reset(self) -> None:
+        """Clear the store, the counters, the rate-limit windows and forced faults."""
+        self._store.clear()
+        self.stats = EmulatorStats()
+        self._limiter.reset()
+        self._faults.reset()
+        self._shuffle_rng = random.Random(self.config.seed)
+        self._jitter_rng = random.Random(self.config.seed + 1)
+
+    # -- the application ---------------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
+        app.router.add_post(BATCH_PATH, self._handle_batch)
+        app.router.add_get("/_emulator/stats", self._handle_stats)
+        app.router.add_get("/_emulator/records/{objectType}", self._handle_records)
+        app.router.add_post("/_emulator/reset", self._handle_reset)
+        app.router.add_post("/_emulator/inject", self._handle_inject)
+        app.router.add_post("/_emulator/preload/{objectType}", self._handle_preload)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        api = not request.path.startswith("/_emulator/")
+        stats = self.stats
+        if api:
+            stats.total_requests += 1
+            stats.in_flight += 1
+            stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as exc:
+            response = self._http_error(exc)
+        except _Reject as exc:
+            response = _json(400, error_body("VALIDATION_ERROR", str(exc)))
+        except Exception:
+            logger.exception("emulator failed on %s %s", request.method, request.path)
+            response = _json(500, error_body("INTERNAL_ERROR", "internal error"))
+        finally:
+            if api:
+                stats.in_flight -= 1
+        if api and not request.get(_DROPPED, False):
+            stats.status_counts[response.status] += 1
+        return response
+
+    @staticmethod
+    def _http_error(exc: web.HTTPException) -> web.Response:
+        categories = {404: "OBJECT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "VALIDATION_ERROR"}
+        category = categories.get(exc.status, "VALIDATION_ERROR")
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return _json(exc.status, error_body(category, exc.reason), headers)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds``; ``False`` if the emulator began stopping meanwhile."""
+        if seconds <= 0:
+            return not self._closing.is_set()
+        try:
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        except TimeoutError:
+            return True
+        return False
+
+    def _drop(self, request: web.Request) -> web.Response:
+        """Close the connection without an answer (the returned response is never sent)."""
+        request[_DROPPED] = True
+        self.stats.dropped_connections += 1
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        return web.Response(status=599)
+
+    def _authenticate(self, request: web.Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        if self.config.token is not None and token != self.config.token:
+            return None
+        return token
+
+    async def _handle_batch(self, request: web.Request) -> web.StreamResponse:
+        token = self._authenticate(request)
+        if token is None:
+            return _json(401, error_body("INVALID_AUTHENTICATION", AUTH_MESSAGE))
+        requested_at = datetime.now(UTC)
+        decision = self._limiter.arrive(token)
+        self.stats.max_window_requests = self._limiter.max_window_requests
+        headers = decision.headers
+        if decision.policy is not None:
+            self.stats.rate_limited[decision.policy] += 1
+            return _json(429, rate_limit_body(decision.policy), headers)
+        unsupported = check_operation(
+            request.match_info["objectType"], request.match_info["operation"]
+        )
+        if unsupported is not None:
+            return _json(unsupported.status, unsupported.body, headers)
+        raw = await request.read()
+        config = self.config
+        delay = config.latency_seconds
+        if config.jitter_seconds > 0:
+            delay += self._jitter_rng.uniform(0.0, config.jitter_seconds)
+        if not await self._pause(delay):
+            return _json(503, error_body("SERVICE_UNAVAILABLE", "shutting down"), headers)
+        fault = self._faults.pick()
+        if fault is not None:
+            self.stats.faults[fault] += 1
+            if fault == "reset":
+                return self._drop(request)
+            canned = canned_answer(fault, config.faults)
+            if canned is not None:
+                if fault == "429_secondly":
+                    self.stats.rate_limited["SECONDLY"] += 1
+                all_headers = {**headers, **canned.headers}
+                if isinstance(canned.body, bytes):
+                    response = web.Response(
+                        status=canned.status, body=canned.body, headers=all_headers
+                    )
+                    response.content_type = canned.content_type
+                    return response
+                return _json(canned.status, canned.body, all_headers)
+            if fault == "slow" and not await self._pause(config.faults.slow_seconds):
+                return _json(503, error_body("SERVICE_UNAVAILABLE", "shutting down"), headers)
+        if request.content_type != "application/json":
+            return _json(
+                415,
+                error_body(
+                    "VALIDATION_ERROR",
+                    f"Content type '{request.content_type}' not supported: send application/json.",
+                ),
+                headers,
+            )
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return _json(
+                400,
+                error_body("VALIDATION_ERROR", f"Invalid input JSON: {exc}"),
+                headers,
+            )
+        object_type = request.match_info["objectType"]
+        ctx = BatchContext(
+            definitions=self._definitions,
+            strict=config.strict_properties,
+            validation_errors_as_207=config.validation_errors_as_207,
+            clock=lambda: datetime.now(UTC),
+            shuffle=self._shuffle_rng if config.shuffle_results else None,
+            requested_at=requested_at if config.include_requested_at else None,
+        )
+        answer = process(self._store, object_type, request.match_info["operation"], payload, ctx)
+        canonical = canonical_type(object_type)
+        for record_id in answer.written:
+            self.stats.writes[(canonical, record_id)] += 1
+        if fault == "lost":
+            return self._drop(request)
+        if answer.body is None:
+            return web.Response(status=answer.status, headers=headers)
+        return _json(answer.status, answer.body, headers)
+
+    async def _handle_stats(self, request: web.Request) -> web.Response:
+        body = self.stats.to_dict()
+        body["pending_faults"] = self.pending_faults
+        return _json(200, body)
+
+    async def _handle_records(self, request: web.Request) -> web.Response:
+        results = self.records(request.match_info["objectType"])
+        return _json(200, {"total": len(results), "results": results})
+
+    async def _handle_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return _json(200, {"status": "reset"})
+
+    async def _read_json(self, request: web.Request) -> Any:
+        try:
+            return orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            raise _Reject(f"Invalid JSON: {exc}") from exc
+
+    async def _handle_inject(self, request: web.Request) -> web.Response:
+        payload = await self._read_json(request)
+        if not isinstance(payload, dict):
+            raise _Reject('expected {"kind": ..., "count": ...}')
+        try:
+            self.inject(payload.get("kind"), int(payload.get("count", 1)))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise _Reject(str(exc)) from exc
+        return _json(200, {"pending_faults": self.pending_faults})
+
+    async def _handle_preload(self, request: web.Request) -> web.Response:
+        payload = await self._read_json(request)
+        inputs = payload.get("inputs") if isinstance(payload, dict) else None
+        if not isinstance(inputs, list):
+            raise _Reject('expected {"inputs": [{"properties": {...}}]}')
+        try:
+            ids = self.preload(request.match_info["objectType"], inputs)
+        except (TypeError, AttributeError) as exc:
+            raise _Reject(str(exc)) from exc
+        return _json(200, {"ids": ids})

@@ -1,0 +1,88 @@
+"""HubSpot's per-token rolling-window rate limit and daily cap. No I/O; the clock is injected.
+
+A request counts when it arrives. One that is turned away with a 429 does not use up the window
+or the daily budget, but it is still an arrival for ``max_window_requests`` (the most requests
+any client sent inside one window, which is what a benchmark checks against the limit).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import attrs
+
+# Shown in X-HubSpot-RateLimit-Daily when no daily cap is configured (HubSpot's largest tier).
+DEFAULT_DAILY = 1_000_000
+
+TEN_SECONDLY_ROLLING = "TEN_SECONDLY_ROLLING"
+SECONDLY = "SECONDLY"
+DAILY = "DAILY"
+
+
+@attrs.frozen
+class Decision:
+    """``policy`` is the tripped policy's name, or ``None`` when the request may go on."""
+
+    policy: str | None
+    headers: dict[str, str]
+
+
+@attrs.define
+class _Bucket:
+    accepted: deque[float] = attrs.field(factory=deque)
+    arrivals: deque[float] = attrs.field(factory=deque)
+    daily_used: int = 0
+
+
+class RateLimiter:
+    """Decides, per token, whether a request arriving now is within the limits."""
+
+    def __init__(
+        self,
+        *,
+        requests: int,
+        window_seconds: float,
+        daily_limit: int | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.requests = requests
+        self.window_seconds = window_seconds
+        self.daily_limit = daily_limit
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self.max_window_requests = 0
+
+    def reset(self) -> None:
+        self._buckets.clear()
+        self.max_window_requests = 0
+
+    def arrive(self, token: str) -> Decision:
+        """Record an arrival for ``token`` and decide on it."""
+        now = self._clock()
+        horizon = now - self.window_seconds
+        bucket = self._buckets.get(token)
+        if bucket is None:
+            bucket = self._buckets[token] = _Bucket()
+        for queue in (bucket.accepted, bucket.arrivals):
+            while queue and queue[0] <= horizon:
+                queue.popleft()
+        bucket.arrivals.append(now)
+        self.max_window_requests = max(self.max_window_requests, len(bucket.arrivals))
+        daily = self.daily_limit if self.daily_limit is not None else DEFAULT_DAILY
+        policy: str | None = None
+        if self.daily_limit is not None and bucket.daily_used >= self.daily_limit:
+            policy = DAILY
+        elif len(bucket.accepted) >= self.requests:
+            policy = TEN_SECONDLY_ROLLING
+        else:
+            bucket.accepted.append(now)
+            bucket.daily_used += 1
+        headers = {
+            "X-HubSpot-RateLimit-Max": str(self.requests),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, self.requests - len(bucket.accepted))),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(round(self.window_seconds * 1000)),
+            "X-HubSpot-RateLimit-Daily": str(daily),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, daily - bucket.daily_used)),
+        }
+        return Decision(policy, headers)

@@ -1,0 +1,88 @@
+"""``python -m asyncbatch.emulator``: help, and a real server stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+
+from asyncbatch.emulator.__main__ import config_from_args, main
+
+
+def test_help_lists_options() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "asyncbatch.emulator", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0
+    for option in ("--port", "--host", "--token", "--rate-limit", "--fault-rate", "--latency"):
+        assert option in completed.stdout
+
+
+def test_bad_fault_kind_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--port", "0", "--fault-kinds", "teapot"]) == 2
+    assert "unknown fault kinds" in capsys.readouterr().err
+
+
+def test_options_become_config() -> None:
+    import argparse
+
+    from asyncbatch.emulator.__main__ import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--rate-limit", "10", "--rate-window", "1", "--fault-rate", "0.1", "--fault-kinds",
+         "500,reset", "--daily-limit", "5", "--token", "t", "--no-shuffle"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.rate_limit_requests == 10
+    assert config.rate_limit_window_seconds == 1.0
+    assert config.daily_limit == 5
+    assert config.token == "t"
+    assert config.faults.rate == 0.1
+    assert config.faults.kinds == ("500", "reset")
+    assert config.shuffle_results is False
+
+
+@pytest.mark.asyncio
+async def test_serves_until_sigterm() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncbatch.emulator",
+        "--port",
+        "0",
+        "--token",
+        "cli-token",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line.startswith("HubSpot emulator listening on http://127.0.0.1:")
+        url = line.rsplit(" ", 1)[1].strip()
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{url}/crm/v3/objects/contacts/batch/update",
+                json={"inputs": []},
+                headers={"Authorization": "Bearer cli-token"},
+            ) as response:
+                assert response.status == 200
+            async with session.get(f"{url}/_emulator/stats") as response:
+                assert (await response.json())["total_requests"] == 1
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await process.communicate()
