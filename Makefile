@@ -21,7 +21,7 @@ test: $(STAMP)
 
 ## demo: the main job against the embedded emulator (no account needed)
 demo: $(STAMP)
-	$(BIN)/python -m asyncbatch.demo
+	$(BIN)/asyncbatch demo
 
 ## bench: performance table against the peers named in the issues
 bench: $(STAMP)

@@ -305,7 +305,7 @@ class BatchClient:
                     run.split_requests += 1
                 try:
                     raw = await self._transport.post(url, body, timeout_seconds=self._timeout)
-                except TransportError as exc:
+                except (TransportError, APIError) as exc:
                     error = exc
                 else:
                     status = raw.status

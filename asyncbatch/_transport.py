@@ -20,6 +20,7 @@ import attrs
 from ._exceptions import (
     ConnectionFailedError,
     InvalidInputError,
+    MalformedResponseError,
     RequestTimeoutError,
     TransportError,
 )
@@ -47,7 +48,8 @@ class RawResponse:
 
 class Transport(Protocol):
     async def post(self, url: str, body: bytes, *, timeout_seconds: float) -> RawResponse:
-        """POST ``body`` (JSON) to ``url``; raise a ``TransportError`` if no answer came."""
+        """POST ``body`` (JSON) to ``url``; raise a ``TransportError`` if no answer came, or
+        ``MalformedResponseError`` if the answer was unreadable (a body over the size cap)."""
 
     async def aclose(self) -> None:
         """Release connections."""
@@ -121,8 +123,10 @@ class AiohttpTransport:
                 async for piece in response.content.iter_chunked(64 * 1024):
                     size += len(piece)
                     if size > MAX_BODY_BYTES:
-                        raise TransportError(
-                            f"answer body exceeds {MAX_BODY_BYTES} bytes; refusing to read it"
+                        raise MalformedResponseError(
+                            f"HTTP {response.status} with a body over {MAX_BODY_BYTES} bytes; "
+                            "not read",
+                            status=response.status,
                         )
                     chunks.append(piece)
                 return RawResponse(
@@ -130,7 +134,7 @@ class AiohttpTransport:
                     headers=dict(response.headers),
                     body=b"".join(chunks),
                 )
-        except TransportError:
+        except (TransportError, MalformedResponseError):
             raise
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise RequestTimeoutError(

@@ -93,10 +93,15 @@ async def test_goal_targets_upsert_with_bad_records_isolated(emulator: Emulator)
     assert sorted(p for f in result.failed for p in f.positions) == sorted(bad_positions)
     assert all("hs_status" in f.reason for f in result.failed)
     assert result.stats.split_requests > 0
-    new_flags = {r.properties.get("ext_goal"): r.new for r in result.results
-                 if isinstance(r, asyncbatch.SimplePublicUpsertObject)}
+    new_flags = {
+        r.properties.get("ext_goal"): r.new
+        for r in result.results
+        if isinstance(r, asyncbatch.SimplePublicUpsertObject)
+    }
     assert new_flags["G3"] is False and new_flags["G50"] is True
-    stored = {r["properties"]["ext_goal"]: r["properties"] for r in emulator.records("goal_targets")}
+    stored = {
+        r["properties"]["ext_goal"]: r["properties"] for r in emulator.records("goal_targets")
+    }
     assert len(stored) == 130 - len(bad_positions) + sum(1 for p in bad_positions if p < 40)
     want = expected_state([r for i, r in enumerate(records) if i not in bad_positions])
     for key, props in want.items():
@@ -116,7 +121,9 @@ async def test_partner_clients_update_by_unique_property(emulator: Emulator) -> 
     assert_accounted(result, len(records))
     assert sorted(f.input.id for f in result.failed) == [f"pc-missing-{i}" for i in range(4)]
     assert len(result.results) == 120 and result.stats.coalesced == 1
-    stored = {r["properties"]["ext_key"]: r["properties"] for r in emulator.records("partner_clients")}
+    stored = {
+        r["properties"]["ext_key"]: r["properties"] for r in emulator.records("partner_clients")
+    }
     assert stored["pc-7"]["tier"] == "z" and stored["pc-8"]["tier"] == "b"
     assert all(stored[f"pc-{i}"]["seq"] == str(i) for i in range(120))
     assert len(stored) == 120  # update never creates
@@ -144,8 +151,10 @@ async def test_listings_0_420_update(emulator: Emulator) -> None:
 
 async def test_courses_0_410_upsert(emulator: Emulator) -> None:
     records: list[dict[str, Any]] = [
-        {"id": f"C{i:04d}", "properties": {"course_code": f"C{i:04d}", "hs_start": "2027-01-05",
-                                          "seats": i}}
+        {
+            "id": f"C{i:04d}",
+            "properties": {"course_code": f"C{i:04d}", "hs_start": "2027-01-05", "seats": i},
+        }
         for i in range(140)
     ]
     records[33]["properties"]["hs_start"] = "next tuesday"
@@ -171,8 +180,11 @@ async def test_matched_limits_see_zero_429s(make_hubspot_emulator: Any) -> None:
     )
     records = [{"id": f"k{i}", "properties": {"code": f"k{i}"}} for i in range(400)]
     async with asyncbatch.BatchClient(
-        TOKEN, base_url=emu.url, rate_limit=asyncbatch.RateLimit(10, 1.0),
-        chunk_size=10, max_concurrency=8,
+        TOKEN,
+        base_url=emu.url,
+        rate_limit=asyncbatch.RateLimit(10, 1.0),
+        chunk_size=10,
+        max_concurrency=8,
     ) as client:
         result = await client.upsert("contacts", records, id_property="code")
     assert result.ok

@@ -39,18 +39,26 @@ class Recorder:
             self.in_flight -= 1
         bad = [i["id"] for i in inputs if i["id"] in self.bad_ids]
         if bad:
-            error = {"status": "error", "category": "VALIDATION_ERROR", "correlationId": "x",
-                     "message": f"Property values were not valid for {bad}"}
+            error = {
+                "status": "error",
+                "category": "VALIDATION_ERROR",
+                "correlationId": "x",
+                "message": f"Property values were not valid for {bad}",
+            }
             return asyncbatch.RawResponse(400, {}, orjson.dumps(error))
         payload = batch_body(echo_results(inputs, upsert=url.endswith("upsert")))
-        return asyncbatch.RawResponse(200, {"Content-Type": "application/json"},
-                                      orjson.dumps(payload))
+        return asyncbatch.RawResponse(
+            200, {"Content-Type": "application/json"}, orjson.dumps(payload)
+        )
 
 
 def make_client(clock: FakeClock, handler: Recorder, **kwargs: Any) -> asyncbatch.BatchClient:
     return asyncbatch.BatchClient(
-        transport=asyncbatch.MockTransport(handler), clock=clock, sleep=clock.sleep,
-        base_url="https://api.example.test", **kwargs,
+        transport=asyncbatch.MockTransport(handler),
+        clock=clock,
+        sleep=clock.sleep,
+        base_url="https://api.example.test",
+        **kwargs,
     )
 
 
@@ -80,8 +88,9 @@ async def test_many_chunks_never_exceed_window_or_cap() -> None:
     clock = FakeClock()
     recorder = Recorder(clock, latency=0.05)
     rate = asyncbatch.RateLimit(10, 1.0, safety_margin_seconds=0.1)
-    async with make_client(clock, recorder, max_concurrency=4, rate_limit=rate,
-                           chunk_size=10) as client:
+    async with make_client(
+        clock, recorder, max_concurrency=4, rate_limit=rate, chunk_size=10
+    ) as client:
         result = await client.update(
             "goal_targets", [{"id": str(i), "properties": {}} for i in range(400)]
         )
@@ -99,8 +108,9 @@ async def test_concurrent_calls_share_the_limiter_and_cap() -> None:
     recorder = Recorder(clock, latency=0.2)
     rate = asyncbatch.RateLimit(3, 1.0, safety_margin_seconds=0.0)
     results: list[asyncbatch.BatchResult] = []
-    async with make_client(clock, recorder, max_concurrency=2, rate_limit=rate,
-                           chunk_size=5) as client:
+    async with make_client(
+        clock, recorder, max_concurrency=2, rate_limit=rate, chunk_size=5
+    ) as client:
 
         async def call(prefix: str) -> None:
             records = [{"id": f"{prefix}{i}", "properties": {}} for i in range(20)]
@@ -157,8 +167,11 @@ async def test_invalid_input_raises_before_any_request() -> None:
         with pytest.raises(asyncbatch.InvalidInputError, match=r"record 2: 'when'"):
             await client.update(
                 "goal_targets",
-                [{"id": "1", "properties": {}}, {"id": "2", "properties": {}},
-                 {"id": "3", "properties": {"when": {"nested": 1}}}],
+                [
+                    {"id": "1", "properties": {}},
+                    {"id": "2", "properties": {}},
+                    {"id": "3", "properties": {"when": {"nested": 1}}},
+                ],
             )
         with pytest.raises(asyncbatch.InvalidInputError, match="upsert needs an id property"):
             await client.upsert("0-410", [{"id": "1", "properties": {}}])
@@ -175,7 +188,7 @@ def test_bad_client_arguments_are_clear() -> None:
         asyncbatch.BatchClient(transport=transport, max_concurrency=0)
     with pytest.raises(asyncbatch.InvalidInputError, match="timeout_seconds"):
         asyncbatch.BatchClient(transport=transport, timeout_seconds=0)
-    with pytest.raises(asyncbatch.InvalidInputError, match="RateLimit.requests"):
+    with pytest.raises(asyncbatch.InvalidInputError, match=r"RateLimit\.requests"):
         asyncbatch.RateLimit(0, 10)
 
 
@@ -187,8 +200,13 @@ def test_missing_token_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.mark.parametrize(
     "url",
-    ["http://api.hubapi.com", "http://10.0.0.5:8080", "ftp://api.hubapi.com", "api.hubapi.com",
-     "https://user:pw@api.hubapi.com"],
+    [
+        "http://api.hubapi.com",
+        "http://10.0.0.5:8080",
+        "ftp://api.hubapi.com",
+        "api.hubapi.com",
+        "https://user:pw@api.hubapi.com",
+    ],
 )
 def test_plain_http_refused_except_loopback(url: str) -> None:
     with pytest.raises(asyncbatch.InvalidInputError):
@@ -221,8 +239,8 @@ async def test_token_never_in_repr_logs_or_errors(
     caplog.set_level(logging.DEBUG)
     # A real aiohttp transport to a loopback port nobody listens on: every request fails.
     async with asyncbatch.BatchClient(
-        base_url="http://127.0.0.1:9", retry=asyncbatch.RetryPolicy(max_attempts=2,
-                                                                    backoff_base_seconds=0),
+        base_url="http://127.0.0.1:9",
+        retry=asyncbatch.RetryPolicy(max_attempts=2, backoff_base_seconds=0),
         timeout_seconds=2,
     ) as client:
         assert TOKEN not in repr(client)

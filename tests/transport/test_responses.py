@@ -101,10 +101,20 @@ async def test_207_errors_attributed_by_ids_and_trace(client: asyncbatch.BatchCl
         good = [i for i in inputs if i["id"] not in ("1", "3")]
         by_id = {i["id"]: i for i in inputs}
         errors = [
-            {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "gone",
-             "context": {"ids": ["1"]}, "errors": [], "links": {}},
-            {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "gone too",
-             "context": {"objectWriteTraceId": [by_id["3"]["objectWriteTraceId"]]}},
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "gone",
+                "context": {"ids": ["1"]},
+                "errors": [],
+                "links": {},
+            },
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "gone too",
+                "context": {"objectWriteTraceId": [by_id["3"]["objectWriteTraceId"]]},
+            },
         ]
         return CallbackResult(status=207, payload=batch_body(echo_results(good), errors))
 
@@ -126,10 +136,15 @@ async def test_207_errors_attributed_by_ids_and_trace(client: asyncbatch.BatchCl
 async def test_whole_chunk_400_without_split_fails_each_input() -> None:
     clock = FakeClock()
     policy = asyncbatch.RetryPolicy(split_bad_chunks=False)
-    body = {"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c",
-            "message": "Property values were not valid: amount"}
-    async with asyncbatch.BatchClient(TOKEN, base_url=BASE, retry=policy, clock=clock,
-                                      sleep=clock.sleep) as client:
+    body = {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "correlationId": "c",
+        "message": "Property values were not valid: amount",
+    }
+    async with asyncbatch.BatchClient(
+        TOKEN, base_url=BASE, retry=policy, clock=clock, sleep=clock.sleep
+    ) as client:
         with aioresponses() as m:
             m.post(UPDATE, status=400, payload=body)
             result = await client.update("goal_targets", records(3))
@@ -143,8 +158,12 @@ async def test_whole_chunk_400_without_split_fails_each_input() -> None:
 
 @pytest.mark.asyncio
 async def test_401_stops_the_run_and_reports_every_input(client: asyncbatch.BatchClient) -> None:
-    body = {"status": "error", "category": "INVALID_AUTHENTICATION", "correlationId": "c",
-            "message": "Authentication credentials not found."}
+    body = {
+        "status": "error",
+        "category": "INVALID_AUTHENTICATION",
+        "correlationId": "c",
+        "message": "Authentication credentials not found.",
+    }
     with aioresponses() as m:
         m.post(UPDATE, status=401, payload=body, repeat=True)
         result = await client.update("goal_targets", records(250))
@@ -160,8 +179,13 @@ async def test_401_stops_the_run_and_reports_every_input(client: asyncbatch.Batc
 async def test_429_rolling_waits_for_window_then_succeeds(
     client: asyncbatch.BatchClient, clock: FakeClock, policy: str
 ) -> None:
-    body = {"status": "error", "errorType": "RATE_LIMIT", "policyName": policy,
-            "message": "You have reached your limit.", "correlationId": "c"}
+    body = {
+        "status": "error",
+        "errorType": "RATE_LIMIT",
+        "policyName": policy,
+        "message": "You have reached your limit.",
+        "correlationId": "c",
+    }
     start = clock.now
     with aioresponses() as m:
         m.post(UPDATE, status=429, payload=body)
@@ -174,10 +198,16 @@ async def test_429_rolling_waits_for_window_then_succeeds(
 
 @pytest.mark.asyncio
 async def test_429_daily_cancels_and_reports_unsent(clock: FakeClock) -> None:
-    body = {"status": "error", "errorType": "RATE_LIMIT", "policyName": "DAILY",
-            "message": "You have reached your daily limit.", "correlationId": "c"}
-    async with asyncbatch.BatchClient(TOKEN, base_url=BASE, max_concurrency=1, clock=clock,
-                                      sleep=clock.sleep, chunk_size=10) as client:
+    body = {
+        "status": "error",
+        "errorType": "RATE_LIMIT",
+        "policyName": "DAILY",
+        "message": "You have reached your daily limit.",
+        "correlationId": "c",
+    }
+    async with asyncbatch.BatchClient(
+        TOKEN, base_url=BASE, max_concurrency=1, clock=clock, sleep=clock.sleep, chunk_size=10
+    ) as client:
         with aioresponses() as m:
             m.post(UPDATE, callback=echo())
             m.post(UPDATE, status=429, payload=body, repeat=True)
@@ -196,8 +226,16 @@ async def test_423_waits_at_least_two_seconds(
     client: asyncbatch.BatchClient, clock: FakeClock
 ) -> None:
     with aioresponses() as m:
-        m.post(UPDATE, status=423, payload={"status": "error", "category": "LOCKED",
-                                            "message": "locked", "correlationId": "c"})
+        m.post(
+            UPDATE,
+            status=423,
+            payload={
+                "status": "error",
+                "category": "LOCKED",
+                "message": "locked",
+                "correlationId": "c",
+            },
+        )
         m.post(UPDATE, callback=echo())
         result = await client.update("goal_targets", records(1))
     assert result.ok
@@ -207,9 +245,17 @@ async def test_423_waits_at_least_two_seconds(
 @pytest.mark.asyncio
 async def test_477_honours_retry_after(client: asyncbatch.BatchClient, clock: FakeClock) -> None:
     with aioresponses() as m:
-        m.post(UPDATE, status=477, headers={"Retry-After": "7"},
-               payload={"status": "error", "category": "MIGRATION_IN_PROGRESS",
-                        "message": "Migration in progress", "correlationId": "c"})
+        m.post(
+            UPDATE,
+            status=477,
+            headers={"Retry-After": "7"},
+            payload={
+                "status": "error",
+                "category": "MIGRATION_IN_PROGRESS",
+                "message": "Migration in progress",
+                "correlationId": "c",
+            },
+        )
         m.post(UPDATE, callback=echo())
         result = await client.update("goal_targets", records(1))
     assert result.ok
