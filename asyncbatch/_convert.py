@@ -51,6 +51,36 @@ def format_datetime(value: dt.datetime) -> str:
 
 
 converter.register_structure_hook(dt.datetime, lambda v, _: parse_datetime(v))
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    # Lenient about numbers (HubSpot sometimes sends a count as 17), strict about the rest:
+    # str(None) or str([...]) would silently invent ids and messages.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise TypeError(f"expected a boolean, got {value!r}"[:80])
+
+
+def _structure_str_list(value: Any, _: Any) -> list[str]:
+    # A bare string would otherwise become a list of its characters (and blame wrong inputs).
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of strings, got {type(value).__name__}")
+    return [_structure_str(v, str) for v in value]
+
+
+converter.register_structure_hook(str, _structure_str)
+converter.register_structure_hook(bool, _structure_bool)
+converter.register_structure_hook_func(lambda t: t == list[str], _structure_str_list)
 converter.register_unstructure_hook(dt.datetime, format_datetime)
 
 
@@ -64,8 +94,10 @@ _REQUIRED: dict[type, set[str]] = {
     ErrorDetail: {"message"},
     StandardError: {"status", "category", "message", "context", "errors", "links"},
     Error: {"category", "correlation_id", "message"},
-    SimplePublicObject: {"id", "properties", "created_at", "updated_at", "archived"},
-    SimplePublicUpsertObject: {"id", "properties", "created_at", "updated_at", "archived", "new"},
+    # createdAt/updatedAt are required too, but are left out rather than written as null when
+    # HubSpot's answer lacked them.
+    SimplePublicObject: {"id", "properties", "archived"},
+    SimplePublicUpsertObject: {"id", "properties", "archived", "new"},
     BatchResponse: {"status", "results", "started_at", "completed_at"},
 }
 

@@ -61,9 +61,7 @@ async def run_demo(out: TextIO = sys.stdout) -> BatchResult:
         elapsed = time.perf_counter() - started
         stored = len(emulator.records("0-410"))
         server_429s = emulator.stats.rate_limited_total
-    created = sum(
-        1 for r in result.results if isinstance(r, SimplePublicUpsertObject) and r.new
-    )
+    created = sum(1 for r in result.results if isinstance(r, SimplePublicUpsertObject) and r.new)
     s = result.stats
     rows = [
         ("inputs", f"{s.inputs:,}"),
@@ -71,22 +69,26 @@ async def run_demo(out: TextIO = sys.stdout) -> BatchResult:
         ("records written", f"{len(result.results):,} ({created:,} new)"),
         ("records failed", f"{len(result.failed):,}"),
         ("status", result.status),
-        ("requests", f"{s.requests:,} ({s.chunks} chunks, {s.split_requests} to isolate "
-                     "bad records)"),
+        (
+            "requests",
+            f"{s.requests:,} ({s.chunks} chunks, {s.split_requests} to isolate bad records)",
+        ),
         ("retries", f"{s.retries:,}"),
         ("429s", f"{s.rate_limited} seen by the client, {server_429s} sent by the server"),
         ("stored in emulator", f"{stored:,} courses"),
         ("elapsed", f"{elapsed:.2f} s"),
         ("throughput", f"{s.inputs / elapsed:,.0f} records/s"),
     ]
-    print("asyncbatch demo: upsert of the bundled course sample (0-410) into the emulator",
-          file=out)
+    print(
+        "asyncbatch demo: upsert of the bundled course sample (0-410) into the emulator", file=out
+    )
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"  {key:<{width}}  {value}", file=out)
     if result.failed:
         print("  first failures:", file=out)
         for failed in result.failed[:3]:
-            print(f"    input {failed.position} ({failed.input.id}): {failed.reason[:110]}",
-                  file=out)
+            print(
+                f"    input {failed.position} ({failed.input.id}): {failed.reason[:110]}", file=out
+            )
     return result

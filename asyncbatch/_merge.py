@@ -75,6 +75,17 @@ def _reason(error: StandardError) -> str:
     return f"{error.category}: {error.message}"
 
 
+def _unique_traces(items: Sequence[PlannedInput]) -> dict[str, PlannedInput]:
+    # A caller may give several records one trace id; such an id names none of them, and
+    # those records are matched by id instead.
+    seen: dict[str, PlannedInput | None] = {}
+    for item in items:
+        trace = item.input.object_write_trace_id
+        if trace is not None:
+            seen[trace] = None if trace in seen else item
+    return {trace: item for trace, item in seen.items() if item is not None}
+
+
 def _match_result(
     result: SimplePublicObject,
     by_trace: dict[str, PlannedInput],
@@ -164,11 +175,7 @@ def merge_outcomes(
             if stamp is not None:
                 bucket.append(stamp)
         links.update(response.links or {})
-        by_trace = {
-            item.input.object_write_trace_id: item
-            for item in chunk_items
-            if item.input.object_write_trace_id is not None
-        }
+        by_trace = _unique_traces(chunk_items)
         by_id = {(item.input.id_property, item.input.id): item for item in chunk_items}
         for result in response.results:
             matched = _match_result(result, by_trace, by_id)

@@ -24,10 +24,12 @@ __all__ = [
     "Operation",
     "Plan",
     "PlannedInput",
+    "StreamPlanner",
     "convert_value",
     "cut_chunks",
     "normalize_record",
     "plan_chunks",
+    "record_key",
     "validate_chunk_size",
     "validate_object_type",
 ]
@@ -40,7 +42,7 @@ MAX_CHUNK_SIZE = 100
 _RECORD_KEYS = frozenset({"id", "properties", "idProperty", "objectWriteTraceId"})
 # Object types are names (contacts, goal_targets) or type ids (0-410, 2-123456); the value goes
 # into the URL path, so nothing else is allowed through.
-_OBJECT_TYPE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_OBJECT_TYPE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 @attrs.frozen
@@ -94,7 +96,7 @@ def validate_chunk_size(chunk_size: object) -> int:
 
 def validate_object_type(object_type: object) -> str:
     """Return ``object_type`` if it is a HubSpot object type name or id, else raise."""
-    if not isinstance(object_type, str) or not _OBJECT_TYPE.match(object_type):
+    if not isinstance(object_type, str) or not _OBJECT_TYPE.fullmatch(object_type):
         raise InvalidInputError(
             "object_type must be a HubSpot object type name or id such as 'contacts', "
             f"'goal_targets' or '0-410', got {object_type!r}"
@@ -248,45 +250,120 @@ def normalize_record(
     )
 
 
+Key = tuple[str | None, str]
+
+
+def record_key(item: BatchInput) -> Key:
+    """The identity of the record an input names: ``(idProperty, id)``."""
+    return (item.id_property, item.id)
+
+
+def _merge_inputs(previous: BatchInput, later: BatchInput) -> BatchInput:
+    # HubSpot rejects a request naming one record twice, so later properties are merged over
+    # earlier ones, as sequential writes would leave them.
+    return attrs.evolve(
+        previous,
+        properties={**previous.properties, **later.properties},
+        object_write_trace_id=later.object_write_trace_id or previous.object_write_trace_id,
+    )
+
+
+def _planned(index: int, positions: list[int], item: BatchInput, trace_prefix: str) -> PlannedInput:
+    assigned = item.object_write_trace_id is None
+    if assigned:
+        item = attrs.evolve(item, object_write_trace_id=f"{trace_prefix}-{index}")
+    return PlannedInput(
+        index=index, positions=tuple(positions), input=item, trace_assigned=assigned
+    )
+
+
 def _coalesce(
     records: Iterable[object], *, operation: Operation, id_property: str | None, trace_prefix: str
 ) -> tuple[list[PlannedInput], int]:
-    # Key: (idProperty, id). HubSpot rejects a request naming one record twice, so later
-    # properties are merged over earlier ones, as sequential writes would leave them.
-    merged: dict[tuple[str | None, str], tuple[list[int], BatchInput]] = {}
+    merged: dict[Key, tuple[list[int], BatchInput]] = {}
     count = 0
     for position, record in enumerate(records):
         count += 1
         item = normalize_record(
             record, position=position, operation=operation, id_property=id_property
         )
-        key = (item.id_property, item.id)
+        key = record_key(item)
         earlier = merged.get(key)
         if earlier is None:
             merged[key] = ([position], item)
         else:
-            positions, previous = earlier
-            positions.append(position)
-            merged[key] = (
-                positions,
-                attrs.evolve(
-                    previous,
-                    properties={**previous.properties, **item.properties},
-                    object_write_trace_id=item.object_write_trace_id
-                    or previous.object_write_trace_id,
-                ),
-            )
-    items = []
-    for index, (positions, item) in enumerate(merged.values()):
-        assigned = item.object_write_trace_id is None
-        if assigned:
-            item = attrs.evolve(item, object_write_trace_id=f"{trace_prefix}-{index}")
-        items.append(
-            PlannedInput(
-                index=index, positions=tuple(positions), input=item, trace_assigned=assigned
-            )
-        )
+            earlier[0].append(position)
+            merged[key] = (earlier[0], _merge_inputs(earlier[1], item))
+    items = [
+        _planned(index, positions, item, trace_prefix)
+        for index, (positions, item) in enumerate(merged.values())
+    ]
     return items, count - len(items)
+
+
+class StreamPlanner:
+    """Incremental planning for streams: feed records one at a time, get chunks as they fill.
+
+    Duplicates are coalesced within the chunk being filled; a record already sent in an
+    earlier chunk is planned again (the orchestrator sends the later chunk only after the
+    earlier one has finished, so later properties still win). Holds at most ``chunk_size``
+    records per id property. Pure: no I/O.
+    """
+
+    def __init__(
+        self,
+        *,
+        operation: Operation,
+        id_property: str | None,
+        chunk_size: int,
+        trace_prefix: str,
+    ) -> None:
+        self._operation: Operation = operation
+        self._id_property = id_property
+        self._chunk_size = validate_chunk_size(chunk_size)
+        self._trace_prefix = trace_prefix
+        self._open: dict[str | None, dict[Key, tuple[list[int], BatchInput]]] = {}
+        self._next_index = 0
+        self._next_chunk = 0
+        self.read = 0
+        self.coalesced = 0
+
+    def feed(self, record: object, position: int) -> Chunk | None:
+        """Plan one record; return a chunk when this record filled one.
+
+        Raises:
+            InvalidInputError: the record is bad (naming ``position``).
+        """
+        item = normalize_record(
+            record, position=position, operation=self._operation, id_property=self._id_property
+        )
+        self.read += 1
+        bucket = self._open.setdefault(item.id_property, {})
+        key = record_key(item)
+        earlier = bucket.get(key)
+        if earlier is not None:
+            earlier[0].append(position)
+            bucket[key] = (earlier[0], _merge_inputs(earlier[1], item))
+            self.coalesced += 1
+            return None
+        bucket[key] = ([position], item)
+        if len(bucket) >= self._chunk_size:
+            return self._close(item.id_property)
+        return None
+
+    def flush(self) -> list[Chunk]:
+        """Every partly filled chunk, in the order their first records came."""
+        return [self._close(id_property) for id_property in list(self._open)]
+
+    def _close(self, id_property: str | None) -> Chunk:
+        bucket = self._open.pop(id_property)
+        items = []
+        for positions, item in bucket.values():
+            items.append(_planned(self._next_index, positions, item, self._trace_prefix))
+            self._next_index += 1
+        chunk = Chunk(number=self._next_chunk, items=tuple(items))
+        self._next_chunk += 1
+        return chunk
 
 
 def cut_chunks(

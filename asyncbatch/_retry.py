@@ -5,6 +5,7 @@ each failure means for a chunk and for the run. No I/O, no clock: randomness is 
 from __future__ import annotations
 
 import enum
+import math
 import random
 from typing import Any
 
@@ -28,12 +29,12 @@ __all__ = ["Action", "Decision", "RetryPolicy", "decide"]
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
+    if not (math.isfinite(value) and value > 0):
         raise InvalidInputError(f"RetryPolicy.{attribute.name} must be > 0, got {value!r}")
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
+    if not (math.isfinite(value) and value >= 0):
         raise InvalidInputError(f"RetryPolicy.{attribute.name} must be >= 0, got {value!r}")
 
 
@@ -66,9 +67,9 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Full-jitter wait before try ``attempt + 1`` (``attempt`` counts from 1)."""
-        ceiling = min(
-            self.backoff_max_seconds, self.backoff_base_seconds * 2.0 ** max(0, attempt - 1)
-        )
+        # Cap the exponent first: 2.0 ** 1100 overflows a float.
+        exponent = min(max(0, attempt - 1), 62)
+        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2.0**exponent)
         return rng.uniform(0.0, ceiling)
 
 

@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     emulator = commands.add_parser(
-        "emulator", help="serve a local HubSpot batch emulator",
+        "emulator",
+        help="serve a local HubSpot batch emulator",
         description="A local HubSpot CRM v3 batch server for tests and benchmarks.",
     )
     add_arguments(emulator)

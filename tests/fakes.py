@@ -50,7 +50,9 @@ def echo_results(inputs: list[dict[str, Any]], *, upsert: bool = False) -> list[
     return list(reversed(results))
 
 
-def batch_body(results: list[dict[str, Any]], errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def batch_body(
+    results: list[dict[str, Any]], errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "status": "COMPLETE",
         "results": results,

@@ -1,0 +1,190 @@
+"""The rolling-window limiter, on a fake clock: no real sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from asyncbatch import InvalidInputError, RateLimit, RateLimitInfo, RollingWindowLimiter
+
+EPS = 1e-9
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        assert math.isfinite(seconds)
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def _limiter(rate: RateLimit) -> tuple[RollingWindowLimiter, FakeClock]:
+    clock = FakeClock()
+    return RollingWindowLimiter(rate, clock=clock, sleep=clock.sleep), clock
+
+
+def _max_in_any_window(starts: list[float], window: float) -> int:
+    """The most starts in any half-open window [t, t + window)."""
+    ordered = sorted(starts)
+    return max((sum(1 for s in ordered if t <= s < t + window - EPS) for t in ordered), default=0)
+
+
+# --- RateLimit validation --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"requests": 0},
+        {"requests": -1},
+        {"requests": 1.5},
+        {"requests": True},
+        {"per_seconds": 0},
+        {"per_seconds": -1},
+        {"per_seconds": math.nan},
+        {"per_seconds": math.inf},
+        {"per_seconds": "10"},
+        {"safety_margin_seconds": -0.1},
+        {"safety_margin_seconds": math.nan},
+    ],
+    ids=repr,
+)
+def test_rate_limit_validation(kwargs: dict[str, object]) -> None:
+    with pytest.raises(InvalidInputError, match=next(iter(kwargs))):
+        RateLimit(**kwargs)  # type: ignore[arg-type]
+
+
+def test_rate_limit_defaults_are_hubspots() -> None:
+    rate = RateLimit()
+    assert (rate.requests, rate.per_seconds) == (100, 10.0)
+    assert rate.safety_margin_seconds >= 0
+
+
+# --- RollingWindowLimiter --------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_sequential_acquires_respect_the_window() -> None:
+    limiter, clock = _limiter(RateLimit(10, 1.0, safety_margin_seconds=0.1))
+    starts = []
+    for _ in range(35):
+        await limiter.acquire()
+        starts.append(clock.now)
+    assert _max_in_any_window(starts, 1.1) == 10
+    # 10 at once, then 10 per 1.1 s: the 31st..35th start at 3 * 1.1 s.
+    assert clock.now == pytest.approx(3.3)
+    assert starts[:10] == [0.0] * 10
+    assert starts[10] == pytest.approx(1.1)
+
+
+@pytest.mark.asyncio
+async def test_no_wait_under_the_limit() -> None:
+    limiter, clock = _limiter(RateLimit(5, 1.0, safety_margin_seconds=0))
+    for _ in range(5):
+        await limiter.acquire()
+    assert clock.now == 0.0
+    assert clock.sleeps == []
+
+
+@pytest.mark.asyncio
+async def test_spaced_requests_do_not_wait() -> None:
+    limiter, clock = _limiter(RateLimit(2, 1.0, safety_margin_seconds=0))
+    for _ in range(6):
+        await limiter.acquire()
+        clock.now += 0.5  # the caller's own work takes time
+    assert clock.sleeps == []
+
+
+@pytest.mark.asyncio
+async def test_concurrent_acquires_respect_the_limit() -> None:
+    limiter, clock = _limiter(RateLimit(10, 1.0, safety_margin_seconds=0.1))
+    starts: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(3):
+            await limiter.acquire()
+            starts.append(clock.now)
+            await asyncio.sleep(0)
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(20):
+            tg.create_task(worker())
+    assert len(starts) == 60
+    assert _max_in_any_window(starts, 1.1) == 10
+    assert clock.now == pytest.approx(5 * 1.1)
+
+
+@pytest.mark.asyncio
+async def test_observe_lowers_the_limit() -> None:
+    limiter, clock = _limiter(RateLimit(10, 1.0, safety_margin_seconds=0.1))
+    limiter.observe(RateLimitInfo(max=5, remaining=4, interval_ms=1000))
+    assert limiter.limit == 5
+    starts = []
+    for _ in range(12):
+        await limiter.acquire()
+        starts.append(clock.now)
+    assert _max_in_any_window(starts, 1.1) == 5
+    assert clock.now == pytest.approx(2.2)
+
+
+def test_observe_scales_the_interval() -> None:
+    limiter, _ = _limiter(RateLimit(100, 10.0))
+    limiter.observe(RateLimitInfo(max=5, interval_ms=1000))  # 5/s is 50 per 10 s
+    assert limiter.limit == 50
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        RateLimitInfo(max=50, interval_ms=1000),
+        RateLimitInfo(max=10, interval_ms=1000),
+        RateLimitInfo(max=5, interval_ms=None),
+        RateLimitInfo(max=None, interval_ms=1000),
+        RateLimitInfo(max=0, interval_ms=1000),
+        RateLimitInfo(),
+    ],
+    ids=repr,
+)
+def test_observe_never_raises_the_limit_and_ignores_gaps(info: RateLimitInfo) -> None:
+    limiter, _ = _limiter(RateLimit(10, 1.0))
+    limiter.observe(info)
+    assert limiter.limit == 10
+
+
+def test_observe_keeps_the_lowest() -> None:
+    limiter, _ = _limiter(RateLimit(10, 1.0))
+    limiter.observe(RateLimitInfo(max=4, interval_ms=1000))
+    limiter.observe(RateLimitInfo(max=8, interval_ms=1000))
+    assert limiter.limit == 4
+
+
+@pytest.mark.asyncio
+async def test_penalize_blocks_for_at_least_a_window() -> None:
+    limiter, clock = _limiter(RateLimit(10, 1.0, safety_margin_seconds=0.1))
+    await limiter.acquire()
+    limiter.penalize(0.0)
+    await limiter.acquire()
+    assert clock.now >= 1.1 - EPS
+
+
+@pytest.mark.asyncio
+async def test_penalize_longer_than_a_window() -> None:
+    limiter, clock = _limiter(RateLimit(10, 1.0, safety_margin_seconds=0.1))
+    limiter.penalize(5.0)
+    limiter.penalize(2.0)  # a shorter penalty does not shorten the block
+    await limiter.acquire()
+    assert clock.now == pytest.approx(5.0)
+    await limiter.acquire()
+    assert clock.now == pytest.approx(5.0)
