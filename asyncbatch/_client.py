@@ -2,12 +2,15 @@
 
 A call runs: plan (pure) -> workers in an anyio task group, each taking the next chunk ->
 concurrency slot -> rate limiter -> transport -> decipher (pure) -> retry decision (pure) ->
-merge (pure). A chunk that fails becomes a failed outcome; it never cancels its siblings.
-Concurrent calls on one client share its session, its concurrency cap and its rate limiter.
+merge (pure). A stream runs the same workers fed by a reader task through a rendezvous
+channel, so input is read only as fast as chunks go out. A chunk that fails becomes a failed
+outcome; it never cancels its siblings. Concurrent calls on one client share its session,
+its concurrency cap and its rate limiter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import math
@@ -15,12 +18,13 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Self
 
 import anyio
 import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._exceptions import (
     APIError,
@@ -33,7 +37,17 @@ from ._exceptions import (
 from ._limits import Clock, RateLimit, RateLimiter, RollingWindowLimiter, Sleep
 from ._merge import ChunkOutcome, merge_outcomes
 from ._models import BatchResult, RunStats
-from ._plan import Chunk, Operation, plan_chunks, validate_chunk_size, validate_object_type
+from ._plan import (
+    Chunk,
+    Key,
+    Operation,
+    StreamPlanner,
+    plan_chunks,
+    record_key,
+    validate_chunk_size,
+    validate_id_property,
+    validate_object_type,
+)
 from ._protocol import decipher_response, encode_inputs
 from ._retry import Action, RetryPolicy, decide
 from ._transport import AiohttpTransport, Transport, check_base_url
@@ -47,15 +61,49 @@ _VERSION = "0.1.0"
 
 
 @attrs.define
-class _Run:
-    """Mutable state of one call: counters and the stop signal."""
+class _Counters:
+    """What one call (or one streamed chunk) did on the wire."""
 
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     split_requests: int = 0
-    stop_error: AsyncBatchError | None = None
-    outcomes: list[ChunkOutcome] = attrs.Factory(list)
+
+
+@attrs.define
+class _Stop:
+    """Set once by the first error that must stop the whole run (DAILY 429, 401/403)."""
+
+    error: AsyncBatchError | None = None
+
+
+@attrs.frozen
+class _Dispatch:
+    """A streamed chunk, the chunks before it that name the same records, and its own done
+    signal: a record is never in two requests at once, so later properties still win."""
+
+    chunk: Chunk
+    after: tuple[anyio.Event, ...]
+    done: anyio.Event
+
+
+def _records_of(records: object) -> AsyncIterator[object]:
+    if isinstance(records, str | bytes | Mapping):
+        raise InvalidInputError(
+            f"records must be an iterable of records, got {type(records).__name__}"
+        )
+    if isinstance(records, AsyncIterable):
+        return aiter(records)
+    if isinstance(records, Iterable):
+
+        async def from_sync() -> AsyncIterator[object]:
+            for record in records:
+                yield record
+
+        return from_sync()
+    raise InvalidInputError(
+        f"records must be an iterable or async iterable, got {type(records).__name__}"
+    )
 
 
 class BatchClient:
@@ -210,6 +258,44 @@ class BatchClient:
         """
         return await self._call("upsert", object_type, records, id_property)
 
+    def stream_update(
+        self,
+        object_type: str,
+        records: Iterable[object] | AsyncIterable[object],
+        *,
+        id_property: str | None = None,
+    ) -> AsyncIterator[BatchResult]:
+        """Update records read from an iterable or async iterable, chunk by chunk.
+
+        Yields one ``BatchResult`` per chunk as chunks finish (not in input order); positions
+        in it count from the first record read. Input is read only as fast as it is sent, so
+        memory stays bounded however long the input. Duplicates are coalesced within the
+        chunk being filled, and a record is never in two requests at once.
+
+        Use ``contextlib.aclosing`` (or exhaust the iterator) so that breaking out early
+        stops the work at once.
+
+        Raises:
+            InvalidInputError: a bad record, after the chunks read before it have finished
+                and been yielded (nothing read is left unaccounted for).
+            ClientClosedError: the client is closed.
+        """
+        return self._stream("update", object_type, records, id_property)
+
+    def stream_upsert(
+        self,
+        object_type: str,
+        records: Iterable[object] | AsyncIterable[object],
+        *,
+        id_property: str | None = None,
+    ) -> AsyncIterator[BatchResult]:
+        """Upsert records read from an iterable or async iterable, chunk by chunk.
+
+        As ``stream_update``; every record needs an id property (``id_property=`` or the
+        record's ``idProperty``).
+        """
+        return self._stream("upsert", object_type, records, id_property)
+
     async def _call(
         self,
         operation: Operation,
@@ -226,8 +312,10 @@ class BatchClient:
             chunk_size=self._chunk_size,
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
-        url = f"{self._base_url}/crm/v3/objects/{object_type}/batch/{operation}"
-        run = _Run()
+        url = self._url(object_type, operation)
+        counters = _Counters()
+        stop = _Stop()
+        outcomes: list[ChunkOutcome] = []
         started_wall = dt.datetime.now(dt.UTC)
         started = self._clock()
         pending = iter(plan.chunks)
@@ -235,30 +323,27 @@ class BatchClient:
 
         async def worker() -> None:
             for chunk in pending:
-                run.outcomes.extend(await self._guarded(chunk, url, run, upsert=upsert))
+                outcomes.extend(await self._guarded(chunk, url, counters, stop, upsert=upsert))
 
         if plan.chunks:
             async with anyio.create_task_group() as group:
                 for _ in range(min(self._max_concurrency, len(plan.chunks))):
                     group.start_soon(worker)
-        stats = RunStats(
+        stats = self._stats(
+            counters,
             inputs=plan.inputs,
             records=len(plan.items),
             coalesced=plan.coalesced,
             chunks=len(plan.chunks),
-            requests=run.requests,
-            retries=run.retries,
-            rate_limited=run.rate_limited,
-            split_requests=run.split_requests,
-            elapsed_seconds=self._clock() - started,
+            started=started,
         )
         result = merge_outcomes(
             plan.items,
-            run.outcomes,
+            outcomes,
             stats=stats,
             started_at=started_wall,
             completed_at=dt.datetime.now(dt.UTC),
-            canceled=run.stop_error is not None,
+            stop_error=stop.error,
         )
         logger.info(
             "%s %s: %d inputs, %d written, %d failed, %d requests, %d retries, %.2f s",
@@ -267,42 +352,201 @@ class BatchClient:
             plan.inputs,
             len(result.results),
             len(result.failed),
-            run.requests,
-            run.retries,
+            counters.requests,
+            counters.retries,
             stats.elapsed_seconds,
         )
         return result
 
+    def _url(self, object_type: str, operation: Operation) -> str:
+        return f"{self._base_url}/crm/v3/objects/{object_type}/batch/{operation}"
+
+    def _stats(
+        self,
+        counters: _Counters,
+        *,
+        inputs: int,
+        records: int,
+        coalesced: int,
+        chunks: int,
+        started: float,
+    ) -> RunStats:
+        return RunStats(
+            inputs=inputs,
+            records=records,
+            coalesced=coalesced,
+            chunks=chunks,
+            requests=counters.requests,
+            retries=counters.retries,
+            rate_limited=counters.rate_limited,
+            split_requests=counters.split_requests,
+            elapsed_seconds=self._clock() - started,
+        )
+
+    async def _stream(
+        self,
+        operation: Operation,
+        object_type: str,
+        records: Iterable[object] | AsyncIterable[object],
+        id_property: str | None,
+    ) -> AsyncIterator[BatchResult]:
+        self._check_open()
+        validate_object_type(object_type)
+        if id_property is not None:
+            validate_id_property(id_property)
+        source = _records_of(records)
+        planner = StreamPlanner(
+            operation=operation,
+            id_property=id_property,
+            chunk_size=self._chunk_size,
+            trace_prefix=f"ab{secrets.token_hex(4)}",
+        )
+        send, receive = anyio.create_memory_object_stream[BatchResult](self._max_concurrency)
+        # The pump runs in its own task so that nothing here yields inside a task group (an
+        # async generator must not); closing the generator cancels it.
+        pump = asyncio.create_task(
+            self._pump(operation, object_type, source, planner, send),
+            name=f"asyncbatch-stream-{operation}-{object_type}",
+        )
+        try:
+            async with receive:
+                async for result in receive:
+                    yield result
+            await pump  # raises the InvalidInputError that ended the input, if any
+        finally:
+            if not pump.done():
+                pump.cancel()
+                await asyncio.wait([pump])
+
+    async def _pump(
+        self,
+        operation: Operation,
+        object_type: str,
+        source: AsyncIterator[object],
+        planner: StreamPlanner,
+        results: MemoryObjectSendStream[BatchResult],
+    ) -> None:
+        url = self._url(object_type, operation)
+        upsert = operation == "upsert"
+        stop = _Stop()
+        in_flight: dict[Key, anyio.Event] = {}
+        to_send, to_take = anyio.create_memory_object_stream[_Dispatch](0)
+        bad_input: InvalidInputError | None = None
+
+        async def worker(take: MemoryObjectReceiveStream[_Dispatch]) -> None:
+            async with take:
+                async for dispatch in take:
+                    try:
+                        for event in dispatch.after:
+                            await event.wait()
+                        await results.send(
+                            await self._one_chunk(dispatch.chunk, url, stop, upsert=upsert)
+                        )
+                    finally:
+                        dispatch.done.set()
+                        for item in dispatch.chunk.items:
+                            key = record_key(item.input)
+                            if in_flight.get(key) is dispatch.done:
+                                del in_flight[key]
+
+        async def dispatch(chunk: Chunk) -> None:
+            keys = [record_key(item.input) for item in chunk.items]
+            after = tuple({id(e): e for k in keys if (e := in_flight.get(k))}.values())
+            done = anyio.Event()
+            for key in keys:
+                in_flight[key] = done
+            await to_send.send(_Dispatch(chunk, after, done))
+
+        async with results, anyio.create_task_group() as group:
+            async with to_take:
+                for _ in range(self._max_concurrency):
+                    group.start_soon(worker, to_take.clone())
+            async with to_send:
+                position = 0
+                try:
+                    # The stop is checked before reading, so no record is read and then dropped.
+                    while stop.error is None:
+                        try:
+                            record = await anext(source)
+                        except StopAsyncIteration:
+                            break
+                        chunk = planner.feed(record, position)
+                        position += 1
+                        if chunk is not None:
+                            await dispatch(chunk)
+                except InvalidInputError as exc:
+                    bad_input = exc
+                finally:
+                    # Close the input now (an async generator left open would be finalised
+                    # later by a task of its own).
+                    aclose = getattr(source, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                for chunk in planner.flush():
+                    await dispatch(chunk)
+        if bad_input is not None:
+            raise bad_input
+
+    async def _one_chunk(self, chunk: Chunk, url: str, stop: _Stop, *, upsert: bool) -> BatchResult:
+        counters = _Counters()
+        started_wall = dt.datetime.now(dt.UTC)
+        started = self._clock()
+        outcomes = await self._guarded(chunk, url, counters, stop, upsert=upsert)
+        inputs = sum(len(item.positions) for item in chunk.items)
+        stats = self._stats(
+            counters,
+            inputs=inputs,
+            records=len(chunk.items),
+            coalesced=inputs - len(chunk.items),
+            chunks=1,
+            started=started,
+        )
+        return merge_outcomes(
+            chunk.items,
+            outcomes,
+            stats=stats,
+            started_at=started_wall,
+            completed_at=dt.datetime.now(dt.UTC),
+            stop_error=stop.error if any(not o.sent for o in outcomes) else None,
+        )
+
     async def _guarded(
-        self, chunk: Chunk, url: str, run: _Run, *, upsert: bool
+        self, chunk: Chunk, url: str, counters: _Counters, stop: _Stop, *, upsert: bool
     ) -> list[ChunkOutcome]:
         # Whatever goes wrong with one chunk is that chunk's outcome; cancellation
         # (BaseException) is let through untouched.
         try:
-            return await self._send(chunk, url, run, upsert=upsert, depth=0)
+            return await self._send(chunk, url, counters, stop, upsert=upsert, depth=0)
         except Exception as exc:
             logger.exception("chunk %d: unexpected error", chunk.number)
             error = AsyncBatchError(f"internal error while sending: {type(exc).__name__}: {exc}")
             return [ChunkOutcome(chunk, error=error)]
 
     async def _send(
-        self, chunk: Chunk, url: str, run: _Run, *, upsert: bool, depth: int
+        self,
+        chunk: Chunk,
+        url: str,
+        counters: _Counters,
+        stop: _Stop,
+        *,
+        upsert: bool,
+        depth: int,
     ) -> list[ChunkOutcome]:
         body = encode_inputs([item.input for item in chunk.items])
         attempt = 0
         rate_limit_retries = 0
         while True:
-            if run.stop_error is not None:
-                return [ChunkOutcome(chunk, error=run.stop_error, sent=False)]
+            if stop.error is not None:
+                return [ChunkOutcome(chunk, error=stop.error, sent=False)]
             status: int | None = None
             error: AsyncBatchError | None
             async with self._capacity:
                 await self._limiter.acquire()
-                if run.stop_error is not None:
-                    return [ChunkOutcome(chunk, error=run.stop_error, sent=False)]
-                run.requests += 1
+                if stop.error is not None:
+                    return [ChunkOutcome(chunk, error=stop.error, sent=False)]
+                counters.requests += 1
                 if depth:
-                    run.split_requests += 1
+                    counters.split_requests += 1
                 try:
                     raw = await self._transport.post(url, body, timeout_seconds=self._timeout)
                 except (TransportError, APIError) as exc:
@@ -324,7 +568,7 @@ class BatchClient:
             if isinstance(error, APIError):
                 error.chunk = chunk.number
             if isinstance(error, RateLimitError):
-                run.rate_limited += 1
+                counters.rate_limited += 1
             else:
                 attempt += 1
             decision = decide(
@@ -337,22 +581,29 @@ class BatchClient:
             )
             logger.debug("chunk %d: %s -> %s", chunk.number, error, decision.action.value)
             if decision.action is Action.RETRY:
-                run.retries += 1
+                counters.retries += 1
                 await self._sleep(decision.delay)
             elif decision.action is Action.WAIT_WINDOW:
-                run.retries += 1
+                counters.retries += 1
                 rate_limit_retries += 1
                 self._limiter.penalize(decision.delay)
             elif decision.action is Action.SPLIT:
-                return await self._split(chunk, url, run, upsert=upsert, depth=depth)
+                return await self._split(chunk, url, counters, stop, upsert=upsert, depth=depth)
             else:
-                if decision.action is Action.STOP and run.stop_error is None:
-                    run.stop_error = error
+                if decision.action is Action.STOP and stop.error is None:
+                    stop.error = error
                     logger.warning("stopping the run: %s", error)
                 return [ChunkOutcome(chunk, error=error, status_code=status)]
 
     async def _split(
-        self, chunk: Chunk, url: str, run: _Run, *, upsert: bool, depth: int
+        self,
+        chunk: Chunk,
+        url: str,
+        counters: _Counters,
+        stop: _Stop,
+        *,
+        upsert: bool,
+        depth: int,
     ) -> list[ChunkOutcome]:
         middle = len(chunk.items) // 2
         halves = (
@@ -362,7 +613,9 @@ class BatchClient:
         outcomes: list[ChunkOutcome] = []
 
         async def send_half(half: Chunk) -> None:
-            outcomes.extend(await self._send(half, url, run, upsert=upsert, depth=depth + 1))
+            outcomes.extend(
+                await self._send(half, url, counters, stop, upsert=upsert, depth=depth + 1)
+            )
 
         async with anyio.create_task_group() as group:
             for half in halves:

@@ -111,7 +111,7 @@ def merge_outcomes(
     stats: RunStats,
     started_at: dt.datetime,
     completed_at: dt.datetime,
-    canceled: bool = False,
+    stop_error: AsyncBatchError | None = None,
 ) -> BatchResult:
     """Merge the outcomes of one call's chunks into its ``BatchResult``.
 
@@ -121,7 +121,7 @@ def merge_outcomes(
         stats: the run statistics to attach.
         started_at: when the call started (used when no answer carried a timestamp).
         completed_at: when the call ended (likewise).
-        canceled: the run was stopped early (DAILY limit, authentication).
+        stop_error: what stopped the run early (DAILY limit, authentication), if anything.
 
     ``status`` is ``COMPLETE`` when every input got a definitive answer from HubSpot: written,
     or refused for its data (a 207 error, or a 4xx whole-request refusal). It is ``CANCELED``
@@ -224,6 +224,7 @@ def merge_outcomes(
             fail(item, missing, None)
             statuses.add("CANCELED")
 
+    canceled = stop_error is not None
     if canceled or not statuses:
         status = "CANCELED" if canceled or items else "COMPLETE"
     elif statuses == {"COMPLETE"}:
@@ -245,4 +246,5 @@ def merge_outcomes(
         links=links,
         failed=sorted(failed.values(), key=lambda f: f.positions[0]),
         stats=stats,
+        stop_error=stop_error,
     )

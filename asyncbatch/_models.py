@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
-from ._exceptions import BatchFailedError, InputFailedError
+from ._exceptions import AsyncBatchError, BatchFailedError, InputFailedError
 
 __all__ = [
     "BatchInput",
@@ -169,7 +169,8 @@ class BatchResult:
     ``results`` are in the order of the inputs (one per distinct record written);
     ``result_positions[i]`` gives the caller's positions that ``results[i]`` answers.
     ``failed`` lists every input not written, with its reason. Together they account for every
-    input exactly once. ``to_dict()`` gives HubSpot's own JSON shape.
+    input exactly once. ``to_dict()`` gives HubSpot's own JSON shape. ``stop_error`` is the
+    error that stopped the run early (a ``DAILY`` 429, a 401/403), None if it ran to the end.
     """
 
     status: str
@@ -183,6 +184,7 @@ class BatchResult:
     failed: list[FailedInput] = attrs.field(factory=list)
     result_positions: list[tuple[int, ...]] = attrs.field(factory=list)
     stats: RunStats = attrs.field(factory=RunStats)
+    stop_error: AsyncBatchError | None = None
 
     @property
     def ok(self) -> bool:

@@ -21,6 +21,7 @@ from ._models import BatchInput
 __all__ = [
     "MAX_CHUNK_SIZE",
     "Chunk",
+    "Key",
     "Operation",
     "Plan",
     "PlannedInput",
@@ -31,6 +32,7 @@ __all__ = [
     "plan_chunks",
     "record_key",
     "validate_chunk_size",
+    "validate_id_property",
     "validate_object_type",
 ]
 
@@ -92,6 +94,15 @@ def validate_chunk_size(chunk_size: object) -> int:
             f"got {chunk_size}"
         )
     return chunk_size
+
+
+def validate_id_property(id_property: object) -> str:
+    """Return the call's ``id_property`` if it is a non-empty string, else raise."""
+    if not isinstance(id_property, str) or not id_property.strip():
+        raise InvalidInputError(
+            f"id_property must be a property name (a non-empty string), got {id_property!r}"
+        )
+    return id_property
 
 
 def validate_object_type(object_type: object) -> str:
@@ -411,7 +422,7 @@ def plan_chunks(
     """
     validate_chunk_size(chunk_size)
     if id_property is not None:
-        _text(id_property, position=None, field="id_property", what="id_property")  # type: ignore[arg-type]
+        validate_id_property(id_property)
     if isinstance(records, str | bytes | Mapping):
         raise InvalidInputError(
             f"records must be an iterable of records, got {type(records).__name__}"

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from asyncbatch import (
+    AsyncBatchError,
     BatchResult,
     ConnectionFailedError,
     RateLimitError,
@@ -199,7 +200,7 @@ def test_canceled_flag_and_empty_run() -> None:
     plan = _plan(_records(1))
     (chunk,) = plan.chunks
     assert _merge(
-        plan, [ChunkOutcome(chunk=chunk, response=_echo(chunk))], canceled=True
+        plan, [ChunkOutcome(chunk=chunk, response=_echo(chunk))], stop_error=AsyncBatchError("x")
     ).status == ("CANCELED")
 
 
