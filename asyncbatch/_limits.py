@@ -42,12 +42,17 @@ class RateLimit:
     """At most ``requests`` request starts in any rolling ``per_seconds`` window.
 
     HubSpot's default for private apps is 100 per 10 s (190 on higher tiers).
-    ``safety_margin_seconds`` is added to the window (see the module docstring).
+    ``safety_margin_seconds`` is added to the window (see the module docstring); by default
+    1 % of the window (0.1 s of 10 s), which costs 1 % of the ceiling.
     """
 
     requests: int = attrs.field(default=100, validator=_check_rate)
     per_seconds: float = attrs.field(default=10.0, validator=_check_rate)
-    safety_margin_seconds: float = attrs.field(default=0.2, kw_only=True, validator=_check_rate)
+    safety_margin_seconds: float = attrs.field(kw_only=True, validator=_check_rate)
+
+    @safety_margin_seconds.default
+    def _default_margin(self) -> float:
+        return self.per_seconds * 0.01 if isinstance(self.per_seconds, int | float) else 0.0
 
 
 class RateLimiter(Protocol):
@@ -56,8 +61,10 @@ class RateLimiter(Protocol):
     async def acquire(self) -> None:
         """Wait until one more request may start, and count it as started."""
 
-    def observe(self, info: RateLimitInfo) -> None:
-        """Learn from the rate-limit headers of an answer."""
+    def observe(self, info: RateLimitInfo, *, started: float | None = None) -> None:
+        """Learn from the rate-limit headers of the answer to a request that started at
+        ``started`` (the limiter's clock); called once per request, with an empty
+        ``RateLimitInfo`` when no answer came."""
 
     def penalize(self, seconds: float) -> None:
         """The server said 429: start nothing for ``seconds`` (at least a full window)."""
@@ -68,6 +75,15 @@ class RollingWindowLimiter:
 
     Keeps the start time of the last ``requests`` requests; a new start waits until the oldest
     leaves the window. Waiters are served first come, first served.
+
+    It learns from HubSpot's ``X-HubSpot-RateLimit-*`` headers:
+
+    - when ``-Max`` per ``-Interval-Milliseconds`` is stricter than the configured limit (in
+      burst and in rate), it follows the server's figure (never a looser one);
+    - when ``-Remaining`` shows more requests in the server's window than this limiter
+      started, another client is spending the same budget: it counts those requests as its
+      own, stamped when it learnt of them (so they expire later than the real ones, and the
+      other client gets its slots back first), and slows down instead of collecting 429s.
     """
 
     def __init__(
@@ -79,10 +95,12 @@ class RollingWindowLimiter:
     ) -> None:
         self.rate = rate
         self._limit = rate.requests
-        self._window = rate.per_seconds + rate.safety_margin_seconds
+        self._interval = rate.per_seconds
+        self._margin = rate.safety_margin_seconds
         self._clock = clock
         self._sleep = sleep
         self._starts: deque[float] = deque()
+        self._foreign: deque[float] = deque()
         self._blocked_until = -math.inf
         self._lock = anyio.Lock()
 
@@ -91,29 +109,57 @@ class RollingWindowLimiter:
         """The requests allowed per window now (lowered if the server said less)."""
         return self._limit
 
+    @property
+    def window_seconds(self) -> float:
+        """The rolling window now, including the safety margin."""
+        return self._interval + self._margin
+
+    @property
+    def foreign_in_window(self) -> int:
+        """Requests of other clients this limiter currently counts against its budget."""
+        self._purge(self._clock())
+        return len(self._foreign)
+
+    def _purge(self, now: float) -> None:
+        horizon = now - self.window_seconds
+        for times in (self._starts, self._foreign):
+            while times and times[0] <= horizon:
+                times.popleft()
+
     async def acquire(self) -> None:
         async with self._lock:
             while True:
                 now = self._clock()
-                while self._starts and self._starts[0] <= now - self._window:
-                    self._starts.popleft()
+                self._purge(now)
                 wait = self._blocked_until - now
-                if len(self._starts) >= self._limit:
-                    wait = max(wait, self._starts[0] + self._window - now)
+                used = len(self._starts) + len(self._foreign)
+                if used >= self._limit:
+                    # Enough of the oldest starts must leave the window to free one slot.
+                    oldest = sorted([*self._starts, *self._foreign])[used - self._limit]
+                    wait = max(wait, oldest + self.window_seconds - now)
                 if wait <= 0:
                     self._starts.append(now)
                     return
                 await self._sleep(wait)
 
-    def observe(self, info: RateLimitInfo) -> None:
-        # Learn a lower limit from the headers, never a higher one: the configured limit is the
-        # caller's budget (other processes may share the account).
-        if info.max is None or info.interval_ms is None:
+    def observe(self, info: RateLimitInfo, *, started: float | None = None) -> None:
+        if info.max is None or info.interval_ms is None or info.max < 1:
             return
-        server_per_window = info.max * (self.rate.per_seconds * 1000.0 / info.interval_ms)
-        if 1 <= server_per_window < self._limit:
-            self._limit = max(1, math.floor(server_per_window))
+        interval = info.interval_ms / 1000.0
+        # Follow the server where it is stricter in burst and in rate; the configured limit
+        # stays the ceiling (it is the caller's share of the account).
+        if info.max <= self._limit and info.max / interval <= self._limit / self._interval:
+            self._limit, self._interval = info.max, interval
+        if info.remaining is None or started is None:
+            return
+        now = self._clock()
+        self._purge(now)
+        server_used = info.max - info.remaining  # in the server's window, this one included
+        ours = sum(1 for t in self._starts if started - interval < t <= started)
+        foreign = min(server_used - ours, self._limit)
+        for _ in range(foreign - len(self._foreign)):
+            self._foreign.append(now)
 
     def penalize(self, seconds: float) -> None:
-        until = self._clock() + max(seconds, self._window)
+        until = self._clock() + max(seconds, self.window_seconds)
         self._blocked_until = max(self._blocked_until, until)

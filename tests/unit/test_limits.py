@@ -139,10 +139,37 @@ async def test_observe_lowers_the_limit() -> None:
     assert clock.now == pytest.approx(2.2)
 
 
-def test_observe_scales_the_interval() -> None:
-    limiter, _ = _limiter(RateLimit(100, 10.0))
-    limiter.observe(RateLimitInfo(max=5, interval_ms=1000))  # 5/s is 50 per 10 s
-    assert limiter.limit == 50
+def test_observe_adopts_the_servers_stricter_window() -> None:
+    # 5 per 1 s is stricter than 100 per 10 s in burst and in rate: follow the server's own
+    # window (rescaling it to "50 per 10 s" would allow bursts the server refuses).
+    limiter, _ = _limiter(RateLimit(100, 10.0, safety_margin_seconds=0.1))
+    limiter.observe(RateLimitInfo(max=5, interval_ms=1000))
+    assert limiter.limit == 5
+    assert limiter.window_seconds == pytest.approx(1.1)
+
+
+def test_observe_ignores_a_looser_server_figure() -> None:
+    limiter, _ = _limiter(RateLimit(10, 1.0))
+    limiter.observe(RateLimitInfo(max=190, interval_ms=10_000))
+    assert limiter.limit == 10 and limiter.window_seconds == pytest.approx(1.01)
+
+
+@pytest.mark.asyncio
+async def test_foreign_requests_in_the_servers_window_are_counted() -> None:
+    limiter, clock = _limiter(RateLimit(10, 1.0, safety_margin_seconds=0.0))
+    await limiter.acquire()
+    started = clock.now
+    # The server has 7 requests in its window, only 1 of them ours: 6 belong to someone else.
+    limiter.observe(RateLimitInfo(max=10, remaining=3, interval_ms=1000), started=started)
+    assert limiter.foreign_in_window == 6
+    for _ in range(3):
+        await limiter.acquire()
+    assert clock.now == started  # 1 + 6 + 3 = 10: still within budget
+    await limiter.acquire()
+    assert clock.now > started  # the 11th waited for the window to move
+    # The same news again is not counted twice.
+    limiter.observe(RateLimitInfo(max=10, remaining=0, interval_ms=1000), started=clock.now)
+    assert limiter.foreign_in_window <= 10
 
 
 @pytest.mark.parametrize(
