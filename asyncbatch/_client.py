@@ -18,7 +18,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Self
 
@@ -48,7 +48,7 @@ from ._plan import (
     validate_id_property,
     validate_object_type,
 )
-from ._protocol import decipher_response, encode_inputs
+from ._protocol import RateLimitInfo, decipher_response, encode_inputs
 from ._retry import Action, RetryPolicy, decide
 from ._transport import AiohttpTransport, Transport, check_base_url
 
@@ -264,7 +264,7 @@ class BatchClient:
         records: Iterable[object] | AsyncIterable[object],
         *,
         id_property: str | None = None,
-    ) -> AsyncIterator[BatchResult]:
+    ) -> AsyncGenerator[BatchResult, None]:
         """Update records read from an iterable or async iterable, chunk by chunk.
 
         Yields one ``BatchResult`` per chunk as chunks finish (not in input order); positions
@@ -288,7 +288,7 @@ class BatchClient:
         records: Iterable[object] | AsyncIterable[object],
         *,
         id_property: str | None = None,
-    ) -> AsyncIterator[BatchResult]:
+    ) -> AsyncGenerator[BatchResult, None]:
         """Upsert records read from an iterable or async iterable, chunk by chunk.
 
         As ``stream_update``; every record needs an id property (``id_property=`` or the
@@ -389,7 +389,7 @@ class BatchClient:
         object_type: str,
         records: Iterable[object] | AsyncIterable[object],
         id_property: str | None,
-    ) -> AsyncIterator[BatchResult]:
+    ) -> AsyncGenerator[BatchResult, None]:
         self._check_open()
         validate_object_type(object_type)
         if id_property is not None:
@@ -507,7 +507,10 @@ class BatchClient:
             stats=stats,
             started_at=started_wall,
             completed_at=dt.datetime.now(dt.UTC),
-            stop_error=stop.error if any(not o.sent for o in outcomes) else None,
+            # The chunk whose answer stopped the run, and those never sent, carry the stop.
+            stop_error=stop.error
+            if any(not o.sent or (o.error is not None and o.error is stop.error) for o in outcomes)
+            else None,
         )
 
     async def _guarded(
@@ -543,24 +546,29 @@ class BatchClient:
             async with self._capacity:
                 await self._limiter.acquire()
                 if stop.error is not None:
+                    self._limiter.observe(RateLimitInfo())  # nothing was sent
                     return [ChunkOutcome(chunk, error=stop.error, sent=False)]
+                started = self._clock()
                 counters.requests += 1
                 if depth:
                     counters.split_requests += 1
+                rate = RateLimitInfo()
+                reply = None
                 try:
                     raw = await self._transport.post(url, body, timeout_seconds=self._timeout)
-                except (TransportError, APIError) as exc:
-                    error = exc
-                else:
                     status = raw.status
                     reply = decipher_response(raw.status, raw.headers, raw.body, upsert=upsert)
-                    self._limiter.observe(reply.rate)
+                    rate = reply.rate
+                except (TransportError, APIError) as exc:
+                    error = exc
+                finally:
+                    # On every path, cancellation included: the limiter counts on hearing of
+                    # each request it let start.
+                    self._limiter.observe(rate, started=started)
+                if reply is not None:
                     if reply.response is not None:
                         logger.debug(
-                            "chunk %d: HTTP %d, %d inputs",
-                            chunk.number,
-                            raw.status,
-                            len(chunk.items),
+                            "chunk %d: HTTP %d, %d inputs", chunk.number, status, len(chunk.items)
                         )
                         return [ChunkOutcome(chunk, response=reply.response, status_code=status)]
                     error = reply.error
