@@ -1,0 +1,227 @@
+"""The click commands of ``asyncbatch``: ``update``, ``upsert``, ``demo`` and ``emulator``.
+
+Parsing only: each command turns its options into a call (``_cli_run.run_job``, the demo, the
+emulator's own command line) and returns the exit code. Importing this module needs click (the
+``cli`` extra) and does no I/O.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+
+from ._cli_input import SAMPLES, Format
+from ._cli_run import JobOptions, parse_rate, run_job
+from ._limits import RateLimit
+from ._plan import Operation
+
+__all__ = ["cli"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FILE_HELP = (
+    "FILE is CSV (a header row; columns become properties), JSON Lines in HubSpot's input "
+    "shape, either optionally gzip'd, '-' for stdin, or "
+    + " / ".join(SAMPLES)
+    + " for the bundled sample. It is read as a stream, never whole."
+)
+
+
+def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> RateLimit | None:
+    if value is None:
+        return None
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_PathOption = click.Path(dir_okay=False, path_type=Path)
+
+
+def _job_options(command: F) -> F:
+    options = [
+        click.option(
+            "--id-column",
+            default="id",
+            show_default=True,
+            metavar="C",
+            help="CSV: the column holding each record's id.",
+        ),
+        click.option(
+            "--empty-clears",
+            is_flag=True,
+            help="CSV: an empty cell clears its property (default: leaves it out).",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["csv", "jsonl"]),
+            default=None,
+            help="The format of FILE (default: from its extension; needed for '-').",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=10,
+            show_default=True,
+            metavar="N",
+            help="Requests in flight at most.",
+        ),
+        click.option(
+            "--rate",
+            callback=_rate,
+            metavar="N/Ds",
+            help="Rate limit, e.g. 190/10s or 5/500ms (default: 100/10s; in the sandbox 190/10s).",
+        ),
+        click.option(
+            "--chunk-size",
+            type=click.IntRange(1, 100),
+            default=100,
+            show_default=True,
+            metavar="N",
+            help="Records per request.",
+        ),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            help="HubSpot's API base URL (default: https://api.hubapi.com).",
+        ),
+        click.option(
+            "--timeout",
+            "timeout_seconds",
+            type=click.FloatRange(min=0, min_open=True),
+            default=30.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Limit on each request.",
+        ),
+        click.option(
+            "--token-file",
+            type=_PathOption,
+            metavar="PATH",
+            help="Read the access token from PATH (default: $HUBSPOT_ACCESS_TOKEN).",
+        ),
+        click.option(
+            "--out",
+            type=_PathOption,
+            metavar="PATH",
+            help="Write each written record (HubSpot's result, plus its line) as JSON Lines.",
+        ),
+        click.option(
+            "--errors",
+            type=_PathOption,
+            metavar="PATH",
+            help="Write each failed input, in input shape plus '_error', as JSON "
+            "Lines: fix it and feed it back as FILE.",
+        ),
+        click.option(
+            "--checkpoint",
+            type=_PathOption,
+            metavar="PATH",
+            help="Journal finished records in PATH; rerunning the same command skips them.",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            help="Run against an embedded emulator (no account, no token).",
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Validate FILE and print what would be sent; send nothing.",
+        ),
+        click.option(
+            "--progress-interval",
+            "progress_interval_seconds",
+            type=click.FloatRange(min=0),
+            default=5.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Without a terminal: seconds between progress lines (0: none).",
+        ),
+        click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors."),
+        click.argument("file", metavar="FILE"),
+        click.argument("object_type", metavar="OBJECT_TYPE"),
+    ]
+    for option in options:
+        command = option(command)
+    return command
+
+
+def _run(operation: Operation, object_type: str, file: str, fmt: str | None, **options: Any) -> int:
+    return run_job(
+        JobOptions(
+            operation=operation,
+            object_type=object_type,
+            file=file,
+            format=cast("Format | None", fmt),
+            **options,
+        )
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="asyncbatch", prog_name="asyncbatch")
+def cli() -> None:
+    """Batch update and upsert for HubSpot CRM v3: chunked, concurrent, rate-limited.
+
+    Exit codes: 0 all written, 1 some records failed, 2 usage or input error, 3 the run could
+    not go on (authentication, daily limit), 130 interrupted (rerun to resume).
+    """
+
+
+@cli.command(epilog=_FILE_HELP)
+@click.option(
+    "--id-property",
+    metavar="P",
+    help="Name records by this unique property instead of the record id.",
+)
+@_job_options
+def update(object_type: str, file: str, fmt: str | None, **options: Any) -> int:
+    """Update records of OBJECT_TYPE from FILE (by record id, or by --id-property)."""
+    return _run("update", object_type, file, fmt, **options)
+
+
+@cli.command(epilog=_FILE_HELP)
+@click.option(
+    "--id-property",
+    required=True,
+    metavar="P",
+    help="The unique property that names records; missing ones are created.",
+)
+@_job_options
+def upsert(object_type: str, file: str, fmt: str | None, **options: Any) -> int:
+    """Create or update records of OBJECT_TYPE from FILE, keyed by --id-property."""
+    return _run("upsert", object_type, file, fmt, **options)
+
+
+@cli.command()
+def demo() -> int:
+    """Upsert the bundled 10,000-course sample into an embedded emulator."""
+    from ._demo import run_demo
+
+    result = asyncio.run(run_demo())
+    return 0 if not result.failed else 1
+
+
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def emulator(args: tuple[str, ...]) -> int:
+    """Serve a local HubSpot batch emulator (see: asyncbatch emulator --help)."""
+    from .emulator.__main__ import add_arguments, run
+
+    parser = argparse.ArgumentParser(
+        prog="asyncbatch emulator",
+        description="A local HubSpot CRM v3 batch server for tests and benchmarks.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(list(args)))

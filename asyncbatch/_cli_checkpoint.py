@@ -1,0 +1,174 @@
+"""The command line's checkpoint: a journal of finished record positions, for resuming a run.
+
+The journal is JSON Lines. Its first line is a header naming the input and the job::
+
+    {"asyncbatch_checkpoint": 1, "file": "/abs/path.csv", "size": 123, "operation": "upsert",
+     "object_type": "0-410", "id_property": "course_code"}
+
+and every later line lists, as half-open ``[start, end)`` ranges of 0-based record positions
+in the file, the records of one chunk that got a final answer (written, or failed for their
+data)::
+
+    {"done": [[0, 100]]}
+
+Each line is appended and fsync'd when its chunk's answer arrives, so the journal only ever
+names finished records; a line torn by a crash is ignored on reading (its records are
+sent again: never lost). ``RangeSet`` and
+``ranges_of`` are pure; ``Checkpoint`` does file I/O.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Self
+
+import orjson
+
+__all__ = ["Checkpoint", "CheckpointError", "RangeSet", "ranges_of"]
+
+_VERSION = 1
+_HEADER_KEY = "asyncbatch_checkpoint"
+
+
+class CheckpointError(Exception):
+    """The checkpoint cannot be used: unreadable, or written for another input or job."""
+
+
+def ranges_of(positions: Iterable[int]) -> list[list[int]]:
+    """Sorted, merged half-open ``[start, end)`` ranges covering ``positions``. Pure."""
+    out: list[list[int]] = []
+    for p in sorted(set(positions)):
+        if out and out[-1][1] == p:
+            out[-1][1] = p + 1
+        else:
+            out.append([p, p + 1])
+    return out
+
+
+class RangeSet:
+    """A set of non-negative ints kept as sorted, disjoint, non-adjacent half-open ranges.
+
+    Memory grows with the number of gaps, not the number of members. Pure.
+    """
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        """Add ``[start, end)``, merging with the ranges it touches."""
+        if end <= start:
+            return
+        i = bisect.bisect_left(self._ends, start)  # first range that ends at or after start
+        j = bisect.bisect_right(self._starts, end)  # ranges before j start at or before end
+        if i < j:
+            start = min(start, self._starts[i])
+            end = max(end, self._ends[j - 1])
+        self._starts[i:j] = [start]
+        self._ends[i:j] = [end]
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int):
+            return False
+        i = bisect.bisect_right(self._starts, value) - 1
+        return i >= 0 and value < self._ends[i]
+
+    def __len__(self) -> int:
+        return sum(e - s for s, e in zip(self._starts, self._ends, strict=True))
+
+    def ranges(self) -> list[list[int]]:
+        """The ranges, as ``[[start, end), ...]``."""
+        return [[s, e] for s, e in zip(self._starts, self._ends, strict=True)]
+
+
+class Checkpoint:
+    """An open checkpoint journal: ``done`` holds what earlier runs finished.
+
+    Open it with ``Checkpoint.open(path, header)``: a new file gets ``header`` as its first
+    line; an existing one must carry the same header, else ``CheckpointError``.
+    """
+
+    def __init__(self, path: Path, done: RangeSet, resumed: bool) -> None:
+        self.path = path
+        self.done = done
+        self.resumed = resumed
+        self._fd: int | None = None
+
+    @classmethod
+    def open(cls, path: Path, header: dict[str, Any]) -> Self:
+        """Read (or create) the journal at ``path`` for the job described by ``header``."""
+        header = {_HEADER_KEY: _VERSION, **header}
+        done = RangeSet()
+        resumed = False
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        except OSError as exc:
+            raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
+        if raw.strip():
+            resumed = True
+            lines = raw.split(b"\n")
+            try:
+                found = orjson.loads(lines[0])
+            except orjson.JSONDecodeError:
+                found = None
+            if not isinstance(found, dict) or _HEADER_KEY not in found:
+                raise CheckpointError(f"{path} is not an asyncbatch checkpoint")
+            if found != header:
+                diffs = [
+                    f"{key} {found.get(key)!r} (now {header.get(key)!r})"
+                    for key in header
+                    if found.get(key) != header.get(key)
+                ]
+                raise CheckpointError(
+                    f"checkpoint {path} was written for another input or job: "
+                    + ", ".join(diffs)
+                    + "; delete it to start over"
+                )
+            for line in lines[1:]:
+                try:
+                    entry = orjson.loads(line)
+                    for start, end in entry["done"]:
+                        done.add(int(start), int(end))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    # A line torn by a crash mid-write. Skipping an entry is always safe: its
+                    # records are sent again (update and upsert are idempotent), never lost.
+                    continue
+        checkpoint = cls(path, done, resumed)
+        try:
+            checkpoint._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            if raw and not raw.endswith(b"\n"):
+                checkpoint._write(b"\n")  # end a torn line so the next entry starts clean
+            if not resumed:
+                checkpoint._write(orjson.dumps(header) + b"\n")
+        except OSError as exc:
+            checkpoint.close()
+            raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror}") from None
+        return checkpoint
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+
+    def record(self, positions: Iterable[int]) -> None:
+        """Journal ``positions`` as finished (one line, fsync'd) and add them to ``done``."""
+        ranges = ranges_of(positions)
+        if not ranges:
+            return
+        self._write(orjson.dumps({"done": ranges}) + b"\n")
+        for start, end in ranges:
+            self.done.add(start, end)
+
+    def close(self) -> None:
+        """Close the journal file. Idempotent."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,31 @@
+"""Fixtures of the command-line tests: ``run_cli`` runs ``asyncbatch`` in-process, in a thread,
+so that the emulator fixture keeps serving on the test's loop; every test has a token in its
+environment (the default emulator accepts any)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from asyncbatch.cli import main
+from tests.cli._helpers import RunCli
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """``code, stdout, stderr = await run_cli("upsert", ...)``: ``main(argv)`` in a thread."""
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.wait_for(asyncio.to_thread(main, list(argv)), 60)
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "test-token")
