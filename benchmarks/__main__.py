@@ -1,0 +1,114 @@
+"""``python -m benchmarks``: every scenario, one table, the same table as JSON.
+
+Options: ``--scenario NAME`` (repeatable), ``--quick`` (small sizes: a smoke run of about a
+minute), ``--profile`` (cProfile asyncbatch in the cpu-bound scenario instead). The packages of
+the ``bench`` extra in pyproject.toml are installed into this interpreter first if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _missing_bench_requirements() -> list[str]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = pyproject["project"]["optional-dependencies"].get("bench", [])
+    missing = []
+    for requirement in requirements:
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(requirement)
+    return missing
+
+
+def ensure_bench_extra() -> None:
+    """Install the ``bench`` extra's packages that this interpreter lacks (``make bench`` only
+    installs ``.[dev]``)."""
+    missing = _missing_bench_requirements()
+    if not missing:
+        return
+    print(f"installing the bench extra: {' '.join(missing)}", file=sys.stderr, flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", *missing], check=True, timeout=600
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="asyncbatch against its peers on the HubSpot emulator (separate processes).",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run only this scenario (repeatable): rate-bound, latency-bound, cpu-bound, "
+        "shared-budget, memory",
+    )
+    parser.add_argument(
+        "--tool",
+        action="append",
+        metavar="NAME",
+        help="run only this tool (repeatable): asyncbatch, sdk-sequential, sdk-threads, "
+        "aiohttp-gather, aiohttp-aiolimiter",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run, ~1 min)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile asyncbatch's upsert call in the cpu-bound scenario and print the top",
+    )
+    parser.add_argument("--top", type=int, default=15, help="functions listed by --profile")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the table as JSON "
+        "(default: benchmarks/results/latest.json, or latest-quick.json with --quick)",
+    )
+    args = parser.parse_args(argv)
+
+    ensure_bench_extra()
+    # Imported only now: the runner's imports need the bench extra.
+    import asyncio
+
+    from ._runner import RESULTS, SCENARIOS, format_table, profile_cpu, run_scenario, write_json
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.profile:
+        print(asyncio.run(profile_cpu(args.quick, args.top, log)))
+        return 0
+    names = args.scenario or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
+
+    async def run_all() -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = []
+        for name in names:
+            log(f"scenario {name} ...")
+            rows.extend(await run_scenario(SCENARIOS[name], args.quick, log, args.tool))
+        return rows
+
+    rows = asyncio.run(run_all())
+    print(format_table(rows, args.quick))
+    path = args.json or RESULTS / ("latest-quick.json" if args.quick else "latest.json")
+    write_json(rows, args.quick, path)
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

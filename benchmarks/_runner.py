@@ -1,0 +1,506 @@
+"""The scenarios, the figures derived from them, and the one table (text and JSON).
+
+Every scenario starts its own emulator process with the scenario's limits and latency, then runs
+each tool in turn in its own client process, resetting the emulator (store, counters, rate
+windows) before each tool. Requests, 429s and records written are read from the emulator's
+``/_emulator/stats``, not taken from the clients' word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import math
+import os
+import platform
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._procs import ROOT, emulator, run_children
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TOKEN = "bench-token-not-a-secret"
+OBJECT_TYPE = "0-410"
+ID_PROPERTY = "course_code"
+CHUNK = 100
+NO_LIMIT = 100_000_000  # the emulator has no "off" switch: this many per 1 s never trips
+ASYNCBATCH = "asyncbatch"
+PEERS = ("sdk-sequential", "sdk-threads", "aiohttp-gather", "aiohttp-aiolimiter")
+
+TOOL_NOTES = {
+    "asyncbatch": "BatchClient(rate_limit=RateLimit(R, W), max_concurrency=C), default retry",
+    "sdk-sequential": "hubspot-api-client, hand-chunked, one request at a time, no retry",
+    "sdk-threads": "hubspot-api-client, C threads, urllib3 Retry on 429/5xx incl. POST",
+    "aiohttp-gather": "aiohttp + asyncio.gather of every chunk, connector limit C, no retry",
+    "aiohttp-aiolimiter": "the same behind aiolimiter.AsyncLimiter(R, W), no retry",
+}
+
+
+@attrs.frozen
+class Scenario:
+    name: str
+    kind: str  # "rate" | "latency" | "cpu" | "shared" | "memory"
+    description: str
+    records: int
+    quick_records: int
+    rate: int = NO_LIMIT
+    window: float = 1.0
+    latency: float = 0.0
+    properties: int = 5
+    concurrency: int = 8
+    processes: int = 1
+    tools: tuple[str, ...] = (ASYNCBATCH, *PEERS)
+
+    def size(self, quick: bool) -> int:
+        return self.quick_records if quick else self.records
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "rate-bound",
+            "rate",
+            "rolling 10 req / 1 s, 40 ms latency",
+            records=10_000,
+            quick_records=2_000,
+            rate=10,
+            window=1.0,
+            latency=0.040,
+        ),
+        Scenario(
+            "latency-bound",
+            "latency",
+            "no rate limit, 50 ms latency, concurrency 8",
+            records=20_000,
+            quick_records=4_000,
+            latency=0.050,
+        ),
+        Scenario(
+            "cpu-bound",
+            "cpu",
+            "no rate limit, no latency, 10 properties per record",
+            records=100_000,
+            quick_records=10_000,
+            properties=10,
+            tools=(ASYNCBATCH, "sdk-sequential", "sdk-threads", "aiohttp-gather"),
+        ),
+        Scenario(
+            "shared-budget",
+            "shared",
+            "2 asyncbatch processes, each RateLimit(10, 1.0), one token; rolling 10 / 1 s, 40 ms",
+            records=3_000,
+            quick_records=600,
+            rate=10,
+            window=1.0,
+            latency=0.040,
+            processes=2,
+            tools=(ASYNCBATCH,),
+        ),
+        Scenario(
+            "memory",
+            "memory",
+            "CLI `asyncbatch upsert` of JSONL, no rate limit, no latency, concurrency 8; peak RSS",
+            records=1_000_000,
+            quick_records=100_000,
+            tools=(ASYNCBATCH,),
+        ),
+    )
+}
+
+
+# -- formulas ------------------------------------------------------------------------------------
+
+
+def rate_ideal_seconds(requests: int, rate: int, window: float, latency: float) -> float:
+    """Fastest finish under a rolling window counted at arrival: ``rate`` requests leave at
+    t=0, the next ``rate`` at t=window, ...; the last group leaves at
+    ``(ceil(requests / rate) - 1) * window`` and is answered ``latency`` later."""
+    return (math.ceil(requests / rate) - 1) * window + latency
+
+
+def latency_bound_per_second(concurrency: int, latency: float) -> float:
+    """Records/s when ``concurrency`` full chunks are always in flight: C x 100 / latency."""
+    return concurrency * CHUNK / latency
+
+
+def _ideal(scenario: Scenario, total_records: int) -> dict[str, Any]:
+    requests = math.ceil(total_records / CHUNK)
+    if scenario.kind in ("rate", "shared"):
+        ideal = rate_ideal_seconds(requests, scenario.rate, scenario.window, scenario.latency)
+        return {"ideal_s": ideal, "bound_rec_per_s": total_records / ideal}
+    if scenario.kind == "latency":
+        bound = latency_bound_per_second(scenario.concurrency, scenario.latency)
+        return {"ideal_s": total_records / bound, "bound_rec_per_s": bound}
+    return {"ideal_s": None, "bound_rec_per_s": None}
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+def _spec(scenario: Scenario, tool: str, url: str, records: int, index: int) -> dict[str, Any]:
+    return {
+        "tool": tool,
+        "url": url,
+        "token": TOKEN,
+        "object_type": OBJECT_TYPE,
+        "id_property": ID_PROPERTY,
+        "records": records,
+        "properties": scenario.properties,
+        "prefix": f"{scenario.name}-{tool}-{index}",
+        "concurrency": scenario.concurrency,
+        "rate": scenario.rate,
+        "window": scenario.window,
+    }
+
+
+def _row(
+    scenario: Scenario,
+    tool: str,
+    outcomes: list[dict[str, Any]],
+    stats: dict[str, Any],
+) -> dict[str, Any]:
+    total = sum(o["records"] for o in outcomes)
+    written = sum(len(ids) for ids in stats["writes"].values())  # distinct records
+    wall = max(o["t_end"] for o in outcomes) - min(o["t_start"] for o in outcomes)
+    if len(outcomes) == 1:
+        wall = outcomes[0]["wall_s"]
+    cpu = sum(o["cpu_user_s"] + o["cpu_sys_s"] for o in outcomes)
+    ideal = _ideal(scenario, total)
+    share: float | None = None
+    lost = total - written
+    if scenario.kind in ("rate", "shared") and lost == 0:
+        share = ideal["ideal_s"] / wall
+    elif scenario.kind == "latency":
+        share = (written / wall) / ideal["bound_rec_per_s"]
+    label = tool if scenario.processes == 1 else f"{tool} x{scenario.processes} (1 token)"
+    return {
+        "scenario": scenario.name,
+        "tool": label,
+        "wall_s": wall,
+        "records": total,
+        "written": written,
+        "lost": lost,
+        "rec_per_s": written / wall if wall > 0 else None,
+        "share": share,
+        "requests": stats["total_requests"],
+        "requests_needed": math.ceil(total / CHUNK),
+        "http_429": stats["rate_limited_total"],
+        "client_429s": _sum_known(o.get("client_429s") for o in outcomes),
+        "client_requests": _sum_known(o.get("client_requests") for o in outcomes),
+        "cpu_us_per_record": cpu * 1e6 / total if total else None,
+        "cpu_s": cpu,
+        "max_rss_mb": max(o["max_rss_mb"] for o in outcomes),
+        "max_window_requests": stats["max_window_requests"],
+        "max_in_flight": stats["max_in_flight"],
+        "status_counts": stats["status_counts"],
+        "client_errors": [o.get("errors", {}) for o in outcomes],
+        "note": None,
+        **ideal,
+    }
+
+
+def _sum_known(values: Any) -> int | None:
+    known = list(values)
+    if any(v is None for v in known):
+        return None
+    return sum(known)
+
+
+def _add_ratios(rows: list[dict[str, Any]]) -> None:
+    base = next((r for r in rows if r["tool"] == ASYNCBATCH and r.get("wall_s")), None)
+    for row in rows:
+        for key, field in (("wall_x", "wall_s"), ("requests_x", "requests"), ("cpu_x", "cpu_s")):
+            mine, theirs = row.get(field), base.get(field) if base else None
+            row[key] = mine / theirs if mine is not None and theirs else None
+
+
+def _note_row(scenario: Scenario, tool: str, note: str) -> dict[str, Any]:
+    return {"scenario": scenario.name, "tool": tool, "note": note}
+
+
+async def run_scenario(
+    scenario: Scenario,
+    quick: bool,
+    log: Callable[[str], None],
+    tools: Sequence[str] | None = None,
+) -> list[dict]:
+    """Run ``scenario``'s tools (those also in ``tools``, when given); one row per tool."""
+    if scenario.kind == "memory":
+        return [await run_memory(scenario, quick, log)]
+    size = scenario.size(quick)
+    timeout = 300.0 if quick else 1200.0
+    rows: list[dict[str, Any]] = []
+    async with emulator(
+        token=TOKEN, rate=scenario.rate, window=scenario.window, latency=scenario.latency
+    ) as emu:
+        for tool in scenario.tools:
+            if tools and tool not in tools:
+                continue
+            await emu.reset()
+            specs = [_spec(scenario, tool, emu.url, size, i) for i in range(scenario.processes)]
+            started = time.monotonic()
+            emulator_cpu = emu.cpu_seconds()
+            try:
+                outcomes = await run_children(specs, timeout)
+            except (RuntimeError, TimeoutError) as exc:
+                log(f"  {scenario.name} / {tool}: FAILED: {exc}")
+                last = [x for x in str(exc).splitlines() if x.strip()] or [repr(exc)]
+                rows.append(_note_row(scenario, tool, f"failed: {last[-1][:160]}"))
+                continue
+            row = _row(scenario, tool, outcomes, await emu.stats())
+            emulator_cpu_after = emu.cpu_seconds()
+            if emulator_cpu is not None and emulator_cpu_after is not None and row["requests"]:
+                row["emulator_ms_per_request"] = (
+                    (emulator_cpu_after - emulator_cpu) * 1000 / row["requests"]
+                )
+            rows.append(row)
+            log(
+                f"  {scenario.name} / {tool}: {row['wall_s']:.2f} s, {row['written']} written, "
+                f"{row['requests']} requests, {row['http_429']} 429s "
+                f"({time.monotonic() - started:.1f} s with start-up)"
+            )
+    _add_ratios(rows)
+    return rows
+
+
+# -- memory (issue 5's streaming CLI) ------------------------------------------------------------
+
+
+def cli_has_upsert() -> bool:
+    """True once ``asyncbatch upsert --help`` exits 0 (the streaming CLI has landed)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "asyncbatch", "upsert", "--help"],
+            capture_output=True,
+            timeout=60,
+            cwd=ROOT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+# HOOK: the CLI's options are issue 5's to define. Adjust this argv when it lands; the runner
+# fills {file} and {url}, and passes the token as HUBSPOT_ACCESS_TOKEN.
+MEMORY_CLI_ARGV = (
+    "upsert",
+    OBJECT_TYPE,
+    "{file}",
+    "--id-property",
+    ID_PROPERTY,
+    "--base-url",
+    "{url}",
+    "--rate",
+    f"{NO_LIMIT}/1s",
+    "--concurrency",
+    "8",
+    "--progress-interval",
+    "0",
+)
+
+# Runs the CLI as its only child and prints the child's peak RSS (KiB): RUSAGE_CHILDREN of a
+# process that has waited for exactly one child.
+_RSS_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(rc, u.ru_maxrss, u.ru_utime + u.ru_stime)\n"
+)
+
+
+async def run_memory(scenario: Scenario, quick: bool, log: Callable[[str], None]) -> dict:
+    if not await asyncio.to_thread(cli_has_upsert):
+        return _note_row(scenario, ASYNCBATCH, "pending CLI streaming (issue 5)")
+    from .child import make_records
+
+    size = scenario.size(quick)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "records.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for start in range(0, size, 10_000):
+                batch = make_records(min(10_000, size - start), 5, f"mem{start}", ID_PROPERTY)
+                handle.writelines(json.dumps(r) + "\n" for r in batch)
+        async with emulator(token=TOKEN, rate=NO_LIMIT, window=1.0, latency=0.0) as emu:
+            argv = [a.format(file=path, url=emu.url) for a in MEMORY_CLI_ARGV]
+            env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+            started = time.perf_counter()
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-c", _RSS_WRAPPER, sys.executable, "-m", "asyncbatch", *argv],
+                capture_output=True,
+                text=True,
+                timeout=1800,
+                env=env,
+                cwd=ROOT,
+                check=False,
+            )
+            wall = time.perf_counter() - started
+            stats = await emu.stats()
+    try:
+        code, rss, cpu_text = done.stdout.split()[-3:]
+        rc, rss_kib, cpu = int(code), int(rss), float(cpu_text)
+    except ValueError:
+        return _note_row(scenario, ASYNCBATCH, f"CLI wrapper failed: {done.stderr[-200:]}")
+    if rc not in (0, 1):
+        return _note_row(scenario, ASYNCBATCH, f"CLI exit {rc}: {done.stderr[-200:]}")
+    written = sum(len(ids) for ids in stats["writes"].values())
+    log(f"  memory / asyncbatch CLI: {wall:.1f} s, peak RSS {rss_kib / 1024:.0f} MB")
+    return {
+        "scenario": scenario.name,
+        "tool": "asyncbatch CLI",
+        "wall_s": wall,
+        "records": size,
+        "written": written,
+        "lost": size - written,
+        "rec_per_s": written / wall,
+        "share": None,
+        "requests": stats["total_requests"],
+        "http_429": stats["rate_limited_total"],
+        "cpu_us_per_record": cpu * 1e6 / size,
+        "cpu_s": cpu,
+        "max_rss_mb": rss_kib / 1024,
+        "note": "whole CLI process (start-up, file reading included); target RSS <= 150 MB",
+    }
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+COLUMNS: Sequence[tuple[str, str, str]] = (
+    ("scenario", "scenario", "{}"),
+    ("tool", "tool", "{}"),
+    ("wall_s", "wall s", "{:.2f}"),
+    ("rec_per_s", "rec/s", "{:,.0f}"),
+    ("share", "share", "{:.3f}"),
+    ("written", "written", "{:,}"),
+    ("lost", "lost", "{:,}"),
+    ("requests", "requests", "{:,}"),
+    ("http_429", "429s", "{:,}"),
+    ("cpu_us_per_record", "CPU us/rec", "{:.1f}"),
+    ("max_rss_mb", "RSS MB", "{:.0f}"),
+    ("emulator_ms_per_request", "emu ms/req", "{:.1f}"),
+    ("wall_x", "wall x", "{:.2f}"),
+    ("requests_x", "req x", "{:.2f}"),
+    ("cpu_x", "CPU x", "{:.2f}"),
+)
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return "-"
+    return fmt.format(value)
+
+
+def format_table(rows: list[dict[str, Any]], quick: bool) -> str:
+    cells = [[_cell(r, k, f) for k, _, f in COLUMNS] for r in rows]
+    headers = [h for _, h, _ in COLUMNS]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        out = []
+        for i, v in enumerate(values):
+            out.append(v.ljust(widths[i]) if i < 2 else v.rjust(widths[i]))
+        return " | ".join(out).rstrip()
+
+    text = [line(headers), "-+-".join("-" * w for w in widths)]
+    for row, values in zip(rows, cells, strict=True):
+        if row.get("note") and row.get("wall_s") is None:
+            text.append(line([values[0], values[1]]) + " | " + row["note"])
+        else:
+            text.append(line(values))
+    text.append("")
+    text.append(
+        "share: rate-bound/shared-budget = ideal time / wall time (only when nothing was lost); "
+        "latency-bound = rec/s / (C x 100 / latency)."
+    )
+    text.append(
+        "requests and 429s: counted by the emulator. x columns: tool / asyncbatch "
+        "(wall time, requests, client CPU)."
+    )
+    seen: set[str] = set()
+    for row in rows:
+        name = row["scenario"]
+        if name in seen or name not in SCENARIOS:
+            continue
+        seen.add(name)
+        sc = SCENARIOS[name]
+        size = row.get("records") or sc.size(quick)
+        parts = [f"{name}: {sc.description}; {size:,} records"]
+        if row.get("ideal_s") is not None:
+            parts.append(f"ideal {row['ideal_s']:.2f} s")
+        if row.get("bound_rec_per_s") is not None:
+            parts.append(f"bound {row['bound_rec_per_s']:,.0f} rec/s")
+        text.append("  " + ", ".join(parts))
+    if quick:
+        text.append("  (--quick sizes)")
+    return "\n".join(text)
+
+
+def write_json(rows: list[dict[str, Any]], quick: bool, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "scenarios": {
+            name: {**attrs.asdict(sc), "description": sc.description}
+            for name, sc in SCENARIOS.items()
+            if any(r["scenario"] == name for r in rows)
+        },
+        "tools": TOOL_NOTES,
+        "columns": {key: header for key, header, _ in COLUMNS},
+        "rows": rows,
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+# -- profile -------------------------------------------------------------------------------------
+
+
+async def profile_cpu(quick: bool, top: int, log: Callable[[str], None]) -> str:
+    """cProfile asyncbatch's upsert call in the cpu-bound scenario; top functions as text."""
+    scenario = SCENARIOS["cpu-bound"]
+    size = scenario.size(quick)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cpu.prof"
+        async with emulator(token=TOKEN, rate=NO_LIMIT, window=1.0, latency=0.0) as emu:
+            spec = {**_spec(scenario, ASYNCBATCH, emu.url, size, 0), "profile": str(out)}
+            (outcome,) = await run_children([spec], 1200.0)
+        log(f"profiled {size:,} records: {outcome['wall_s']:.2f} s wall under cProfile")
+        text = []
+        for order in ("cumulative", "tottime"):
+            stream = _Capture()
+            stats = pstats.Stats(str(out), stream=stream)  # type: ignore[arg-type]
+            stats.strip_dirs().sort_stats(order).print_stats(top)
+            text.append(f"== top {top} by {order} ==\n{stream.text()}")
+    return "\n".join(text)
+
+
+class _Capture:
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        return len(text)
+
+    def text(self) -> str:
+        raw = "".join(self._parts)
+        # Keep the table, not pstats' preamble of file names.
+        start = raw.find("   ncalls")
+        return raw[start:] if start >= 0 else raw
