@@ -100,6 +100,9 @@ class RollingWindowLimiter:
         self._clock = clock
         self._sleep = sleep
         self._starts: deque[float] = deque()
+        # Our starts over two intervals: an answer arrives after its own start, and must be
+        # compared with what we started in the server's window then, some of it since purged.
+        self._history: deque[float] = deque()
         self._foreign: deque[float] = deque()
         self._blocked_until = -math.inf
         self._lock = anyio.Lock()
@@ -139,6 +142,9 @@ class RollingWindowLimiter:
                     wait = max(wait, oldest + self.window_seconds - now)
                 if wait <= 0:
                     self._starts.append(now)
+                    self._history.append(now)
+                    while self._history and self._history[0] <= now - 2 * self.window_seconds:
+                        self._history.popleft()
                     return
                 await self._sleep(wait)
 
@@ -155,7 +161,11 @@ class RollingWindowLimiter:
         now = self._clock()
         self._purge(now)
         server_used = info.max - info.remaining  # in the server's window, this one included
-        ours = sum(1 for t in self._starts if started - interval < t <= started)
+        # Ours: our starts the server may count. A request reaches the server a little after
+        # it starts, so ones started just outside the interval are still in its window; err
+        # towards counting them ours (missing a little foreign use beats inventing some).
+        slack = max(0.05, 0.05 * interval)
+        ours = sum(1 for t in self._history if started - interval - slack < t <= started + slack)
         foreign = min(server_used - ours, self._limit)
         for _ in range(foreign - len(self._foreign)):
             self._foreign.append(now)

@@ -215,3 +215,17 @@ async def test_penalize_longer_than_a_window() -> None:
     assert clock.now == pytest.approx(5.0)
     await limiter.acquire()
     assert clock.now == pytest.approx(5.0)
+
+
+@pytest.mark.asyncio
+async def test_own_requests_purged_from_the_window_are_not_taken_for_foreign() -> None:
+    limiter, clock = _limiter(RateLimit(10, 1.0, safety_margin_seconds=0.0))
+    for _ in range(2):
+        await limiter.acquire()  # two starts at t
+    clock.now += 1.0  # the server, which counts arrivals, may still hold those two
+    for _ in range(8):
+        await limiter.acquire()
+    started = clock.now
+    clock.now += 0.06  # the answer arrives; by now the first two left our window
+    limiter.observe(RateLimitInfo(max=10, remaining=0, interval_ms=1000), started=started)
+    assert limiter.foreign_in_window == 0  # all 10 in the server's window were ours
