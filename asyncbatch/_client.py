@@ -18,7 +18,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
 from typing import Self
 
@@ -42,6 +42,7 @@ from ._plan import (
     Key,
     Operation,
     StreamPlanner,
+    check_records_argument,
     plan_chunks,
     record_key,
     validate_chunk_size,
@@ -88,10 +89,7 @@ class _Dispatch:
 
 
 def _records_of(records: object) -> AsyncIterator[object]:
-    if isinstance(records, str | bytes | Mapping):
-        raise InvalidInputError(
-            f"records must be an iterable of records, got {type(records).__name__}"
-        )
+    check_records_argument(records)
     if isinstance(records, AsyncIterable):
         return aiter(records)
     if isinstance(records, Iterable):

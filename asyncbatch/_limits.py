@@ -99,10 +99,9 @@ class RollingWindowLimiter:
         self._margin = rate.safety_margin_seconds
         self._clock = clock
         self._sleep = sleep
+        # Our starts over two windows: the window's own count for acquire(), and the earlier
+        # ones an answer must still be compared with (it arrives after its request started).
         self._starts: deque[float] = deque()
-        # Our starts over two intervals: an answer arrives after its own start, and must be
-        # compared with what we started in the server's window then, some of it since purged.
-        self._history: deque[float] = deque()
         self._foreign: deque[float] = deque()
         self._blocked_until = -math.inf
         self._lock = anyio.Lock()
@@ -124,8 +123,10 @@ class RollingWindowLimiter:
         return len(self._foreign)
 
     def _purge(self, now: float) -> None:
-        horizon = now - self.window_seconds
-        for times in (self._starts, self._foreign):
+        for times, horizon in (
+            (self._starts, now - 2 * self.window_seconds),
+            (self._foreign, now - self.window_seconds),
+        ):
             while times and times[0] <= horizon:
                 times.popleft()
 
@@ -135,16 +136,15 @@ class RollingWindowLimiter:
                 now = self._clock()
                 self._purge(now)
                 wait = self._blocked_until - now
-                used = len(self._starts) + len(self._foreign)
+                horizon = now - self.window_seconds
+                in_window = [t for t in self._starts if t > horizon]
+                used = len(in_window) + len(self._foreign)
                 if used >= self._limit:
                     # Enough of the oldest starts must leave the window to free one slot.
-                    oldest = sorted([*self._starts, *self._foreign])[used - self._limit]
+                    oldest = sorted([*in_window, *self._foreign])[used - self._limit]
                     wait = max(wait, oldest + self.window_seconds - now)
                 if wait <= 0:
                     self._starts.append(now)
-                    self._history.append(now)
-                    while self._history and self._history[0] <= now - 2 * self.window_seconds:
-                        self._history.popleft()
                     return
                 await self._sleep(wait)
 
@@ -165,7 +165,7 @@ class RollingWindowLimiter:
         # it starts, so ones started just outside the interval are still in its window; err
         # towards counting them ours (missing a little foreign use beats inventing some).
         slack = max(0.05, 0.05 * interval)
-        ours = sum(1 for t in self._history if started - interval - slack < t <= started + slack)
+        ours = sum(1 for t in self._starts if started - interval - slack < t <= started + slack)
         foreign = min(server_used - ours, self._limit)
         for _ in range(foreign - len(self._foreign)):
             self._foreign.append(now)

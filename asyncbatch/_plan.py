@@ -26,6 +26,7 @@ __all__ = [
     "Plan",
     "PlannedInput",
     "StreamPlanner",
+    "check_records_argument",
     "convert_value",
     "cut_chunks",
     "normalize_record",
@@ -94,6 +95,15 @@ def validate_chunk_size(chunk_size: object) -> int:
             f"got {chunk_size}"
         )
     return chunk_size
+
+
+def check_records_argument(records: object) -> None:
+    """Refuse a string, bytes or a single mapping given where records are expected (each would
+    iterate as something other than records)."""
+    if isinstance(records, str | bytes | Mapping):
+        raise InvalidInputError(
+            f"records must be an iterable of records, got {type(records).__name__}"
+        )
 
 
 def validate_id_property(id_property: object) -> str:
@@ -423,10 +433,7 @@ def plan_chunks(
     validate_chunk_size(chunk_size)
     if id_property is not None:
         validate_id_property(id_property)
-    if isinstance(records, str | bytes | Mapping):
-        raise InvalidInputError(
-            f"records must be an iterable of records, got {type(records).__name__}"
-        )
+    check_records_argument(records)
     items, coalesced = _coalesce(
         records, operation=operation, id_property=id_property, trace_prefix=trace_prefix
     )
