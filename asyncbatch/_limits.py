@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -99,9 +100,10 @@ class RollingWindowLimiter:
         self._margin = rate.safety_margin_seconds
         self._clock = clock
         self._sleep = sleep
-        # Our starts over two windows: the window's own count for acquire(), and the earlier
-        # ones an answer must still be compared with (it arrives after its request started).
-        self._starts: deque[float] = deque()
+        # Our starts over two windows, in order (bisected, so counting costs no more at a
+        # high limit): the window's own count for acquire(), and the earlier ones an answer
+        # must still be compared with (it arrives after its request started).
+        self._starts: list[float] = []
         self._foreign: deque[float] = deque()
         self._blocked_until = -math.inf
         self._lock = anyio.Lock()
@@ -123,12 +125,10 @@ class RollingWindowLimiter:
         return len(self._foreign)
 
     def _purge(self, now: float) -> None:
-        for times, horizon in (
-            (self._starts, now - 2 * self.window_seconds),
-            (self._foreign, now - self.window_seconds),
-        ):
-            while times and times[0] <= horizon:
-                times.popleft()
+        del self._starts[: bisect_right(self._starts, now - 2 * self.window_seconds)]
+        horizon = now - self.window_seconds
+        while self._foreign and self._foreign[0] <= horizon:
+            self._foreign.popleft()
 
     async def acquire(self) -> None:
         async with self._lock:
@@ -136,12 +136,11 @@ class RollingWindowLimiter:
                 now = self._clock()
                 self._purge(now)
                 wait = self._blocked_until - now
-                horizon = now - self.window_seconds
-                in_window = [t for t in self._starts if t > horizon]
-                used = len(in_window) + len(self._foreign)
+                first = bisect_right(self._starts, now - self.window_seconds)
+                used = len(self._starts) - first + len(self._foreign)
                 if used >= self._limit:
                     # Enough of the oldest starts must leave the window to free one slot.
-                    oldest = sorted([*in_window, *self._foreign])[used - self._limit]
+                    oldest = sorted([*self._starts[first:], *self._foreign])[used - self._limit]
                     wait = max(wait, oldest + self.window_seconds - now)
                 if wait <= 0:
                     self._starts.append(now)
@@ -165,7 +164,8 @@ class RollingWindowLimiter:
         # it starts, so ones started just outside the interval are still in its window; err
         # towards counting them ours (missing a little foreign use beats inventing some).
         slack = max(0.05, 0.05 * interval)
-        ours = sum(1 for t in self._starts if started - interval - slack < t <= started + slack)
+        lo = bisect_right(self._starts, started - interval - slack)
+        ours = bisect_right(self._starts, started + slack) - lo
         foreign = min(server_used - ours, self._limit)
         for _ in range(foreign - len(self._foreign)):
             self._foreign.append(now)

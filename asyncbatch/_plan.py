@@ -204,22 +204,47 @@ def _text(value: object, *, position: int, field: str, what: str) -> str:
     return value
 
 
-def normalize_record(
-    record: object, *, position: int, operation: Operation, id_property: str | None
-) -> BatchInput:
-    """Validate one record (a dict in HubSpot's shape or a ``BatchInput``) and convert it.
+_Parts = tuple[str, dict[str, str], str | None, str | None]
 
-    Returns a ``BatchInput`` whose properties are all strings and whose ``id_property`` is the
-    record's own or else the call's.
-    """
+
+def _convert_properties(raw_props: object, position: int) -> dict[str, str]:
+    if type(raw_props) is dict:
+        # The common case, all names and values already strings: one copy, one type check each.
+        properties: dict[str, str] = raw_props.copy()
+        for name, value in properties.items():
+            if type(value) is not str or type(name) is not str or not name:
+                break
+        else:
+            return properties
+    elif not isinstance(raw_props, Mapping):
+        raise InvalidInputError(
+            f"properties must be a mapping, got {type(raw_props).__name__}",
+            position=position,
+            field="properties",
+        )
+    properties = {}
+    for name, value in raw_props.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(
+                f"property names must be non-empty strings, got {name!r}", position=position
+            )
+        properties[name] = convert_value(value, position=position, name=name)
+    return properties
+
+
+def _normalize(
+    record: object, position: int, operation: Operation, id_property: str | None
+) -> _Parts:
+    # normalize_record's work without building a BatchInput: planning builds one per distinct
+    # record, once its trace id is known.
     if isinstance(record, BatchInput):
         raw_id: object = record.id
         raw_props: object = record.properties
         raw_idp: object = record.id_property
         raw_trace: object = record.object_write_trace_id
     elif isinstance(record, Mapping):
-        unknown = set(record) - _RECORD_KEYS
-        if unknown:
+        if not record.keys() <= _RECORD_KEYS:
+            unknown = set(record) - _RECORD_KEYS
             raise InvalidInputError(
                 f"unknown key(s) {sorted(map(str, unknown))}; a record has "
                 "'id', 'properties' and optionally 'idProperty', 'objectWriteTraceId'",
@@ -238,23 +263,15 @@ def normalize_record(
             f"a record must be a dict or asyncbatch.BatchInput, got {type(record).__name__}",
             position=position,
         )
-    record_id = _text(raw_id, position=position, field="id", what="id")
-    if not isinstance(raw_props, Mapping):
-        raise InvalidInputError(
-            f"properties must be a mapping, got {type(raw_props).__name__}",
-            position=position,
-            field="properties",
-        )
-    properties: dict[str, str] = {}
-    for name, value in raw_props.items():
-        if not isinstance(name, str) or not name:
-            raise InvalidInputError(
-                f"property names must be non-empty strings, got {name!r}", position=position
-            )
-        properties[name] = convert_value(value, position=position, name=name)
+    if type(raw_id) is str and raw_id and not raw_id.isspace():
+        record_id = raw_id
+    else:
+        record_id = _text(raw_id, position=position, field="id", what="id")
+    properties = _convert_properties(raw_props, position)
     idp = id_property if raw_idp is None else raw_idp
     if idp is not None:
-        idp = _text(idp, position=position, field="idProperty", what="idProperty")
+        if type(idp) is not str or not idp or idp.isspace():
+            idp = _text(idp, position=position, field="idProperty", what="idProperty")
     elif operation == "upsert":
         raise InvalidInputError(
             "upsert needs an id property: pass id_property=... or give the record 'idProperty'",
@@ -266,6 +283,18 @@ def normalize_record(
         trace = _text(
             raw_trace, position=position, field="objectWriteTraceId", what="objectWriteTraceId"
         )
+    return record_id, properties, idp, trace
+
+
+def normalize_record(
+    record: object, *, position: int, operation: Operation, id_property: str | None
+) -> BatchInput:
+    """Validate one record (a dict in HubSpot's shape or a ``BatchInput``) and convert it.
+
+    Returns a ``BatchInput`` whose properties are all strings and whose ``id_property`` is the
+    record's own or else the call's.
+    """
+    record_id, properties, idp, trace = _normalize(record, position, operation, id_property)
     return BatchInput(
         id=record_id, properties=properties, id_property=idp, object_write_trace_id=trace
     )
@@ -279,45 +308,86 @@ def record_key(item: BatchInput) -> Key:
     return (item.id_property, item.id)
 
 
-def _merge_inputs(previous: BatchInput, later: BatchInput) -> BatchInput:
-    # HubSpot rejects a request naming one record twice, so later properties are merged over
-    # earlier ones, as sequential writes would leave them.
-    return attrs.evolve(
-        previous,
-        properties={**previous.properties, **later.properties},
-        object_write_trace_id=later.object_write_trace_id or previous.object_write_trace_id,
+def _planned(
+    index: int,
+    key: Key,
+    positions: tuple[int, ...],
+    properties: dict[str, str],
+    trace: str | None,
+    trace_prefix: str,
+) -> PlannedInput:
+    item = BatchInput(
+        id=key[1],
+        properties=properties,
+        id_property=key[0],
+        object_write_trace_id=f"{trace_prefix}-{index}" if trace is None else trace,
     )
+    return PlannedInput(index=index, positions=positions, input=item, trace_assigned=trace is None)
 
 
-def _planned(index: int, positions: list[int], item: BatchInput, trace_prefix: str) -> PlannedInput:
-    assigned = item.object_write_trace_id is None
-    if assigned:
-        item = attrs.evolve(item, object_write_trace_id=f"{trace_prefix}-{index}")
-    return PlannedInput(
-        index=index, positions=tuple(positions), input=item, trace_assigned=assigned
-    )
+class _Pending:
+    """One distinct record while a stream's chunk fills: where it was given, its properties."""
+
+    __slots__ = ("positions", "properties", "trace")
+
+    def __init__(self, position: int, properties: dict[str, str], trace: str | None) -> None:
+        self.positions = [position]
+        self.properties = properties  # a fresh dict of the planner's own: merged in place
+        self.trace = trace
+
+    def absorb(self, position: int, properties: dict[str, str], trace: str | None) -> None:
+        # HubSpot rejects a request naming one record twice, so later properties are merged
+        # over earlier ones, as sequential writes would leave them.
+        self.positions.append(position)
+        self.properties.update(properties)
+        if trace is not None:
+            self.trace = trace
+
+    def planned(self, index: int, key: Key, trace_prefix: str) -> PlannedInput:
+        return _planned(
+            index, key, tuple(self.positions), self.properties, self.trace, trace_prefix
+        )
 
 
 def _coalesce(
     records: Iterable[object], *, operation: Operation, id_property: str | None, trace_prefix: str
 ) -> tuple[list[PlannedInput], int]:
-    merged: dict[Key, tuple[list[int], BatchInput]] = {}
+    # Distinct records in parallel lists rather than one object each: a whole call's records
+    # are planned at once, and fewer live objects means less work for the cyclic GC.
+    index_of: dict[Key, int] = {}
+    keys: list[Key] = []
+    first: list[int] = []
+    props: list[dict[str, str]] = []
+    traces: list[str | None] = []
+    later: dict[int, list[int]] = {}  # positions of coalesced duplicates, by index
     count = 0
     for position, record in enumerate(records):
         count += 1
-        item = normalize_record(
-            record, position=position, operation=operation, id_property=id_property
-        )
-        key = record_key(item)
-        earlier = merged.get(key)
-        if earlier is None:
-            merged[key] = ([position], item)
+        record_id, properties, idp, trace = _normalize(record, position, operation, id_property)
+        key = (idp, record_id)
+        index = index_of.setdefault(key, len(keys))
+        if index == len(keys):
+            keys.append(key)
+            first.append(position)
+            props.append(properties)
+            traces.append(trace)
         else:
-            earlier[0].append(position)
-            merged[key] = (earlier[0], _merge_inputs(earlier[1], item))
+            # HubSpot rejects a request naming one record twice, so later properties are
+            # merged over earlier ones, as sequential writes would leave them.
+            later.setdefault(index, []).append(position)
+            props[index].update(properties)  # a fresh dict of the planner's own
+            if trace is not None:
+                traces[index] = trace
     items = [
-        _planned(index, positions, item, trace_prefix)
-        for index, (positions, item) in enumerate(merged.values())
+        _planned(
+            index,
+            key,
+            (first[index], *later[index]) if index in later else (first[index],),
+            props[index],
+            traces[index],
+            trace_prefix,
+        )
+        for index, key in enumerate(keys)
     ]
     return items, count - len(items)
 
@@ -343,7 +413,7 @@ class StreamPlanner:
         self._id_property = id_property
         self._chunk_size = validate_chunk_size(chunk_size)
         self._trace_prefix = trace_prefix
-        self._open: dict[str | None, dict[Key, tuple[list[int], BatchInput]]] = {}
+        self._open: dict[str | None, dict[Key, _Pending]] = {}
         self._next_index = 0
         self._next_chunk = 0
         self.read = 0
@@ -355,21 +425,20 @@ class StreamPlanner:
         Raises:
             InvalidInputError: the record is bad (naming ``position``).
         """
-        item = normalize_record(
-            record, position=position, operation=self._operation, id_property=self._id_property
+        record_id, properties, idp, trace = _normalize(
+            record, position, self._operation, self._id_property
         )
         self.read += 1
-        bucket = self._open.setdefault(item.id_property, {})
-        key = record_key(item)
+        bucket = self._open.setdefault(idp, {})
+        key = (idp, record_id)
         earlier = bucket.get(key)
         if earlier is not None:
-            earlier[0].append(position)
-            bucket[key] = (earlier[0], _merge_inputs(earlier[1], item))
+            earlier.absorb(position, properties, trace)
             self.coalesced += 1
             return None
-        bucket[key] = ([position], item)
+        bucket[key] = _Pending(position, properties, trace)
         if len(bucket) >= self._chunk_size:
-            return self._close(item.id_property)
+            return self._close(idp)
         return None
 
     def flush(self) -> list[Chunk]:
@@ -379,8 +448,8 @@ class StreamPlanner:
     def _close(self, id_property: str | None) -> Chunk:
         bucket = self._open.pop(id_property)
         items = []
-        for positions, item in bucket.values():
-            items.append(_planned(self._next_index, positions, item, self._trace_prefix))
+        for key, pending in bucket.items():
+            items.append(pending.planned(self._next_index, key, self._trace_prefix))
             self._next_index += 1
         chunk = Chunk(number=self._next_chunk, items=tuple(items))
         self._next_chunk += 1

@@ -432,3 +432,57 @@ def test_numbers_in_string_fields_are_read_as_text() -> None:
     assert reply.response is not None
     assert reply.response.results[0].id == "512"
     assert reply.response.results[0].properties["n"] == "17"
+
+
+# The fast reading of result objects must agree with the converter wherever it answers.
+_usual_results = st.fixed_dictionaries(
+    {"id": st.text(max_size=4)},
+    optional={
+        "properties": st.dictionaries(st.text(max_size=4), st.none() | st.text(max_size=4)),
+        "createdAt": st.sampled_from(["2019-10-30T03:30:17.883Z", "2024-05-01T12:00:00+02:00"]),
+        "updatedAt": st.none() | st.just("2019-12-07T16:50:06.678Z"),
+        "archived": st.booleans(),
+        "new": st.booleans(),
+        "objectWriteTraceId": st.none() | st.text(max_size=4),
+    },
+)
+
+
+@given(
+    raw=_usual_results | st.dictionaries(abst._result_keys, abst.json_values, max_size=6),
+    upsert=st.booleans(),
+)
+@settings(max_examples=300)
+def test_fast_result_reading_agrees_with_the_converter(raw: dict[str, Any], upsert: bool) -> None:
+    from asyncbatch._convert import structure
+    from asyncbatch._models import SimplePublicObject
+    from asyncbatch._protocol import _read_object
+
+    cls = SimplePublicUpsertObject if upsert else SimplePublicObject
+    try:
+        expected: object = structure(raw, cls)
+    except Exception as exc:
+        expected = type(exc)
+    fast = _read_object(raw, cls, {})
+    if fast is not None:
+        assert fast == expected
+        assert type(fast) is cls
+
+
+def test_fast_result_reading_takes_the_usual_shape() -> None:
+    from asyncbatch._protocol import _read_object
+
+    raw = UPDATE_200["results"][0]
+    read = _read_object({**raw, "new": True}, SimplePublicUpsertObject, {})
+    assert isinstance(read, SimplePublicUpsertObject)
+    assert read.new is True
+    assert read.created_at == dt.datetime(2019, 10, 30, 3, 30, 17, 883000, tzinfo=dt.UTC)
+
+
+def test_results_sharing_a_timestamp_share_one_parse() -> None:
+    result = {**UPDATE_200["results"][0]}
+    body = orjson.dumps({"status": "COMPLETE", "results": [result, {**result, "id": "513"}]})
+    reply = decipher_response(200, {}, body, upsert=False)
+    assert reply.response is not None
+    first, second = reply.response.results
+    assert first.updated_at is second.updated_at
