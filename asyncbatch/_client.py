@@ -31,6 +31,7 @@ from ._exceptions import (
     AsyncBatchError,
     ClientClosedError,
     InvalidInputError,
+    LimiterUnavailableError,
     RateLimitError,
     TransportError,
 )
@@ -50,6 +51,7 @@ from ._plan import (
     validate_object_type,
 )
 from ._protocol import RateLimitInfo, decipher_response, encode_inputs
+from ._redis_limiter import RedisWindowLimiter
 from ._retry import Action, RetryPolicy, decide
 from ._transport import AiohttpTransport, Transport, check_base_url
 
@@ -119,12 +121,14 @@ class BatchClient:
         retry: which failures retry, how often, how long to wait.
         timeout_seconds: the limit on each request, from send to the answer's last byte.
         transport: replaces the aiohttp transport (tests, dry runs).
-        limiter: replaces the in-memory limiter built from ``rate_limit``.
+        limiter: replaces the limiter built from ``rate_limit`` (in memory, or shared through
+            Redis when ``rate_limit.redis_url`` is set).
         clock, sleep: the monotonic clock and sleep the limiter and backoff use (tests).
         seed: seeds the backoff jitter, for reproducible runs.
 
     Raises:
-        InvalidInputError: a bad argument, or no token anywhere.
+        InvalidInputError: a bad argument, or no token anywhere (or ``redis_url`` without
+            the ``redis`` extra).
     """
 
     def __init__(
@@ -162,9 +166,13 @@ class BatchClient:
         self._clock: Clock = clock or time.monotonic
         self._sleep: Sleep = sleep or anyio.sleep
         self._rng = random.Random(seed)
-        self._limiter: RateLimiter = limiter or RollingWindowLimiter(
-            self._rate, clock=self._clock, sleep=self._sleep
-        )
+        self._owns_limiter = limiter is None
+        if limiter is None:
+            if self._rate.redis_url is not None:
+                limiter = RedisWindowLimiter(self._rate, clock=self._clock, sleep=self._sleep)
+            else:
+                limiter = RollingWindowLimiter(self._rate, clock=self._clock, sleep=self._sleep)
+        self._limiter: RateLimiter = limiter
         self._capacity = anyio.CapacityLimiter(max_concurrency)
         if transport is None:
             token = (
@@ -196,7 +204,9 @@ class BatchClient:
         return self._closed
 
     async def __aenter__(self) -> Self:
+        """Raises ``LimiterUnavailableError`` if a shared (Redis) limiter cannot be reached."""
         self._check_open()
+        await self._start_limiter()
         return self
 
     async def __aexit__(
@@ -214,6 +224,16 @@ class BatchClient:
         self._closed = True
         with anyio.CancelScope(shield=True):
             await self._transport.aclose()
+            limiter_aclose = getattr(self._limiter, "aclose", None)
+            if self._owns_limiter and limiter_aclose is not None:
+                await limiter_aclose()
+
+    async def _start_limiter(self) -> None:
+        # A limiter with a start() (the Redis one) is checked before anything is sent, so an
+        # unreachable Redis is a clear error rather than a run of unsent inputs.
+        start = getattr(self._limiter, "start", None)
+        if start is not None:
+            await start()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -235,6 +255,9 @@ class BatchClient:
         Raises:
             InvalidInputError: a bad argument or record, before anything is sent.
             ClientClosedError: the client is closed.
+            LimiterUnavailableError: the shared (Redis) limiter cannot be reached at the
+                start, before anything is sent. If it fails mid-run, the run stops and this
+                error is the result's ``stop_error``.
         """
         return await self._call("update", object_type, records, id_property)
 
@@ -253,6 +276,9 @@ class BatchClient:
         Raises:
             InvalidInputError: a bad argument or record, before anything is sent.
             ClientClosedError: the client is closed.
+            LimiterUnavailableError: the shared (Redis) limiter cannot be reached at the
+                start, before anything is sent. If it fails mid-run, the run stops and this
+                error is the result's ``stop_error``.
         """
         return await self._call("upsert", object_type, records, id_property)
 
@@ -277,6 +303,9 @@ class BatchClient:
             InvalidInputError: a bad record, after the chunks read before it have finished
                 and been yielded (nothing read is left unaccounted for).
             ClientClosedError: the client is closed.
+            LimiterUnavailableError: the shared (Redis) limiter cannot be reached at the
+                start, before anything is sent. If it fails mid-run, the run stops and this
+                error is the result's ``stop_error``.
         """
         return self._stream("update", object_type, records, id_property)
 
@@ -310,6 +339,7 @@ class BatchClient:
             chunk_size=self._chunk_size,
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
+        await self._start_limiter()
         url = self._url(object_type, operation)
         counters = _Counters()
         stop = _Stop()
@@ -393,6 +423,7 @@ class BatchClient:
         if id_property is not None:
             validate_id_property(id_property)
         source = _records_of(records)
+        await self._start_limiter()
         planner = StreamPlanner(
             operation=operation,
             id_property=id_property,
@@ -542,7 +573,14 @@ class BatchClient:
             status: int | None = None
             error: AsyncBatchError | None
             async with self._capacity:
-                await self._limiter.acquire()
+                try:
+                    await self._limiter.acquire()
+                except LimiterUnavailableError as exc:
+                    # Without the shared count nothing may be sent: stop the run.
+                    if stop.error is None:
+                        stop.error = exc
+                        logger.warning("stopping the run: %s", exc)
+                    return [ChunkOutcome(chunk, error=stop.error, sent=False)]
                 if stop.error is not None:
                     self._limiter.observe(RateLimitInfo())  # nothing was sent
                     return [ChunkOutcome(chunk, error=stop.error, sent=False)]

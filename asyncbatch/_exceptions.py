@@ -5,6 +5,7 @@
     AsyncBatchError
       InvalidInputError (also ValueError)   bad arguments or records, raised before any request
       ClientClosedError (also RuntimeError) a BatchClient used after aclose()
+      LimiterUnavailableError               the shared (Redis) rate limiter cannot be reached
       TransportError                        the request did not get an HTTP answer
         RequestTimeoutError                   no answer within the timeout
         ConnectionFailedError                 connect failed, reset, or the server hung up
@@ -35,6 +36,7 @@ __all__ = [
     "ConnectionFailedError",
     "InputFailedError",
     "InvalidInputError",
+    "LimiterUnavailableError",
     "MalformedResponseError",
     "RateLimitError",
     "RequestTimeoutError",
@@ -72,6 +74,16 @@ class InvalidInputError(AsyncBatchError, ValueError):
 
 class ClientClosedError(AsyncBatchError, RuntimeError):
     """The BatchClient was used after ``aclose()`` (or outside its ``async with``)."""
+
+
+class LimiterUnavailableError(AsyncBatchError):
+    """The shared rate limiter (Redis) could not be reached or answered wrongly.
+
+    Raised before anything is sent when it fails at the start of a call; when it fails mid-run
+    the run stops sending (it never guesses at the shared budget) and this error is the
+    result's ``stop_error`` and the reason of every unsent input. The message names the Redis
+    host, never its password.
+    """
 
 
 class TransportError(AsyncBatchError):

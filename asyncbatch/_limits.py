@@ -9,11 +9,13 @@ that much so such a pair still fits under the server's limit.
 from __future__ import annotations
 
 import math
+import re
 import time
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -21,7 +23,7 @@ import attrs
 from ._exceptions import InvalidInputError
 from ._protocol import RateLimitInfo
 
-__all__ = ["Clock", "RateLimit", "RateLimiter", "RollingWindowLimiter", "Sleep"]
+__all__ = ["Clock", "RateLimit", "RateLimiter", "RollingWindowLimiter", "Sleep", "redact_url"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -38,6 +40,47 @@ def _check_rate(instance: object, attribute: attrs.Attribute[Any], value: Any) -
         raise InvalidInputError(f"RateLimit.{attribute.name} must be >= 0, got {value!r}")
 
 
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_BUDGET_KEY = re.compile(r"[A-Za-z0-9_.:@/-]{1,200}")
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with any password replaced by ``***`` (for reprs, logs and errors)."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = f"{parts.username}:" if parts.username else ":"
+        return parts._replace(netloc=f"{user}***@{netloc}").geturl()
+    except ValueError:
+        return "<unreadable URL>"
+
+
+def _url_repr(url: str | None) -> str:
+    return repr(redact_url(url))
+
+
+def _check_redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or urlsplit(value).scheme not in _REDIS_SCHEMES:
+        shown = redact_url(value) if isinstance(value, str) else type(value).__name__
+        raise InvalidInputError(
+            f"RateLimit.redis_url must be a redis://, rediss:// or unix:// URL, got {shown!r}"
+        )
+
+
+def _check_key(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not _BUDGET_KEY.fullmatch(value):
+        raise InvalidInputError(
+            "RateLimit.key must be 1 to 200 letters, digits or _.:@/- (it names the shared "
+            f"budget in Redis), got {value!r}"
+        )
+
+
 @attrs.frozen
 class RateLimit:
     """At most ``requests`` request starts in any rolling ``per_seconds`` window.
@@ -45,11 +88,20 @@ class RateLimit:
     HubSpot's default for private apps is 100 per 10 s (190 on higher tiers).
     ``safety_margin_seconds`` is added to the window (see the module docstring); by default
     1 % of the window (0.1 s of 10 s), which costs 1 % of the ceiling.
+
+    With ``redis_url`` the budget is shared through Redis by every process and host that uses
+    the same URL and ``key`` (one key per HubSpot account): the window is counted in Redis,
+    on Redis's clock. It needs the ``redis`` extra (``pip install 'asyncbatch[redis]'``).
+    The URL's password never appears in the repr.
     """
 
     requests: int = attrs.field(default=100, validator=_check_rate)
     per_seconds: float = attrs.field(default=10.0, validator=_check_rate)
     safety_margin_seconds: float = attrs.field(kw_only=True, validator=_check_rate)
+    redis_url: str | None = attrs.field(
+        default=None, kw_only=True, validator=_check_redis_url, repr=_url_repr
+    )
+    key: str = attrs.field(default="default", kw_only=True, validator=_check_key)
 
     @safety_margin_seconds.default
     def _default_margin(self) -> float:

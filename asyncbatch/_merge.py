@@ -15,7 +15,13 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ._exceptions import APIError, AsyncBatchError, TransportError, ValidationError
+from ._exceptions import (
+    APIError,
+    AsyncBatchError,
+    LimiterUnavailableError,
+    TransportError,
+    ValidationError,
+)
 from ._models import (
     BatchResponse,
     BatchResult,
@@ -49,6 +55,8 @@ def _category(error: AsyncBatchError) -> str:
         return error.category
     if isinstance(error, TransportError):
         return "TRANSPORT_ERROR"
+    if isinstance(error, LimiterUnavailableError):
+        return "RATE_LIMITER_UNAVAILABLE"
     return type(error).__name__
 
 

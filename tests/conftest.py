@@ -18,7 +18,7 @@ from aiohttp import ClientResponse
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.streams import StreamReader
 
-pytest_plugins = ["asyncbatch.emulator.pytest_plugin"]
+pytest_plugins = ["asyncbatch.emulator.pytest_plugin", "tests.redis_support"]
 
 
 class _ShimResponse(ClientResponse):

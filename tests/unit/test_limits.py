@@ -7,7 +7,14 @@ import math
 
 import pytest
 
-from asyncbatch import InvalidInputError, RateLimit, RateLimitInfo, RollingWindowLimiter
+from asyncbatch import (
+    BatchClient,
+    InvalidInputError,
+    RateLimit,
+    RateLimitInfo,
+    RollingWindowLimiter,
+)
+from asyncbatch._limits import redact_url
 
 EPS = 1e-9
 
@@ -229,3 +236,47 @@ async def test_own_requests_purged_from_the_window_are_not_taken_for_foreign() -
     clock.now += 0.06  # the answer arrives; by now the first two left our window
     limiter.observe(RateLimitInfo(max=10, remaining=0, interval_ms=1000), started=started)
     assert limiter.foreign_in_window == 0  # all 10 in the server's window were ours
+
+
+# --- the shared (Redis) budget's settings -----------------------------------------------------
+
+
+def test_redis_settings_default_to_in_memory() -> None:
+    rate = RateLimit(10, 1.0)
+    assert rate.redis_url is None
+    assert rate.key == "default"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:6379/0", "rediss://:pw@cache.internal:6380/2", "unix:///run/redis.sock"],
+)
+def test_redis_url_schemes(url: str) -> None:
+    assert RateLimit(10, 1.0, redis_url=url, key="acct-123").redis_url == url
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "127.0.0.1:6379", "", 6379])
+def test_bad_redis_url_is_refused(url: object) -> None:
+    with pytest.raises(InvalidInputError, match="redis_url"):
+        RateLimit(10, 1.0, redis_url=url)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 201, None, "brace{tag}"])
+def test_bad_budget_key_is_refused(key: object) -> None:
+    with pytest.raises(InvalidInputError, match="key"):
+        RateLimit(10, 1.0, redis_url="redis://127.0.0.1", key=key)  # type: ignore[arg-type]
+
+
+def test_the_redis_password_never_shows() -> None:
+    url = "redis://worker:s3cret@cache.internal:6379/0"
+    rate = RateLimit(10, 1.0, redis_url=url, key="acct")
+    assert "s3cret" not in repr(rate)
+    assert "worker:***@cache.internal:6379" in repr(rate)
+    assert redact_url("redis://:s3cret@h:1/0") == "redis://:***@h:1/0"
+    assert redact_url("redis://h:1/0") == "redis://h:1/0"
+    with pytest.raises(InvalidInputError) as caught:
+        RateLimit(redis_url="http://u:s3cret@h/")
+    assert "s3cret" not in str(caught.value)
+    client = BatchClient("token-not-shown", rate_limit=rate)
+    assert "s3cret" not in repr(client)
+    assert "token-not-shown" not in repr(client)
