@@ -37,6 +37,7 @@ from ._models import (
     StandardError,
 )
 from ._protocol import RateLimitInfo
+from ._redis_limiter import RedisWindowLimiter
 from ._retry import RetryPolicy
 from ._transport import MockTransport, RawResponse, Transport
 
@@ -66,6 +67,7 @@ __all__ = [
     "RateLimitInfo",
     "RateLimiter",
     "RawResponse",
+    "RedisWindowLimiter",
     "RequestTimeoutError",
     "RetryPolicy",
     "RollingWindowLimiter",

@@ -206,7 +206,11 @@ class BatchClient:
     async def __aenter__(self) -> Self:
         """Raises ``LimiterUnavailableError`` if a shared (Redis) limiter cannot be reached."""
         self._check_open()
-        await self._start_limiter()
+        try:
+            await self._start_limiter()
+        except BaseException:
+            await self.aclose()  # __aexit__ will not run
+            raise
         return self
 
     async def __aexit__(

@@ -147,9 +147,11 @@ async def test_client_refuses_to_start_when_redis_is_down(make_hubspot_emulator:
     emu: Emulator = await make_hubspot_emulator(token=TOKEN)
     rate = RateLimit(10, 1.0, redis_url=f"redis://127.0.0.1:{free_port()}/0", key="down")
     records = [{"id": "a", "properties": {"code": "a"}}]
+    entered = asyncbatch.BatchClient(TOKEN, base_url=emu.url, rate_limit=rate)
     with pytest.raises(LimiterUnavailableError):
-        async with asyncbatch.BatchClient(TOKEN, base_url=emu.url, rate_limit=rate):
+        async with entered:
             pass
+    assert entered.closed  # a failed __aenter__ leaves nothing open
     client = asyncbatch.BatchClient(TOKEN, base_url=emu.url, rate_limit=rate)
     try:
         with pytest.raises(LimiterUnavailableError):
