@@ -45,6 +45,7 @@ _PathOption = click.Path(dir_okay=False, path_type=Path)
 
 
 def _job_options(command: F) -> F:
+    # Applied last to first: --help lists them bottom-up.
     options = [
         click.option(
             "--id-column",
@@ -74,10 +75,29 @@ def _job_options(command: F) -> F:
             help="Requests in flight at most.",
         ),
         click.option(
+            "--redis-key",
+            envvar="ASYNCBATCH_REDIS_KEY",
+            show_envvar=True,
+            metavar="NAME",
+            help="With --redis-url: the shared budget's name, one per HubSpot account "
+            "(1 to 200 of A-Z a-z 0-9 _.:@/-; default: 'default').",
+        ),
+        click.option(
+            "--redis-url",
+            envvar="ASYNCBATCH_REDIS_URL",
+            show_envvar=True,
+            metavar="URL",
+            help="Share the --rate budget through Redis at URL (redis://, rediss:// or "
+            "unix://) with every job, process or host given the same URL and --redis-key, "
+            "so they can run on one account at once. Redis is checked before anything is "
+            "sent: unreachable, nothing is sent (exit 3). Needs the redis extra.",
+        ),
+        click.option(
             "--rate",
             callback=_rate,
             metavar="N/Ds",
-            help="Rate limit, e.g. 190/10s or 5/500ms (default: 100/10s; in the sandbox 190/10s).",
+            help="Rate limit, e.g. 190/10s or 5/500ms (default: 100/10s; in the sandbox "
+            "190/10s). With --redis-url, the budget of every job sharing it.",
         ),
         click.option(
             "--chunk-size",
@@ -172,7 +192,8 @@ def cli() -> None:
     """Batch update and upsert for HubSpot CRM v3: chunked, concurrent, rate-limited.
 
     Exit codes: 0 all written, 1 some records failed, 2 usage or input error, 3 the run could
-    not go on (authentication, daily limit), 130 interrupted (rerun to resume).
+    not go on (authentication, daily limit, the shared rate limiter's Redis unreachable), 130
+    interrupted (rerun to resume).
     """
 
 

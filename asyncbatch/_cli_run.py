@@ -5,13 +5,20 @@ print a summary and return the exit code. Does I/O: files, terminal, network, si
 Exit codes: 0 every record written; 1 some records failed (see ``--errors``); 2 a usage or
 input error (a bad file, column, line or value: the message names the line; records read
 before a bad line are still sent and journaled); 3 the run could not go on (authentication,
-the daily limit); 130 interrupted (SIGINT/SIGTERM: in-flight chunks were finished and
-journaled, so the same command resumes). When several apply, the first in the order 2, 3,
-130, 1 wins.
+the daily limit, the shared rate limiter's Redis unreachable); 130 interrupted
+(SIGINT/SIGTERM: in-flight chunks were finished and journaled, so the same command resumes).
+When several apply, the first in the order 2, 3, 130, 1 wins.
 
 Interruption: the first SIGINT or SIGTERM ends the input (no new record is read), lets the
 chunks in flight finish and be journaled, then prints the summary. A second one aborts at once:
 chunks still in flight are dropped unjournaled, and the rerun sends them again.
+
+Shared rate budget: with ``--redis-url`` the job's ``RateLimit`` is counted in Redis, shared
+by every process and host given the same URL and ``--redis-key``. Redis is checked before
+anything is sent or any output file is opened: unreachable, the job sends nothing, leaves
+``--out``, ``--errors`` and ``--checkpoint`` untouched and exits 3. Failing mid-run, it
+stops like the daily limit (exit 3; the unsent records are left for the rerun). The URL's
+password is never printed.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
@@ -43,8 +51,8 @@ from ._cli_input import (
 from ._cli_output import JsonlWriter, failed_line, result_line
 from ._cli_progress import PlainReporter, Reporter, RichReporter, Tally, summary_rows
 from ._client import BatchClient
-from ._exceptions import InvalidInputError
-from ._limits import RateLimit
+from ._exceptions import InvalidInputError, LimiterUnavailableError
+from ._limits import RateLimit, redact_url
 from ._models import BatchResult, FailedInput
 from ._plan import Operation, StreamPlanner, validate_id_property, validate_object_type
 
@@ -61,6 +69,8 @@ __all__ = [
     "UsageError",
     "parse_rate",
     "run_job",
+    "shared_rate",
+    "shown_url",
 ]
 
 EXIT_OK = 0
@@ -96,6 +106,87 @@ def parse_rate(text: str) -> RateLimit:
     return RateLimit(int(requests), seconds)
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: any password replaced by ``***``. Pure.
+
+    ``redact_url`` masks the password of a URL that parses as one; for a malformed URL that
+    still holds an ``@``, everything before the ``@`` is masked too.
+    """
+    shown = redact_url(url) or ""
+    if shown == url and "@" in url:
+        scheme, sep, rest = url.partition("://")
+        host = (rest if sep else url).rsplit("@", 1)[1]
+        shown = f"{scheme}{sep}***@{host}" if sep else f"***@{host}"
+    return shown
+
+
+def _passwords(url: str | None) -> list[str]:
+    """The password in ``url`` as written and decoded, for scrubbing messages. Pure."""
+    if url is None:
+        return []
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    if not password:
+        return []
+    return sorted({password, unquote(password)}, key=len, reverse=True)
+
+
+def _scrub(text: str, url: str | None) -> str:
+    for password in _passwords(url):
+        text = text.replace(password, "***")
+    return text
+
+
+def shared_rate(rate: RateLimit, redis_url: str | None, redis_key: str | None) -> RateLimit:
+    """``rate`` shared through Redis at ``redis_url`` under ``redis_key`` ("default" when
+    None); ``rate`` itself without ``redis_url``. Checks the URL's form; does not connect.
+
+    Raises:
+        UsageError: a bad URL or key, ``redis_key`` without ``redis_url``, or no redis-py
+            (the ``redis`` extra). The message never holds the URL's password.
+    """
+    if redis_url is None:
+        if redis_key is not None:
+            raise UsageError(
+                "--redis-key (or $ASYNCBATCH_REDIS_KEY) names a budget shared through Redis: "
+                "it needs --redis-url URL (or $ASYNCBATCH_REDIS_URL)"
+            )
+        return rate
+    shown = shown_url(redis_url)
+    bad_url = (
+        f"--redis-url must be a redis://, rediss:// or unix:// URL, e.g. "
+        f"redis://localhost:6379/0, got {shown!r}"
+    )
+    try:
+        rate = attrs.evolve(rate, redis_url=redis_url)
+    except ValueError:  # InvalidInputError, or a URL urlsplit cannot read
+        raise UsageError(bad_url) from None
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix" and not parts.path:
+        raise UsageError(f"--redis-url {shown!r}: a unix:// URL needs the socket's path")
+    try:
+        from redis.connection import parse_url
+    except ImportError:
+        raise UsageError(
+            "--redis-url needs the redis extra: pip install 'asyncbatch[redis]'"
+        ) from None
+    try:
+        # What redis-py will make of it: a bad port, a bad query value.
+        parse_url(redis_url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise UsageError(f"--redis-url {shown!r}: {_scrub(str(exc), redis_url)}") from None
+    key = "default" if redis_key is None else redis_key
+    try:
+        return attrs.evolve(rate, key=key)
+    except InvalidInputError:
+        raise UsageError(
+            "--redis-key must be 1 to 200 letters, digits or _.:@/- (one name per HubSpot "
+            f"account), got {key!r}"
+        ) from None
+
+
 @attrs.frozen(kw_only=True)
 class JobOptions:
     """Everything an update/upsert job is told on the command line."""
@@ -120,6 +211,8 @@ class JobOptions:
     dry_run: bool = False
     progress_interval_seconds: float = 5.0
     debug: bool = False
+    redis_url: str | None = None
+    redis_key: str | None = None
 
 
 class _Origin(NamedTuple):
@@ -265,16 +358,18 @@ class _Job:
             validate_id_property(o.id_property)
         if o.sandbox and o.base_url is not None:
             raise UsageError("--sandbox runs against its own emulator: drop --base-url")
+        rate = shared_rate(
+            o.rate or (_demo_rate() if o.sandbox else RateLimit()), o.redis_url, o.redis_key
+        )
         source = resolve_source(o.file, o.format)
         make = self._make_records(source)
         if o.dry_run:
-            return self._dry_run(source, make)
+            return self._dry_run(source, make, rate)
         if o.checkpoint is not None and source.is_stdin:
             raise UsageError("--checkpoint needs a FILE: stdin cannot be read again to resume")
         if not source.is_stdin:
             make = _primed(make)  # a bad header or an unreadable file: exit before starting
         token = f"sandbox-{secrets.token_hex(8)}" if o.sandbox else read_token(o.token_file)
-        rate = o.rate or (_demo_rate() if o.sandbox else RateLimit())
         async with contextlib.AsyncExitStack() as stack:
             base_url = o.base_url
             emulator = None
@@ -289,7 +384,14 @@ class _Job:
                 chunk_size=o.chunk_size,
                 timeout_seconds=o.timeout_seconds,
             )
-            await stack.enter_async_context(client)
+            try:
+                # Checks the shared limiter's Redis, before any output file is opened.
+                await stack.enter_async_context(client)
+            except LimiterUnavailableError as exc:
+                await client.aclose()
+                reason = _scrub(str(exc), o.redis_url).rstrip(". ")
+                _err(f"stopped: the run could not go on, nothing was sent: {reason}")
+                return EXIT_STOPPED
             if o.checkpoint is not None:
                 name, size = source.identity()
                 self.checkpoint = Checkpoint.open(
@@ -318,6 +420,8 @@ class _Job:
             self.reporter = self._reporter(source)
             await self._stream(client, make)
             extra = []
+            if rate.redis_url is not None:
+                extra.append(("shared budget", _budget(rate)))
             if emulator is not None:
                 stored = len(emulator.records(o.object_type))
                 extra.append(("sandbox", f"{stored:,} records stored in the emulator"))
@@ -510,7 +614,8 @@ class _Job:
             _err(f"error: {self.display_name}, {state.input_error}")
             return EXIT_USAGE
         if state.stop_reason is not None:
-            _err(f"stopped: the run could not go on: {state.stop_reason}{resume}")
+            reason = _scrub(state.stop_reason, o.redis_url).rstrip(". ")
+            _err(f"stopped: the run could not go on: {reason}{resume}")
             return EXIT_STOPPED
         if state.aborted or state.stopping:
             _err(f"{'aborted' if state.aborted else 'interrupted'}{resume}")
@@ -521,9 +626,10 @@ class _Job:
             return EXIT_FAILED
         return EXIT_OK
 
-    def _dry_run(self, source: Source, make: Callable[[], Iterator[SourceRecord]]) -> int:
+    def _dry_run(
+        self, source: Source, make: Callable[[], Iterator[SourceRecord]], rate: RateLimit
+    ) -> int:
         o = self.o
-        rate = o.rate or (_demo_rate() if o.sandbox else RateLimit())
         planner = StreamPlanner(
             operation=o.operation,
             id_property=o.id_property,
@@ -558,6 +664,7 @@ class _Job:
             ("chunks", f"{chunks:,}"),
             ("requests", f"{chunks:,} (one a chunk; retries and splits not counted)"),
             ("rate", f"{rate.requests} requests per {rate.per_seconds:g} s"),
+            *([("shared budget", _budget(rate) + " (not contacted)")] if rate.redis_url else []),
             ("estimated time", f"{chunks / per_second:.1f} s (requests / rate)"),
         ]
         print(f"dry run: {o.operation} {o.object_type} from {o.file}; nothing sent")
@@ -568,6 +675,11 @@ class _Job:
         if bad_count > len(bad):
             _err(f"... and {bad_count - len(bad):,} more invalid records")
         return EXIT_USAGE if bad_count else EXIT_OK
+
+
+def _budget(rate: RateLimit) -> str:
+    assert rate.redis_url is not None
+    return f"in Redis at {shown_url(rate.redis_url)}, key {rate.key!r}"
 
 
 def _demo_rate() -> RateLimit:

@@ -66,7 +66,11 @@ def _url_repr(url: str | None) -> str:
 def _check_redis_url(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or urlsplit(value).scheme not in _REDIS_SCHEMES:
+    try:
+        scheme = urlsplit(value).scheme if isinstance(value, str) else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        scheme = None
+    if scheme not in _REDIS_SCHEMES:
         shown = redact_url(value) if isinstance(value, str) else type(value).__name__
         raise InvalidInputError(
             f"RateLimit.redis_url must be a redis://, rediss:// or unix:// URL, got {shown!r}"

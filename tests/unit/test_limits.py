@@ -255,7 +255,9 @@ def test_redis_url_schemes(url: str) -> None:
     assert RateLimit(10, 1.0, redis_url=url, key="acct-123").redis_url == url
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "127.0.0.1:6379", "", 6379])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:6379", "127.0.0.1:6379", "", 6379, "redis://[::1"]
+)
 def test_bad_redis_url_is_refused(url: object) -> None:
     with pytest.raises(InvalidInputError, match="redis_url"):
         RateLimit(10, 1.0, redis_url=url)  # type: ignore[arg-type]
