@@ -3,6 +3,7 @@
 Options: ``--scenario NAME`` (repeatable), ``--quick`` (small sizes: a smoke run of about a
 minute), ``--profile`` (cProfile asyncbatch in the cpu-bound scenario instead). The packages of
 the ``bench`` extra in pyproject.toml are installed into this interpreter first if missing.
+scale-out's Redis is ``$ASYNCBATCH_BENCH_REDIS_URL`` (default redis://127.0.0.1:6379/0).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="NAME",
         help="run only this scenario (repeatable): rate-bound, latency-bound, cpu-bound, "
-        "shared-budget, memory",
+        "shared-budget, scale-out, memory",
     )
     parser.add_argument(
         "--tool",

@@ -4,28 +4,36 @@ Every scenario starts its own emulator process with the scenario's limits and la
 each tool in turn in its own client process, resetting the emulator (store, counters, rate
 windows) before each tool. Requests, 429s and records written are read from the emulator's
 ``/_emulator/stats``, not taken from the clients' word.
+
+A scenario with ``processes > 1`` starts that many client processes together against one token
+(shared-budget, scale-out); one with several ``limiters`` runs each tool once per limiter: the
+"redis" one shares one budget through Redis (``RateLimit(redis_url=..., key=...)``) under a key
+unique to the run, deleted afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import math
 import os
 import platform
 import pstats
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
-from ._procs import ROOT, emulator, run_children
+from ._procs import ROOT, Emulator, emulator, run_children
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOKEN = "bench-token-not-a-secret"
@@ -34,6 +42,10 @@ ID_PROPERTY = "course_code"
 CHUNK = 100
 NO_LIMIT = 100_000_000  # the emulator has no "off" switch: this many per 1 s never trips
 ASYNCBATCH = "asyncbatch"
+IN_MEMORY = "in-memory"  # RateLimit(R, W): each process its own budget
+REDIS = "redis"  # RateLimit(R, W, redis_url=..., key=...): one budget shared through Redis
+REDIS_URL_ENV = "ASYNCBATCH_BENCH_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 PEERS = ("sdk-sequential", "sdk-threads", "aiohttp-gather", "aiohttp-aiolimiter")
 
 TOOL_NOTES = {
@@ -57,8 +69,9 @@ class Scenario:
     latency: float = 0.0
     properties: int = 5
     concurrency: int = 8
-    processes: int = 1
+    processes: int = 1  # client processes started together, one token
     tools: tuple[str, ...] = (ASYNCBATCH, *PEERS)
+    limiters: tuple[str, ...] = (IN_MEMORY,)  # one row per tool and limiter (REDIS: asyncbatch)
 
     def size(self, quick: bool) -> int:
         return self.quick_records if quick else self.records
@@ -107,6 +120,20 @@ SCENARIOS: dict[str, Scenario] = {
             tools=(ASYNCBATCH,),
         ),
         Scenario(
+            "scale-out",
+            "shared",
+            "4 asyncbatch processes, one token, each RateLimit(10, 1.0): one budget in Redis "
+            "(redis) or each its own (in-memory); rolling 10 / 1 s, 40 ms",
+            records=1_500,
+            quick_records=300,
+            rate=10,
+            window=1.0,
+            latency=0.040,
+            processes=4,
+            tools=(ASYNCBATCH,),
+            limiters=(REDIS, IN_MEMORY),
+        ),
+        Scenario(
             "memory",
             "memory",
             "CLI `asyncbatch upsert` of JSONL, no rate limit, no latency, concurrency 8; peak RSS",
@@ -148,6 +175,7 @@ def _ideal(scenario: Scenario, total_records: int) -> dict[str, Any]:
 
 
 def _spec(scenario: Scenario, tool: str, url: str, records: int, index: int) -> dict[str, Any]:
+    # Each process its own distinct records: the prefix names the scenario, tool and process.
     return {
         "tool": tool,
         "url": url,
@@ -163,9 +191,17 @@ def _spec(scenario: Scenario, tool: str, url: str, records: int, index: int) -> 
     }
 
 
+def _label(scenario: Scenario, tool: str, limiter: str) -> str:
+    if scenario.processes == 1:
+        return tool
+    if scenario.limiters == (IN_MEMORY,):
+        return f"{tool} x{scenario.processes} (1 token)"
+    return f"{tool} x{scenario.processes} {limiter}"
+
+
 def _row(
     scenario: Scenario,
-    tool: str,
+    label: str,
     outcomes: list[dict[str, Any]],
     stats: dict[str, Any],
 ) -> dict[str, Any]:
@@ -182,7 +218,6 @@ def _row(
         share = ideal["ideal_s"] / wall
     elif scenario.kind == "latency":
         share = (written / wall) / ideal["bound_rec_per_s"]
-    label = tool if scenario.processes == 1 else f"{tool} x{scenario.processes} (1 token)"
     return {
         "scenario": scenario.name,
         "tool": label,
@@ -234,11 +269,10 @@ async def run_scenario(
     log: Callable[[str], None],
     tools: Sequence[str] | None = None,
 ) -> list[dict]:
-    """Run ``scenario``'s tools (those also in ``tools``, when given); one row per tool."""
+    """Run ``scenario``'s tools (those also in ``tools``, when given); one row per tool and
+    limiter."""
     if scenario.kind == "memory":
         return [await run_memory(scenario, quick, log)]
-    size = scenario.size(quick)
-    timeout = 300.0 if quick else 1200.0
     rows: list[dict[str, Any]] = []
     async with emulator(
         token=TOKEN, rate=scenario.rate, window=scenario.window, latency=scenario.latency
@@ -246,31 +280,122 @@ async def run_scenario(
         for tool in scenario.tools:
             if tools and tool not in tools:
                 continue
-            await emu.reset()
-            specs = [_spec(scenario, tool, emu.url, size, i) for i in range(scenario.processes)]
-            started = time.monotonic()
-            emulator_cpu = emu.cpu_seconds()
-            try:
-                outcomes = await run_children(specs, timeout)
-            except (RuntimeError, TimeoutError) as exc:
-                log(f"  {scenario.name} / {tool}: FAILED: {exc}")
-                last = [x for x in str(exc).splitlines() if x.strip()] or [repr(exc)]
-                rows.append(_note_row(scenario, tool, f"failed: {last[-1][:160]}"))
-                continue
-            row = _row(scenario, tool, outcomes, await emu.stats())
-            emulator_cpu_after = emu.cpu_seconds()
-            if emulator_cpu is not None and emulator_cpu_after is not None and row["requests"]:
-                row["emulator_ms_per_request"] = (
-                    (emulator_cpu_after - emulator_cpu) * 1000 / row["requests"]
-                )
-            rows.append(row)
-            log(
-                f"  {scenario.name} / {tool}: {row['wall_s']:.2f} s, {row['written']} written, "
-                f"{row['requests']} requests, {row['http_429']} 429s "
-                f"({time.monotonic() - started:.1f} s with start-up)"
-            )
+            for limiter in scenario.limiters:
+                label = _label(scenario, tool, limiter)
+                if limiter != REDIS:
+                    rows.append(await _run_tool(scenario, tool, label, quick, emu, log, {}))
+                    continue
+                url = os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
+                try:
+                    async with redis_budget(url) as key:
+                        shared = {"redis_url": url, "key": key}
+                        rows.append(await _run_tool(scenario, tool, label, quick, emu, log, shared))
+                except RedisUnavailableError as exc:
+                    log(f"  {scenario.name} / {label}: skipped: {exc}")
+                    rows.append(_note_row(scenario, label, f"skipped: {exc}"))
     _add_ratios(rows)
     return rows
+
+
+async def _run_tool(
+    scenario: Scenario,
+    tool: str,
+    label: str,
+    quick: bool,
+    emu: Emulator,
+    log: Callable[[str], None],
+    extra_spec: dict[str, Any],
+) -> dict[str, Any]:
+    """One row: reset the emulator, start ``scenario.processes`` clients together, read the
+    emulator's counts."""
+    size = scenario.size(quick)
+    timeout = 300.0 if quick else 1200.0
+    await emu.reset()
+    specs = [
+        {**_spec(scenario, tool, emu.url, size, i), **extra_spec} for i in range(scenario.processes)
+    ]
+    started = time.monotonic()
+    emulator_cpu = emu.cpu_seconds()
+    try:
+        outcomes = await run_children(specs, timeout)
+    except (RuntimeError, TimeoutError) as exc:
+        log(f"  {scenario.name} / {label}: FAILED: {exc}")
+        last = [x for x in str(exc).splitlines() if x.strip()] or [repr(exc)]
+        return _note_row(scenario, label, f"failed: {last[-1][:160]}")
+    row = _row(scenario, label, outcomes, await emu.stats())
+    emulator_cpu_after = emu.cpu_seconds()
+    if emulator_cpu is not None and emulator_cpu_after is not None and row["requests"]:
+        row["emulator_ms_per_request"] = (
+            (emulator_cpu_after - emulator_cpu) * 1000 / row["requests"]
+        )
+    log(
+        f"  {scenario.name} / {label}: {row['wall_s']:.2f} s, {row['written']} written, "
+        f"{row['requests']} requests, {row['http_429']} 429s, "
+        f"max {row['max_window_requests']} in a window "
+        f"({time.monotonic() - started:.1f} s with start-up)"
+    )
+    return row
+
+
+# -- Redis (scale-out's shared budget) -----------------------------------------------------------
+
+
+class RedisUnavailableError(Exception):
+    """The benchmark's Redis cannot be used; the message never holds a password."""
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (a Redis URL may carry one)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rsplit("@", 1)[1]
+        return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+    except ValueError:
+        return "<unreadable URL>"
+
+
+@contextlib.asynccontextmanager
+async def redis_budget(url: str) -> AsyncIterator[str]:
+    """A budget key unique to this run (``bench-<hex>``) on the Redis at ``url``; every key the
+    limiter wrote under it (``asyncbatch:ratelimit:{KEY}:*``) is deleted on exit, though
+    they also expire by themselves.
+
+    Raises:
+        RedisUnavailableError: redis-py is missing, or that Redis does not answer PING.
+    """
+    try:
+        import redis.asyncio as redis_asyncio
+
+        from asyncbatch._redis_limiter import KEY_PREFIX
+    except ImportError as exc:
+        raise RedisUnavailableError(f"needs redis-py (the redis extra): {exc}") from None
+    try:
+        client = redis_asyncio.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
+    except ValueError as exc:
+        raise RedisUnavailableError(f"bad Redis URL {redact(url)!r}: {exc}") from None
+    try:
+        try:
+            await client.ping()
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"[:120]
+            raise RedisUnavailableError(
+                f"Redis unreachable at {redact(url)} ({detail}); set {REDIS_URL_ENV}"
+            ) from None
+        key = f"bench-{secrets.token_hex(6)}"
+        try:
+            yield key
+        finally:
+            # Braces are literal in Redis's glob; the key has no glob characters.
+            with contextlib.suppress(Exception):
+                pattern = f"{KEY_PREFIX}{{{key}}}:*"
+                names = [name async for name in client.scan_iter(match=pattern, count=1000)]
+                if names:
+                    await client.delete(*names)
+    finally:
+        with contextlib.suppress(Exception):
+            await client.aclose()
 
 
 # -- memory (issue 5's streaming CLI) ------------------------------------------------------------
@@ -421,8 +546,8 @@ def format_table(rows: list[dict[str, Any]], quick: bool) -> str:
             text.append(line(values))
     text.append("")
     text.append(
-        "share: rate-bound/shared-budget = ideal time / wall time (only when nothing was lost); "
-        "latency-bound = rec/s / (C x 100 / latency)."
+        "share: rate-bound/shared-budget/scale-out = ideal time / wall time (only when nothing "
+        "was lost); latency-bound = rec/s / (C x 100 / latency)."
     )
     text.append(
         "requests and 429s: counted by the emulator. x columns: tool / asyncbatch "
@@ -435,13 +560,25 @@ def format_table(rows: list[dict[str, Any]], quick: bool) -> str:
             continue
         seen.add(name)
         sc = SCENARIOS[name]
-        size = row.get("records") or sc.size(quick)
+        # The first measured row (a skipped or failed row has no figures).
+        row = next((r for r in rows if r["scenario"] == name and r.get("records")), row)
+        size = row.get("records") or sc.size(quick) * sc.processes
         parts = [f"{name}: {sc.description}; {size:,} records"]
         if row.get("ideal_s") is not None:
             parts.append(f"ideal {row['ideal_s']:.2f} s")
         if row.get("bound_rec_per_s") is not None:
             parts.append(f"bound {row['bound_rec_per_s']:,.0f} rec/s")
         text.append("  " + ", ".join(parts))
+        windows = [
+            f"{r['tool']} {r['max_window_requests']}"
+            for r in rows
+            if r["scenario"] == name and r.get("max_window_requests") is not None
+        ]
+        if sc.processes > 1 and windows:
+            text.append(
+                f"    most requests the emulator saw in any {sc.window:g} s window "
+                f"(limit {sc.rate}): " + ", ".join(windows)
+            )
     if quick:
         text.append("  (--quick sizes)")
     return "\n".join(text)
