@@ -127,7 +127,39 @@ class RateLimiter(Protocol):
         """The server said 429: start nothing for ``seconds`` (at least a full window)."""
 
 
-class RollingWindowLimiter:
+class _FollowsServer:
+    """What every limiter shares: the window now, which a stricter ``X-HubSpot-RateLimit-Max``
+    / ``-Interval-Milliseconds`` lowers (never a looser one: the configured limit stays the
+    ceiling, as it is the caller's share of the account)."""
+
+    def __init__(self, rate: RateLimit) -> None:
+        self.rate = rate
+        self._limit = rate.requests
+        self._interval = rate.per_seconds
+        self._margin = rate.safety_margin_seconds
+
+    @property
+    def limit(self) -> int:
+        """The requests allowed per window now (lowered if the server said less)."""
+        return self._limit
+
+    @property
+    def window_seconds(self) -> float:
+        """The rolling window now, including the safety margin."""
+        return self._interval + self._margin
+
+    def _follow_server(self, info: RateLimitInfo) -> bool:
+        """Adopt the server's limit where stricter in burst and in rate; False when the
+        headers carried no limit."""
+        if info.max is None or info.interval_ms is None or info.max < 1:
+            return False
+        interval = info.interval_ms / 1000.0
+        if info.max <= self._limit and info.max / interval <= self._limit / self._interval:
+            self._limit, self._interval = info.max, interval
+        return True
+
+
+class RollingWindowLimiter(_FollowsServer):
     """In-memory rolling-window limiter, shared by every call of one ``BatchClient``.
 
     Keeps the start time of the last ``requests`` requests; a new start waits until the oldest
@@ -150,10 +182,7 @@ class RollingWindowLimiter:
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
-        self.rate = rate
-        self._limit = rate.requests
-        self._interval = rate.per_seconds
-        self._margin = rate.safety_margin_seconds
+        super().__init__(rate)
         self._clock = clock
         self._sleep = sleep
         # Our starts over two windows, in order (bisected, so counting costs no more at a
@@ -163,16 +192,6 @@ class RollingWindowLimiter:
         self._foreign: deque[float] = deque()
         self._blocked_until = -math.inf
         self._lock = anyio.Lock()
-
-    @property
-    def limit(self) -> int:
-        """The requests allowed per window now (lowered if the server said less)."""
-        return self._limit
-
-    @property
-    def window_seconds(self) -> float:
-        """The rolling window now, including the safety margin."""
-        return self._interval + self._margin
 
     @property
     def foreign_in_window(self) -> int:
@@ -204,15 +223,10 @@ class RollingWindowLimiter:
                 await self._sleep(wait)
 
     def observe(self, info: RateLimitInfo, *, started: float | None = None) -> None:
-        if info.max is None or info.interval_ms is None or info.max < 1:
+        if not self._follow_server(info) or info.remaining is None or started is None:
             return
+        assert info.max is not None and info.interval_ms is not None
         interval = info.interval_ms / 1000.0
-        # Follow the server where it is stricter in burst and in rate; the configured limit
-        # stays the ceiling (it is the caller's share of the account).
-        if info.max <= self._limit and info.max / interval <= self._limit / self._interval:
-            self._limit, self._interval = info.max, interval
-        if info.remaining is None or started is None:
-            return
         now = self._clock()
         self._purge(now)
         server_used = info.max - info.remaining  # in the server's window, this one included

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._exceptions import InvalidInputError, LimiterUnavailableError
-from ._limits import Clock, RateLimit, Sleep, redact_url
+from ._limits import Clock, RateLimit, Sleep, _FollowsServer, redact_url
 from ._protocol import RateLimitInfo
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _import_redis() -> Any:
     return redis_asyncio
 
 
-class RedisWindowLimiter:
+class RedisWindowLimiter(_FollowsServer):
     """A ``RateLimiter`` whose rolling window lives in Redis, shared by every process and host
     configured with the same ``RateLimit.redis_url`` and ``RateLimit.key``.
 
@@ -112,10 +112,7 @@ class RedisWindowLimiter:
     ) -> None:
         if rate.redis_url is None and client is None:
             raise InvalidInputError("RedisWindowLimiter needs RateLimit(redis_url=...)")
-        self.rate = rate
-        self._limit = rate.requests
-        self._interval = rate.per_seconds
-        self._margin = rate.safety_margin_seconds
+        super().__init__(rate)
         self._clock = clock
         self._sleep = sleep
         self._where = redact_url(rate.redis_url) or "the given Redis client"
@@ -152,16 +149,6 @@ class RedisWindowLimiter:
             f"RedisWindowLimiter(limit={self._limit}, window_seconds={self.window_seconds}, "
             f"redis={self._where!r}, key={self.rate.key!r})"
         )
-
-    @property
-    def limit(self) -> int:
-        """The requests allowed per window now (lowered if the server said less)."""
-        return self._limit
-
-    @property
-    def window_seconds(self) -> float:
-        """The rolling window now, including the safety margin."""
-        return self._interval + self._margin
 
     def _unavailable(self, exc: BaseException, doing: str) -> LimiterUnavailableError:
         return LimiterUnavailableError(
@@ -234,11 +221,7 @@ class RedisWindowLimiter:
 
     def observe(self, info: RateLimitInfo, *, started: float | None = None) -> None:
         """Follow the server's ``-Max`` / ``-Interval-Milliseconds`` where stricter."""
-        if info.max is None or info.interval_ms is None or info.max < 1:
-            return
-        interval = info.interval_ms / 1000.0
-        if info.max <= self._limit and info.max / interval <= self._limit / self._interval:
-            self._limit, self._interval = info.max, interval
+        self._follow_server(info)
 
     def penalize(self, seconds: float) -> None:
         """The server said 429: every process sharing the budget pauses at least a window
