@@ -75,9 +75,16 @@ class _Counters:
 
 @attrs.define
 class _Stop:
-    """Set once by the first error that must stop the whole run (DAILY 429, 401/403)."""
+    """Set once by the first error that must stop the whole run (DAILY 429, 401/403, the
+    shared limiter's Redis gone)."""
 
     error: AsyncBatchError | None = None
+
+    def set(self, error: AsyncBatchError) -> None:
+        """Record ``error`` as the stop, unless an earlier one already stopped the run."""
+        if self.error is None:
+            self.error = error
+            logger.warning("stopping the run: %s", error)
 
 
 @attrs.frozen
@@ -581,9 +588,7 @@ class BatchClient:
                     await self._limiter.acquire()
                 except LimiterUnavailableError as exc:
                     # Without the shared count nothing may be sent: stop the run.
-                    if stop.error is None:
-                        stop.error = exc
-                        logger.warning("stopping the run: %s", exc)
+                    stop.set(exc)
                     return [ChunkOutcome(chunk, error=stop.error, sent=False)]
                 if stop.error is not None:
                     self._limiter.observe(RateLimitInfo())  # nothing was sent
@@ -638,9 +643,8 @@ class BatchClient:
             elif decision.action is Action.SPLIT:
                 return await self._split(chunk, url, counters, stop, upsert=upsert, depth=depth)
             else:
-                if decision.action is Action.STOP and stop.error is None:
-                    stop.error = error
-                    logger.warning("stopping the run: %s", error)
+                if decision.action is Action.STOP:
+                    stop.set(error)
                 return [ChunkOutcome(chunk, error=error, status_code=status)]
 
     async def _split(
