@@ -127,12 +127,26 @@ class BatchResponse:
 class FailedInput:
     """An input that was not written, and why.
 
+    The facts a caller or a tool needs are fields, never to be read back from ``reason``.
+
     Attributes:
         positions: the input's places in the caller's records (several if coalesced).
         input: the record as it would have been sent (properties converted to strings).
-        reason: one line saying why.
+        reason: one line saying why, for people.
         error: the HubSpot error (or the one the client synthesised) behind the reason.
         status_code: the HTTP status of the answer that failed it, None if there was none.
+        sent: a request carrying this input left the client (False: never sent, e.g. after
+            the run stopped).
+        final: HubSpot refused this input for its data (a 207 error, or a whole-request 4xx
+            refusal of the input): a rerun would fail the same way. False means transient:
+            no answer, retries exhausted, the run stopped, an answer that did not name it.
+        stopped_run: this input failed because the run stopped (DAILY limit, 401/403, the
+            shared limiter gone): the stop's own chunk, or an input never sent after it.
+        category: HubSpot's error category (``VALIDATION_ERROR``, ``RATE_LIMIT``...) or the
+            client's own (``TRANSPORT_ERROR``, ``NOT_SENT``, ``MISSING_FROM_RESPONSE``...).
+        code: HubSpot's error code (``INVALID_OPTION``...) where its answer gave one.
+        property_name: the property HubSpot named in the error, where it named one.
+        trace_id: the caller's own ``objectWriteTraceId`` (None when the client assigned it).
     """
 
     positions: tuple[int, ...]
@@ -140,6 +154,13 @@ class FailedInput:
     reason: str
     error: StandardError
     status_code: int | None = None
+    sent: bool = attrs.field(default=True, kw_only=True)
+    final: bool = attrs.field(default=False, kw_only=True)
+    stopped_run: bool = attrs.field(default=False, kw_only=True)
+    category: str | None = attrs.field(default=None, kw_only=True)
+    code: str | None = attrs.field(default=None, kw_only=True)
+    property_name: str | None = attrs.field(default=None, kw_only=True)
+    trace_id: str | None = attrs.field(default=None, kw_only=True)
 
     @property
     def position(self) -> int:
@@ -160,6 +181,19 @@ class RunStats:
     rate_limited: int = 0
     split_requests: int = 0
     elapsed_seconds: float = 0.0
+
+    def __add__(self, other: RunStats) -> RunStats:
+        """Counts summed; ``elapsed_seconds`` the longer of the two (chunks of one run overlap,
+        so their times do not add up to the run's)."""
+        if not isinstance(other, RunStats):
+            return NotImplemented
+        return RunStats(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in _COUNTS),
+            elapsed_seconds=max(self.elapsed_seconds, other.elapsed_seconds),
+        )
+
+
+_COUNTS = tuple(f for f in attrs.fields(RunStats) if f.name != "elapsed_seconds")
 
 
 @attrs.frozen
