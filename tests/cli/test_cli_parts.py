@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import asyncbatch
-from asyncbatch._cli_checkpoint import Checkpoint, CheckpointError, RangeSet, ranges_of
-from asyncbatch._cli_input import (
+from asyncbatch.cli._checkpoint import Checkpoint, CheckpointError, RangeSet, ranges_of
+from asyncbatch.cli._input import (
     InputError,
     Source,
     count_lines,
@@ -23,9 +23,9 @@ from asyncbatch._cli_input import (
     parse_jsonl,
     resolve_source,
 )
-from asyncbatch._cli_output import failed_line
-from asyncbatch._cli_progress import Tally, progress_line
-from asyncbatch._cli_run import parse_rate
+from asyncbatch.cli._output import failed_line
+from asyncbatch.cli._progress import Tally, progress_line
+from asyncbatch.cli._job import parse_rate
 from asyncbatch._plan import normalize_record
 
 

@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as redis_asyncio
 
-from asyncbatch._cli_run import shared_rate, shown_url
+from asyncbatch.cli._job import shared_rate, shown_url
 from asyncbatch._limits import RateLimit
 from asyncbatch._redis_limiter import KEY_PREFIX
 from asyncbatch.emulator import Emulator

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncbatch._demo import DEMO_PROPERTIES
+from asyncbatch.cli._demo import DEMO_PROPERTIES
 from asyncbatch.emulator import Emulator
 from asyncbatch.emulator.pytest_plugin import MakeEmulator
 from tests.cli._helpers import RunCli, by_property, read_jsonl, write_jsonl

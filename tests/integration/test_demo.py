@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from asyncbatch._demo import load_sample, run_demo
+from asyncbatch.cli._demo import load_sample, run_demo
 
 
 def test_bundled_sample_has_at_least_10000_courses() -> None:

@@ -15,10 +15,10 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from ._cli_input import SAMPLES, Format
-from ._cli_run import JobOptions, parse_rate, run_job
-from ._limits import RateLimit
-from ._plan import Operation
+from ._input import SAMPLES, Format
+from ._job import JobOptions, parse_rate, run_job
+from .._limits import RateLimit
+from .._plan import Operation
 
 __all__ = ["cli"]
 
@@ -238,7 +238,7 @@ def demo() -> int:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def emulator(args: tuple[str, ...]) -> int:
     """Serve a local HubSpot batch emulator (see: asyncbatch emulator --help)."""
-    from .emulator.__main__ import add_arguments, run
+    from ..emulator.__main__ import add_arguments, run
 
     parser = argparse.ArgumentParser(
         prog="asyncbatch emulator",

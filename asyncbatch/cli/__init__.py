@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print(_NO_EXTRA, file=sys.stderr)
         return 2
-    from ._cli_app import cli
+    from ._app import cli
 
     try:
         code = cli.main(args=args, prog_name="asyncbatch", standalone_mode=False)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 import attrs
 
-from ._models import BatchResult
+from .._models import BatchResult
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any, TextIO
 
-from . import BatchClient, BatchResult, RateLimit, SimplePublicUpsertObject
-from .emulator import Emulator, EmulatorConfig, PropertyDef
+from .. import BatchClient, BatchResult, RateLimit, SimplePublicUpsertObject
+from ..emulator import Emulator, EmulatorConfig, PropertyDef
 
 __all__ = ["load_sample", "run_demo"]
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from ._convert import converter
-from ._models import FailedInput, SimplePublicObject
+from .._convert import converter
+from .._models import FailedInput, SimplePublicObject
 
 __all__ = ["JsonlWriter", "failed_line", "result_line"]
 

@@ -37,8 +37,8 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-from ._cli_checkpoint import Checkpoint, CheckpointError
-from ._cli_input import (
+from ._checkpoint import Checkpoint, CheckpointError
+from ._input import (
     Format,
     InputError,
     Source,
@@ -48,16 +48,16 @@ from ._cli_input import (
     open_records,
     resolve_source,
 )
-from ._cli_output import JsonlWriter, failed_line, result_line
-from ._cli_progress import PlainReporter, Reporter, RichReporter, Tally, summary_rows
-from ._client import BatchClient
-from ._exceptions import InvalidInputError, LimiterUnavailableError
-from ._limits import RateLimit, redact_url
-from ._models import BatchResult, FailedInput
-from ._plan import Operation, StreamPlanner, validate_id_property, validate_object_type
+from ._output import JsonlWriter, failed_line, result_line
+from ._progress import PlainReporter, Reporter, RichReporter, Tally, summary_rows
+from .._client import BatchClient
+from .._exceptions import InvalidInputError, LimiterUnavailableError
+from .._limits import RateLimit, redact_url
+from .._models import BatchResult, FailedInput
+from .._plan import Operation, StreamPlanner, validate_id_property, validate_object_type
 
 if TYPE_CHECKING:
-    from .emulator import Emulator
+    from ..emulator import Emulator
 
 __all__ = [
     "EXIT_FAILED",
@@ -692,7 +692,7 @@ def _demo_rate() -> RateLimit:
 async def _sandbox(token: str) -> AsyncIterator[Emulator]:
     """An emulator on 127.0.0.1 with the demo account's rate and property definitions."""
     from ._demo import DEMO_PROPERTIES, DEMO_RATE
-    from .emulator import Emulator, EmulatorConfig
+    from ..emulator import Emulator, EmulatorConfig
 
     config = EmulatorConfig(
         token=token,
