@@ -3,8 +3,12 @@
 It cuts any number of records into API-sized chunks, sends them concurrently under a concurrency
 cap and a rolling-window rate limit, retries what can be retried, and returns one aggregate
 ``BatchResult`` in HubSpot's own shape in which every input is accounted for.
-Importing this package does no I/O.
+Importing this package does no network I/O: it reads its own version from the installed
+metadata, and gives the ``asyncbatch`` logger a ``NullHandler`` (a library leaves log
+output to the application).
 """
+
+import logging
 
 from ._client import DEFAULT_BASE_URL, BatchClient
 from ._exceptions import (
@@ -40,8 +44,11 @@ from ._protocol import RateLimitInfo
 from ._redis_limiter import RedisWindowLimiter
 from ._retry import RetryPolicy
 from ._transport import MockTransport, RawResponse, Transport
+from ._version import __version__
 
-__version__ = "0.1.0.dev0"
+# A library adds no output of its own: without this, Python's "last resort" handler would
+# print asyncbatch's warnings to stderr in applications that never configured logging.
+logging.getLogger("asyncbatch").addHandler(logging.NullHandler())
 
 __all__ = [
     "DEFAULT_BASE_URL",
