@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
@@ -19,7 +19,6 @@ __all__ = [
     "BatchInput",
     "BatchResponse",
     "BatchResult",
-    "BatchStatus",
     "Error",
     "ErrorDetail",
     "FailedInput",
@@ -28,8 +27,6 @@ __all__ = [
     "SimplePublicUpsertObject",
     "StandardError",
 ]
-
-BatchStatus = Literal["PENDING", "PROCESSING", "CANCELED", "COMPLETE"]
 
 
 @attrs.frozen
