@@ -167,10 +167,6 @@ class Emulator:
             "archived": False,
         }
 
-    def object_types(self) -> list[str]:
-        """Canonical object types that hold (or held) records."""
-        return list(self._store.types())
-
     def preload(self, object_type: str, records: Iterable[Mapping[str, Any]]) -> list[str]:
         """Create records directly (no request, no counters); returns their ids in order.
 

@@ -15,8 +15,9 @@ from typing import Any
 import attrs
 import orjson
 
+from .._convert import format_datetime
 from ._config import PropertyDef
-from ._shapes import JSON, error_body, error_detail, iso, standard_error
+from ._shapes import JSON, error_body, error_detail, standard_error
 from ._store import READ_UPDATE_ONLY, RECORD_ID_PROPERTY, Store, canonical_type, check_properties
 
 MAX_INPUTS = 100
@@ -265,9 +266,9 @@ def _batch_body(
         ctx.shuffle.shuffle(results)
     body: JSON = {"status": "COMPLETE", "results": results}
     if ctx.requested_at is not None:
-        body["requestedAt"] = iso(ctx.requested_at)
-    body["startedAt"] = iso(started)
-    body["completedAt"] = iso(ctx.clock())
+        body["requestedAt"] = format_datetime(ctx.requested_at)
+    body["startedAt"] = format_datetime(started)
+    body["completedAt"] = format_datetime(ctx.clock())
     if errors:
         body["numErrors"] = len(errors)
         body["errors"] = errors
@@ -278,7 +279,7 @@ def _write(
     store: Store, object_type: str, operation: str, inputs: list[_Input], ctx: BatchContext
 ) -> Answer:
     started = ctx.clock()
-    now = iso(started)
+    now = format_datetime(started)
     types = store.of(object_type)
     bad = _validate(inputs, object_type, ctx)
     results: list[JSON] = []

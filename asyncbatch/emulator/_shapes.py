@@ -1,4 +1,7 @@
-"""HubSpot's JSON error shapes and timestamp format, built as plain dicts. No I/O.
+"""HubSpot's JSON error shapes, built as plain dicts. No I/O.
+
+Timestamps are written by ``asyncbatch._convert.format_datetime``, the client's own formatter,
+so the two cannot drift apart.
 
 Two error schemas exist in HubSpot's OpenAPI files: ``Error`` (a whole request failed: it has a
 ``correlationId``) and ``StandardError`` (one entry of a 207's ``errors``: it has ``status``,
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 JSON = dict[str, Any]
@@ -18,12 +20,6 @@ AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 )
-
-
-def iso(moment: datetime) -> str:
-    """Format ``moment`` as HubSpot does: ISO 8601, UTC, milliseconds, ``Z``."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def correlation_id() -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
+from .._convert import format_datetime
 from ._config import PropertyDef
-from ._shapes import iso
 
 # Type ids HubSpot documents for object names; both spellings address the same records.
 TYPE_IDS: Mapping[str, str] = {
@@ -135,13 +135,10 @@ class Store:
         return store
 
     def create(self, object_type: str, properties: dict[str, str], now: datetime) -> Record:
-        record = Record(str(self._next_id), properties, iso(now))
+        record = Record(str(self._next_id), properties, format_datetime(now))
         self._next_id += 1
         self.of(object_type).insert(record)
         return record
-
-    def types(self) -> Iterator[str]:
-        return iter(self._types)
 
     def clear(self) -> None:
         self._types.clear()
