@@ -28,7 +28,7 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
-from ._limits import RateLimit, RateLimiter, RollingWindowLimiter
+from ._limiters import RateLimit, RateLimiter, RedisWindowLimiter, RollingWindowLimiter
 from ._models import (
     BatchInput,
     BatchResult,
@@ -41,7 +41,6 @@ from ._models import (
     StandardError,
 )
 from ._protocol import RateLimitInfo
-from ._redis_limiter import RedisWindowLimiter
 from ._retry import RetryPolicy
 from ._transport import MockTransport, RawResponse, Transport
 from ._version import __version__

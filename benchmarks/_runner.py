@@ -368,7 +368,7 @@ async def redis_budget(url: str) -> AsyncIterator[str]:
     try:
         import redis.asyncio as redis_asyncio
 
-        from asyncbatch._redis_limiter import KEY_PREFIX
+        from asyncbatch._limiters import KEY_PREFIX
     except ImportError as exc:
         raise RedisUnavailableError(f"needs redis-py (the redis extra): {exc}") from None
     try:

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as redis_asyncio
 
-from asyncbatch._redis_limiter import KEY_PREFIX
+from asyncbatch._limiters import KEY_PREFIX
 
 REDIS_URL = os.environ.get("ASYNCBATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 START_HINT = "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''"

@@ -21,9 +21,8 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as redis_asyncio
 
+from asyncbatch._limiters import KEY_PREFIX, RateLimit
 from asyncbatch.cli._job import shared_rate, shown_url
-from asyncbatch._limits import RateLimit
-from asyncbatch._redis_limiter import KEY_PREFIX
 from asyncbatch.emulator import Emulator
 from tests.cli._helpers import RunCli, by_property, read_jsonl, write_jsonl
 

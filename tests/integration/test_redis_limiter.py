@@ -20,7 +20,7 @@ import redis.asyncio as redis_asyncio
 
 import asyncbatch
 from asyncbatch import LimiterUnavailableError, RateLimit, RateLimitInfo
-from asyncbatch._redis_limiter import RedisWindowLimiter
+from asyncbatch._limiters import RedisWindowLimiter
 from asyncbatch.emulator import Emulator
 
 pytestmark = pytest.mark.asyncio
@@ -285,7 +285,7 @@ _ACQUIRER = textwrap.dedent(
     """
     import asyncio, json, sys
     from asyncbatch import RateLimit
-    from asyncbatch._redis_limiter import RedisWindowLimiter
+    from asyncbatch._limiters import RedisWindowLimiter
 
     async def main(url, key, count):
         rate = RateLimit(10, 1.0, safety_margin_seconds=0.0, redis_url=url, key=key)

@@ -14,7 +14,7 @@ from asyncbatch import (
     RateLimitInfo,
     RollingWindowLimiter,
 )
-from asyncbatch._limits import redact_url
+from asyncbatch._redact import redact_url
 
 EPS = 1e-9
 
