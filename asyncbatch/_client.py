@@ -1,11 +1,12 @@
-"""``BatchClient``: the one orchestrator. Does network I/O (through a ``Transport``).
+"""``BatchClient``: the public surface (verbs, lifecycle, arguments). Does network I/O through
+the dispatcher.
 
-A call runs: plan (pure) -> workers in an anyio task group, each taking the next chunk ->
-concurrency slot -> rate limiter -> transport -> decipher (pure) -> retry decision (pure) ->
-merge (pure). A stream runs the same workers fed by a reader task through a rendezvous
-channel, so input is read only as fast as chunks go out. A chunk that fails becomes a failed
-outcome; it never cancels its siblings. Concurrent calls on one client share its session,
-its concurrency cap and its rate limiter.
+A call checks its arguments, plans (pure, ``_plan``), builds a ``CallContext`` and hands the
+chunks to a scheduler (``_schedule``), which sends each through the one chunk sender
+(``_dispatch``); the outcomes are merged (pure, ``_merge``) into one ``BatchResult``. Concurrent
+calls on one client share its session, its concurrency cap and its rate limiter (the
+``Engine``). ``aclose()`` during a call stops it at once: every input it had not finished is
+reported, sent or not.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
 import os
 import random
 import secrets
@@ -23,78 +23,30 @@ from types import TracebackType
 from typing import Self
 
 import anyio
-import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._exceptions import (
-    APIError,
-    AsyncBatchError,
-    ClientClosedError,
-    InvalidInputError,
-    LimiterUnavailableError,
-    RateLimitError,
-    TransportError,
-)
-from ._limits import Clock, RateLimit, RateLimiter, RollingWindowLimiter, Sleep
-from ._merge import ChunkOutcome, merge_outcomes
-from ._models import BatchResult, RunStats
+from ._dispatch import CallContext, Engine
+from ._exceptions import ClientClosedError, InvalidInputError
+from ._limiters import Clock, LimiterLike, RateLimit, Sleep, as_limiter, make_limiter
+from ._models import BatchResult
+from ._operations import UPDATE, UPSERT, OperationSpec
 from ._plan import (
-    Chunk,
-    Key,
-    Operation,
     StreamPlanner,
     check_records_argument,
     plan_chunks,
-    record_key,
     validate_chunk_size,
     validate_id_property,
     validate_object_type,
 )
-from ._protocol import RateLimitInfo, decipher_response, encode_inputs
-from ._redis_limiter import RedisWindowLimiter
-from ._retry import Action, RetryPolicy, decide
+from ._retry import RetryPolicy
+from ._schedule import merge_call, run_list, run_stream
 from ._transport import AiohttpTransport, Transport, check_base_url
+from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "BatchClient"]
 
 logger = logging.getLogger("asyncbatch")
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
-_VERSION = "0.1.0"
-
-
-@attrs.define
-class _Counters:
-    """What one call (or one streamed chunk) did on the wire."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    split_requests: int = 0
-
-
-@attrs.define
-class _Stop:
-    """Set once by the first error that must stop the whole run (DAILY 429, 401/403, the
-    shared limiter's Redis gone)."""
-
-    error: AsyncBatchError | None = None
-
-    def set(self, error: AsyncBatchError) -> None:
-        """Record ``error`` as the stop, unless an earlier one already stopped the run."""
-        if self.error is None:
-            self.error = error
-            logger.warning("stopping the run: %s", error)
-
-
-@attrs.frozen
-class _Dispatch:
-    """A streamed chunk, the chunks before it that name the same records, and its own done
-    signal: a record is never in two requests at once, so later properties still win."""
-
-    chunk: Chunk
-    after: tuple[anyio.Event, ...]
-    done: anyio.Event
 
 
 def _records_of(records: object) -> AsyncIterator[object]:
@@ -111,6 +63,38 @@ def _records_of(records: object) -> AsyncIterator[object]:
     raise InvalidInputError(
         f"records must be an iterable or async iterable, got {type(records).__name__}"
     )
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def _check_timeout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"timeout_seconds must be a number > 0, got {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise InvalidInputError("timeout_seconds is too large") from None
+    if not (0 < seconds < float("inf")):
+        raise InvalidInputError(f"timeout_seconds must be > 0, got {value!r}")
+    return seconds
+
+
+def _check_token(access_token: object) -> str:
+    token = access_token if access_token is not None else os.environ.get("HUBSPOT_ACCESS_TOKEN")
+    if not token or not isinstance(token, str) or not token.strip():
+        raise InvalidInputError(
+            "no access token: pass access_token=... or set HUBSPOT_ACCESS_TOKEN"
+        )
+    token = token.strip()
+    # A header value must be printable: refuse control characters (CR/LF, NUL, DEL...) once,
+    # here, rather than fail every chunk.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
+        raise InvalidInputError("access_token must be one line of printable characters")
+    return token
 
 
 class BatchClient:
@@ -149,54 +133,40 @@ class BatchClient:
         retry: RetryPolicy | None = None,
         timeout_seconds: float = 30.0,
         transport: Transport | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: LimiterLike | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         seed: int | None = None,
     ) -> None:
-        if (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or (max_concurrency < 1)
-        ):
-            raise InvalidInputError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        if not isinstance(timeout_seconds, int | float) or not (
-            math.isfinite(timeout_seconds) and timeout_seconds > 0
-        ):
-            raise InvalidInputError(f"timeout_seconds must be > 0, got {timeout_seconds!r}")
+        self._max_concurrency = _check_positive_int("max_concurrency", max_concurrency)
         self._base_url = check_base_url(base_url)
         self._chunk_size = validate_chunk_size(chunk_size)
-        self._max_concurrency = max_concurrency
-        self._timeout = float(timeout_seconds)
-        self._retry = retry if retry is not None else RetryPolicy()
         self._rate = rate_limit if rate_limit is not None else RateLimit()
-        self._clock: Clock = clock or time.monotonic
-        self._sleep: Sleep = sleep or anyio.sleep
-        self._rng = random.Random(seed)
+        clock = clock or time.monotonic
+        sleep = sleep or anyio.sleep
         self._owns_limiter = limiter is None
-        if limiter is None:
-            if self._rate.redis_url is not None:
-                limiter = RedisWindowLimiter(self._rate, clock=self._clock, sleep=self._sleep)
-            else:
-                limiter = RollingWindowLimiter(self._rate, clock=self._clock, sleep=self._sleep)
-        self._limiter: RateLimiter = limiter
-        self._capacity = anyio.CapacityLimiter(max_concurrency)
+        token: str | None = None
         if transport is None:
-            token = (
-                access_token if access_token is not None else os.environ.get("HUBSPOT_ACCESS_TOKEN")
-            )
-            if not token or not isinstance(token, str) or not token.strip():
-                raise InvalidInputError(
-                    "no access token: pass access_token=... or set HUBSPOT_ACCESS_TOKEN"
-                )
-            if any(c in token for c in "\r\n"):
-                raise InvalidInputError("access_token must be a single line")
+            token = _check_token(access_token)
             transport = AiohttpTransport(
-                token=token.strip(),
-                max_connections=max_concurrency,
-                user_agent=f"asyncbatch/{_VERSION}",
+                token=token,
+                max_connections=self._max_concurrency,
+                user_agent=f"asyncbatch/{__version__}",
             )
-        self._transport = transport
+        self._engine = Engine(
+            transport=transport,
+            limiter=as_limiter(limiter)
+            if limiter is not None
+            else make_limiter(self._rate, clock=clock, sleep=sleep),
+            capacity=anyio.CapacityLimiter(self._max_concurrency),
+            policy=retry if retry is not None else RetryPolicy(),
+            rng=random.Random(seed),
+            timeout=_check_timeout(timeout_seconds),
+            clock=clock,
+            sleep=sleep,
+            secrets=(token.encode(),) if token else (),
+        )
+        self._calls: set[CallContext] = set()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -229,22 +199,25 @@ class BatchClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool. Idempotent; the client cannot be used afterwards."""
+        """Close the connection pool. Idempotent; the client cannot be used afterwards.
+
+        Calls still running end at once: what they had not finished is reported in their
+        results (sent or not), and nothing more is sent.
+        """
         if self._closed:
             return
         self._closed = True
+        for ctx in list(self._calls):
+            ctx.cancel(ClientClosedError("the client was closed during the call"))
         with anyio.CancelScope(shield=True):
-            await self._transport.aclose()
-            limiter_aclose = getattr(self._limiter, "aclose", None)
-            if self._owns_limiter and limiter_aclose is not None:
-                await limiter_aclose()
+            await self._engine.transport.aclose()
+            if self._owns_limiter:
+                await self._engine.limiter.aclose()
 
     async def _start_limiter(self) -> None:
-        # A limiter with a start() (the Redis one) is checked before anything is sent, so an
-        # unreachable Redis is a clear error rather than a run of unsent inputs.
-        start = getattr(self._limiter, "start", None)
-        if start is not None:
-            await start()
+        # The Redis limiter is checked before anything is sent, so an unreachable Redis is a
+        # clear error rather than a run of unsent inputs.
+        await self._engine.limiter.start()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -270,7 +243,7 @@ class BatchClient:
                 start, before anything is sent. If it fails mid-run, the run stops and this
                 error is the result's ``stop_error``.
         """
-        return await self._call("update", object_type, records, id_property)
+        return await self._call(UPDATE, object_type, records, id_property)
 
     async def upsert(
         self,
@@ -291,7 +264,7 @@ class BatchClient:
                 start, before anything is sent. If it fails mid-run, the run stops and this
                 error is the result's ``stop_error``.
         """
-        return await self._call("upsert", object_type, records, id_property)
+        return await self._call(UPSERT, object_type, records, id_property)
 
     def stream_update(
         self,
@@ -318,7 +291,7 @@ class BatchClient:
                 start, before anything is sent. If it fails mid-run, the run stops and this
                 error is the result's ``stop_error``.
         """
-        return self._stream("update", object_type, records, id_property)
+        return self._stream(UPDATE, object_type, records, id_property)
 
     def stream_upsert(
         self,
@@ -332,11 +305,15 @@ class BatchClient:
         As ``stream_update``; every record needs an id property (``id_property=`` or the
         record's ``idProperty``).
         """
-        return self._stream("upsert", object_type, records, id_property)
+        return self._stream(UPSERT, object_type, records, id_property)
+
+    def _context(self, operation: OperationSpec, object_type: str) -> CallContext:
+        url = f"{self._base_url}/crm/v3/objects/{object_type}/{operation.path}"
+        return CallContext(self._engine, url, operation)
 
     async def _call(
         self,
-        operation: Operation,
+        operation: OperationSpec,
         object_type: str,
         records: Iterable[object],
         id_property: str | None,
@@ -351,80 +328,40 @@ class BatchClient:
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
         await self._start_limiter()
-        url = self._url(object_type, operation)
-        counters = _Counters()
-        stop = _Stop()
-        outcomes: list[ChunkOutcome] = []
+        ctx = self._context(operation, object_type)
         started_wall = dt.datetime.now(dt.UTC)
-        started = self._clock()
-        pending = iter(plan.chunks)
-        upsert = operation == "upsert"
-
-        async def worker() -> None:
-            for chunk in pending:
-                outcomes.extend(await self._guarded(chunk, url, counters, stop, upsert=upsert))
-
-        if plan.chunks:
-            async with anyio.create_task_group() as group:
-                for _ in range(min(self._max_concurrency, len(plan.chunks))):
-                    group.start_soon(worker)
-        stats = self._stats(
-            counters,
-            inputs=plan.inputs,
-            records=len(plan.items),
-            coalesced=plan.coalesced,
-            chunks=len(plan.chunks),
-            started=started,
-        )
-        result = merge_outcomes(
+        started = self._engine.clock()
+        self._calls.add(ctx)
+        try:
+            outcomes = await run_list(ctx, plan.chunks, workers=self._max_concurrency)
+        finally:
+            self._calls.discard(ctx)
+        result = merge_call(
+            ctx,
             plan.items,
             outcomes,
-            stats=stats,
-            started_at=started_wall,
-            completed_at=dt.datetime.now(dt.UTC),
-            stop_error=stop.error,
+            inputs=plan.inputs,
+            chunks=len(plan.chunks),
+            started=started,
+            started_wall=started_wall,
         )
+        stats = result.stats
         logger.info(
             "%s %s: %d inputs, %d written, %d failed, %d requests, %d retries, %.2f s",
-            operation,
+            operation.name,
             object_type,
-            plan.inputs,
+            stats.inputs,
             len(result.results),
             len(result.failed),
-            counters.requests,
-            counters.retries,
+            stats.requests,
+            stats.retries,
             stats.elapsed_seconds,
         )
         return result
 
-    def _url(self, object_type: str, operation: Operation) -> str:
-        return f"{self._base_url}/crm/v3/objects/{object_type}/batch/{operation}"
-
-    def _stats(
-        self,
-        counters: _Counters,
-        *,
-        inputs: int,
-        records: int,
-        coalesced: int,
-        chunks: int,
-        started: float,
-    ) -> RunStats:
-        return RunStats(
-            inputs=inputs,
-            records=records,
-            coalesced=coalesced,
-            chunks=chunks,
-            requests=counters.requests,
-            retries=counters.retries,
-            rate_limited=counters.rate_limited,
-            split_requests=counters.split_requests,
-            elapsed_seconds=self._clock() - started,
-        )
-
     async def _stream(
         self,
-        operation: Operation,
+        operation: OperationSpec,
         object_type: str,
         records: Iterable[object] | AsyncIterable[object],
         id_property: str | None,
@@ -441,235 +378,23 @@ class BatchClient:
             chunk_size=self._chunk_size,
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
+        ctx = self._context(operation, object_type)
         send, receive = anyio.create_memory_object_stream[BatchResult](self._max_concurrency)
-        # The pump runs in its own task so that nothing here yields inside a task group (an
-        # async generator must not); closing the generator cancels it.
+        # The scheduler runs in a task of its own so that nothing here yields inside a task
+        # group (an async generator must not); closing the generator cancels it. anyio has no
+        # task handle to await outside a task group, hence asyncio's.
+        self._calls.add(ctx)
         pump = asyncio.create_task(
-            self._pump(operation, object_type, source, planner, send),
-            name=f"asyncbatch-stream-{operation}-{object_type}",
+            run_stream(ctx, source, planner, send, workers=self._max_concurrency),
+            name=f"asyncbatch-stream-{operation.name}-{object_type}",
         )
         try:
             async with receive:
                 async for result in receive:
                     yield result
-            await pump  # raises the InvalidInputError that ended the input, if any
+            await pump  # raises the source's own error that ended the input, if any
         finally:
+            self._calls.discard(ctx)
             if not pump.done():
                 pump.cancel()
                 await asyncio.wait([pump])
-
-    async def _pump(
-        self,
-        operation: Operation,
-        object_type: str,
-        source: AsyncIterator[object],
-        planner: StreamPlanner,
-        results: MemoryObjectSendStream[BatchResult],
-    ) -> None:
-        url = self._url(object_type, operation)
-        upsert = operation == "upsert"
-        stop = _Stop()
-        in_flight: dict[Key, anyio.Event] = {}
-        to_send, to_take = anyio.create_memory_object_stream[_Dispatch](0)
-        bad_input: InvalidInputError | None = None
-
-        async def worker(take: MemoryObjectReceiveStream[_Dispatch]) -> None:
-            async with take:
-                async for dispatch in take:
-                    try:
-                        for event in dispatch.after:
-                            await event.wait()
-                        await results.send(
-                            await self._one_chunk(dispatch.chunk, url, stop, upsert=upsert)
-                        )
-                    finally:
-                        dispatch.done.set()
-                        for item in dispatch.chunk.items:
-                            key = record_key(item.input)
-                            if in_flight.get(key) is dispatch.done:
-                                del in_flight[key]
-
-        async def dispatch(chunk: Chunk) -> None:
-            keys = [record_key(item.input) for item in chunk.items]
-            after = tuple({id(e): e for k in keys if (e := in_flight.get(k))}.values())
-            done = anyio.Event()
-            for key in keys:
-                in_flight[key] = done
-            await to_send.send(_Dispatch(chunk, after, done))
-
-        async with results, anyio.create_task_group() as group:
-            async with to_take:
-                for _ in range(self._max_concurrency):
-                    group.start_soon(worker, to_take.clone())
-            async with to_send:
-                position = 0
-                try:
-                    # The stop is checked before reading, so no record is read and then dropped.
-                    while stop.error is None:
-                        try:
-                            record = await anext(source)
-                        except StopAsyncIteration:
-                            break
-                        chunk = planner.feed(record, position)
-                        position += 1
-                        if chunk is not None:
-                            await dispatch(chunk)
-                except InvalidInputError as exc:
-                    bad_input = exc
-                finally:
-                    # Close the input now (an async generator left open would be finalised
-                    # later by a task of its own).
-                    aclose = getattr(source, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-                for chunk in planner.flush():
-                    await dispatch(chunk)
-        if bad_input is not None:
-            raise bad_input
-
-    async def _one_chunk(self, chunk: Chunk, url: str, stop: _Stop, *, upsert: bool) -> BatchResult:
-        counters = _Counters()
-        started_wall = dt.datetime.now(dt.UTC)
-        started = self._clock()
-        outcomes = await self._guarded(chunk, url, counters, stop, upsert=upsert)
-        inputs = sum(len(item.positions) for item in chunk.items)
-        stats = self._stats(
-            counters,
-            inputs=inputs,
-            records=len(chunk.items),
-            coalesced=inputs - len(chunk.items),
-            chunks=1,
-            started=started,
-        )
-        return merge_outcomes(
-            chunk.items,
-            outcomes,
-            stats=stats,
-            started_at=started_wall,
-            completed_at=dt.datetime.now(dt.UTC),
-            # The chunk whose answer stopped the run, and those never sent, carry the stop.
-            stop_error=stop.error
-            if any(not o.sent or (o.error is not None and o.error is stop.error) for o in outcomes)
-            else None,
-        )
-
-    async def _guarded(
-        self, chunk: Chunk, url: str, counters: _Counters, stop: _Stop, *, upsert: bool
-    ) -> list[ChunkOutcome]:
-        # Whatever goes wrong with one chunk is that chunk's outcome; cancellation
-        # (BaseException) is let through untouched.
-        try:
-            return await self._send(chunk, url, counters, stop, upsert=upsert, depth=0)
-        except Exception as exc:
-            logger.exception("chunk %d: unexpected error", chunk.number)
-            error = AsyncBatchError(f"internal error while sending: {type(exc).__name__}: {exc}")
-            return [ChunkOutcome(chunk, error=error)]
-
-    async def _send(
-        self,
-        chunk: Chunk,
-        url: str,
-        counters: _Counters,
-        stop: _Stop,
-        *,
-        upsert: bool,
-        depth: int,
-    ) -> list[ChunkOutcome]:
-        body = encode_inputs([item.input for item in chunk.items])
-        attempt = 0
-        rate_limit_retries = 0
-        while True:
-            if stop.error is not None:
-                return [ChunkOutcome(chunk, error=stop.error, sent=False)]
-            status: int | None = None
-            error: AsyncBatchError | None
-            async with self._capacity:
-                try:
-                    await self._limiter.acquire()
-                except LimiterUnavailableError as exc:
-                    # Without the shared count nothing may be sent: stop the run.
-                    stop.set(exc)
-                    return [ChunkOutcome(chunk, error=stop.error, sent=False)]
-                if stop.error is not None:
-                    self._limiter.observe(RateLimitInfo())  # nothing was sent
-                    return [ChunkOutcome(chunk, error=stop.error, sent=False)]
-                started = self._clock()
-                counters.requests += 1
-                if depth:
-                    counters.split_requests += 1
-                rate = RateLimitInfo()
-                reply = None
-                try:
-                    raw = await self._transport.post(url, body, timeout_seconds=self._timeout)
-                    status = raw.status
-                    reply = decipher_response(raw.status, raw.headers, raw.body, upsert=upsert)
-                    rate = reply.rate
-                except (TransportError, APIError) as exc:
-                    error = exc
-                finally:
-                    # On every path, cancellation included: the limiter counts on hearing of
-                    # each request it let start.
-                    self._limiter.observe(rate, started=started)
-                if reply is not None:
-                    if reply.response is not None:
-                        logger.debug(
-                            "chunk %d: HTTP %d, %d inputs", chunk.number, status, len(chunk.items)
-                        )
-                        return [ChunkOutcome(chunk, response=reply.response, status_code=status)]
-                    error = reply.error
-            assert error is not None
-            if isinstance(error, APIError):
-                error.chunk = chunk.number
-            if isinstance(error, RateLimitError):
-                counters.rate_limited += 1
-            else:
-                attempt += 1
-            decision = decide(
-                error,
-                policy=self._retry,
-                attempt=attempt,
-                rate_limit_retries=rate_limit_retries,
-                chunk_size=len(chunk.items),
-                rng=self._rng,
-            )
-            logger.debug("chunk %d: %s -> %s", chunk.number, error, decision.action.value)
-            if decision.action is Action.RETRY:
-                counters.retries += 1
-                await self._sleep(decision.delay)
-            elif decision.action is Action.WAIT_WINDOW:
-                counters.retries += 1
-                rate_limit_retries += 1
-                self._limiter.penalize(decision.delay)
-            elif decision.action is Action.SPLIT:
-                return await self._split(chunk, url, counters, stop, upsert=upsert, depth=depth)
-            else:
-                if decision.action is Action.STOP:
-                    stop.set(error)
-                return [ChunkOutcome(chunk, error=error, status_code=status)]
-
-    async def _split(
-        self,
-        chunk: Chunk,
-        url: str,
-        counters: _Counters,
-        stop: _Stop,
-        *,
-        upsert: bool,
-        depth: int,
-    ) -> list[ChunkOutcome]:
-        middle = len(chunk.items) // 2
-        halves = (
-            Chunk(number=chunk.number, items=chunk.items[:middle]),
-            Chunk(number=chunk.number, items=chunk.items[middle:]),
-        )
-        outcomes: list[ChunkOutcome] = []
-
-        async def send_half(half: Chunk) -> None:
-            outcomes.extend(
-                await self._send(half, url, counters, stop, upsert=upsert, depth=depth + 1)
-            )
-
-        async with anyio.create_task_group() as group:
-            for half in halves:
-                group.start_soon(send_half, half)
-        return outcomes

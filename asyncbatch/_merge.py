@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from ._convert import structure
 from ._exceptions import (
     APIError,
     AsyncBatchError,
@@ -25,6 +26,7 @@ from ._exceptions import (
 from ._models import (
     BatchResponse,
     BatchResult,
+    ErrorDetail,
     FailedInput,
     RunStats,
     SimplePublicObject,
@@ -48,6 +50,13 @@ class ChunkOutcome:
     error: AsyncBatchError | None = None
     status_code: int | None = None
     sent: bool = True
+    #: why the retry rule gave up, when that is worth adding to the error's message
+    note: str | None = None
+    #: indexes of planned inputs merged into this chunk's items (a duplicate HubSpot saw and
+    #: the plan did not): their positions are in the surviving item's ``positions``
+    absorbed: tuple[int, ...] = ()
+    #: the operation's answer lists what it did (``OperationSpec.answer_lists_results``)
+    lists_results: bool = True
 
 
 def _category(error: AsyncBatchError) -> str:
@@ -60,12 +69,34 @@ def _category(error: AsyncBatchError) -> str:
     return type(error).__name__
 
 
+def _details(error: AsyncBatchError) -> list[ErrorDetail]:
+    # HubSpot's whole-request body carries ``errors[]`` (code, context.propertyName): keep
+    # them, so a failed input can say which property and code without parsing words.
+    body = error.body if isinstance(error, APIError) else None
+    raw = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(raw, list):
+        return []
+    details = []
+    for entry in raw:
+        try:
+            details.append(structure(entry, ErrorDetail))
+        except Exception:  # decoration: an unreadable detail is dropped
+            continue
+    return details
+
+
 def synthesize_error(
-    items: Sequence[PlannedInput], error: AsyncBatchError, *, sent: bool = True
+    items: Sequence[PlannedInput],
+    error: AsyncBatchError,
+    *,
+    sent: bool = True,
+    note: str | None = None,
 ) -> StandardError:
     """A ``StandardError`` naming ``items``, for a chunk that failed whole or was not sent."""
     status = str(error.status) if isinstance(error, APIError) else "error"
     message = str(error) if sent else f"not sent: {error}"
+    if note:
+        message = f"{message} ({note})"
     return StandardError(
         status=status,
         category=_category(error),
@@ -74,7 +105,19 @@ def synthesize_error(
             "ids": [item.input.id for item in items],
             "objectWriteTraceId": [item.input.object_write_trace_id or "" for item in items],
         },
+        errors=_details(error),
     )
+
+
+def _first_detail(error: StandardError) -> tuple[str | None, str | None]:
+    """HubSpot's error code and property name, where its error gave them."""
+    code = None
+    prop = next(iter(error.context.get("propertyName", ())), None)
+    for detail in error.errors:
+        code = code or detail.code
+        if prop is None and detail.context:
+            prop = next(iter(detail.context.get("propertyName", ())), None)
+    return code, prop
 
 
 def _reason(error: StandardError) -> str:
@@ -94,6 +137,16 @@ def _unique_traces(items: Sequence[PlannedInput]) -> dict[str, PlannedInput]:
     return {trace: item for trace, item in seen.items() if item is not None}
 
 
+def _names_other_record(result: SimplePublicObject, item: PlannedInput) -> bool:
+    # A result whose trace id says one input and whose key says another is not attributed by
+    # the trace id alone: the key is what HubSpot wrote.
+    id_property = item.input.id_property
+    if id_property is None:
+        return result.id != item.input.id
+    value = result.properties.get(id_property)
+    return value is not None and value.strip().casefold() != item.input.id.strip().casefold()
+
+
 def _match_result(
     result: SimplePublicObject,
     by_trace: dict[str, PlannedInput],
@@ -101,7 +154,7 @@ def _match_result(
 ) -> PlannedInput | None:
     if result.object_write_trace_id is not None:
         item = by_trace.get(result.object_write_trace_id)
-        if item is not None:
+        if item is not None and not _names_other_record(result, item):
             return item
     item = by_id.get((None, result.id))
     if item is not None:
@@ -135,124 +188,177 @@ def merge_outcomes(
     or refused for its data (a 207 error, or a 4xx whole-request refusal). It is ``CANCELED``
     when some input got none (network failure, retries exhausted, run stopped, not sent).
     """
-    written: dict[int, SimplePublicObject] = {}
-    failed: dict[int, FailedInput] = {}
-    extra_results: list[SimplePublicObject] = []
-    errors: list[StandardError] = []
-    num_errors = 0
-    statuses: set[str] = set()
-    requested: list[dt.datetime] = []
-    started: list[dt.datetime] = []
-    completed: list[dt.datetime] = []
-    links: dict[str, str] = {}
-
-    def fail(item: PlannedInput, error: StandardError, status_code: int | None) -> None:
-        if item.index not in written and item.index not in failed:
-            failed[item.index] = FailedInput(
-                positions=item.positions,
-                input=item.input,
-                reason=_reason(error),
-                error=error,
-                status_code=status_code,
-            )
-
+    merger = _Merger(stop_error)
     for outcome in outcomes:
-        chunk_items = outcome.chunk.items
-        response = outcome.response
-        if response is None:
-            error = outcome.error
-            if error is None:  # defensive: an outcome with neither is a failure to report
-                error = AsyncBatchError("the chunk ended without an answer")
-            synthesized = synthesize_error(chunk_items, error, sent=outcome.sent)
-            errors.append(synthesized)
-            num_errors += 1
-            # A 4xx refusal is HubSpot's definitive answer about these inputs (the batch was
-            # processed, the data was wrong); anything else means they got no answer.
-            definitive = isinstance(error, ValidationError) and outcome.sent
-            statuses.add("COMPLETE" if definitive else "CANCELED")
-            for item in chunk_items:
-                fail(item, synthesized, outcome.status_code)
+        merger.absorbed.update(outcome.absorbed)
+        if not outcome.chunk.items:  # only a note of inputs merged into another
             continue
+        if outcome.response is None:
+            merger.add_failed_chunk(outcome)
+        else:
+            merger.add_response(outcome, outcome.response)
+    merger.add_unsent(items)
+    return merger.result(items, stats=stats, started_at=started_at, completed_at=completed_at)
 
-        statuses.add(response.status)
-        for stamp, bucket in (
-            (response.requested_at, requested),
-            (response.started_at, started),
-            (response.completed_at, completed),
-        ):
-            if stamp is not None:
-                bucket.append(stamp)
-        links.update(response.links or {})
+
+class _Merger:
+    """The state of one merge: what was written, what failed, and the answers' decoration."""
+
+    def __init__(self, stop_error: AsyncBatchError | None) -> None:
+        self.stop_error = stop_error
+        self.written: dict[int, tuple[SimplePublicObject, tuple[int, ...]]] = {}
+        self.failed: dict[int, FailedInput] = {}
+        self.absorbed: set[int] = set()
+        self.extra_results: list[SimplePublicObject] = []
+        self.errors: list[StandardError] = []
+        self.statuses: set[str] = set()
+        self.requested: list[dt.datetime] = []
+        self.started: list[dt.datetime] = []
+        self.completed: list[dt.datetime] = []
+        self.links: dict[str, str] = {}
+
+    def fail(
+        self, item: PlannedInput, error: StandardError, outcome: ChunkOutcome, *, final: bool
+    ) -> None:
+        if item.index in self.written or item.index in self.failed:
+            return
+        code, prop = _first_detail(error)
+        stopped = self.stop_error is not None and (
+            outcome.error is self.stop_error or not outcome.sent
+        )
+        self.failed[item.index] = FailedInput(
+            positions=item.positions,
+            input=item.input,
+            reason=_reason(error),
+            error=error,
+            status_code=outcome.status_code,
+            sent=outcome.sent,
+            final=final,
+            stopped_run=stopped,
+            category=error.category or None,
+            code=code,
+            property_name=prop,
+            trace_id=None if item.trace_assigned else item.input.object_write_trace_id,
+        )
+
+    def add_failed_chunk(self, outcome: ChunkOutcome) -> None:
+        error = outcome.error
+        if error is None:  # defensive: an outcome with neither is a failure to report
+            error = AsyncBatchError("the chunk ended without an answer")
+        synthesized = synthesize_error(
+            outcome.chunk.items, error, sent=outcome.sent, note=outcome.note
+        )
+        self.errors.append(synthesized)
+        # A 4xx refusal is HubSpot's definitive answer about these inputs (the batch was
+        # processed, the data was wrong); anything else means they got no answer.
+        final = isinstance(error, ValidationError) and outcome.sent
+        self.statuses.add("COMPLETE" if final else "CANCELED")
+        for item in outcome.chunk.items:
+            self.fail(item, synthesized, outcome, final=final)
+
+    def add_response(self, outcome: ChunkOutcome, response: BatchResponse) -> None:
+        self._decoration(response)
+        chunk_items = outcome.chunk.items
         by_trace = _unique_traces(chunk_items)
         by_id = {(item.input.id_property, item.input.id): item for item in chunk_items}
         for result in response.results:
             matched = _match_result(result, by_trace, by_id)
-            if matched is None or matched.index in written:
-                extra_results.append(result)
+            if matched is None or matched.index in self.written:
+                self.extra_results.append(result)
             else:
-                written[matched.index] = result
-                failed.pop(matched.index, None)
-        errors.extend(response.errors)
-        num_errors += (
-            response.num_errors if response.num_errors is not None else len(response.errors)
-        )
-        for error_entry in response.errors:
-            named: list[PlannedInput] = []
-            for trace in error_entry.context.get("objectWriteTraceId", []):
-                if trace in by_trace:
-                    named.append(by_trace[trace])
-            if not named:
-                ids = set(error_entry.context.get("ids", []))
-                named = [item for item in chunk_items if item.input.id in ids]
-            for item in named:
-                fail(item, error_entry, outcome.status_code)
+                self.written[matched.index] = (result, matched.positions)
+                self.failed.pop(matched.index, None)
+        self.errors.extend(response.errors)
+        for entry in response.errors:
+            for item in _named_by(entry, chunk_items, by_trace):
+                self.fail(item, entry, outcome, final=True)
         for item in chunk_items:
-            if item.index not in written and item.index not in failed:
-                missing = StandardError(
-                    status="error",
-                    category="MISSING_FROM_RESPONSE",
-                    message="HubSpot's answer named this input neither in results nor in "
-                    "errors; it may or may not have been written",
-                    context={"ids": [item.input.id]},
-                )
-                errors.append(missing)
-                num_errors += 1
-                fail(item, missing, outcome.status_code)
+            if item.index not in self.written and item.index not in self.failed:
+                self._unnamed(item, outcome)
 
-    for item in items:  # a safety net: an input no outcome covered is reported, never lost
-        if item.index not in written and item.index not in failed:
+    def _unnamed(self, item: PlannedInput, outcome: ChunkOutcome) -> None:
+        if not outcome.lists_results:
+            # An answer that does not list what it did (an archive's 204): done.
+            self.written[item.index] = (SimplePublicObject(id=item.input.id), item.positions)
+            return
+        missing = StandardError(
+            status="error",
+            category="MISSING_FROM_RESPONSE",
+            message="HubSpot's answer named this input neither in results nor in "
+            "errors; it may or may not have been written",
+            context={"ids": [item.input.id]},
+        )
+        self.errors.append(missing)
+        self.fail(item, missing, outcome, final=False)
+
+    def _decoration(self, response: BatchResponse) -> None:
+        self.statuses.add(response.status)
+        for stamp, bucket in (
+            (response.requested_at, self.requested),
+            (response.started_at, self.started),
+            (response.completed_at, self.completed),
+        ):
+            if stamp is not None:
+                bucket.append(stamp)
+        self.links.update(response.links or {})
+
+    def add_unsent(self, items: Sequence[PlannedInput]) -> None:
+        # A safety net: an input no outcome covered is reported, never lost.
+        for item in items:
+            index = item.index
+            if index in self.written or index in self.failed or index in self.absorbed:
+                continue
             missing = StandardError(
                 status="error",
                 category="NOT_SENT",
                 message="the run ended before this input was sent",
                 context={"ids": [item.input.id]},
             )
-            errors.append(missing)
-            num_errors += 1
-            fail(item, missing, None)
-            statuses.add("CANCELED")
+            self.errors.append(missing)
+            self.fail(item, missing, _UNSENT, final=False)
+            self.statuses.add("CANCELED")
 
-    canceled = stop_error is not None
-    if canceled or not statuses:
-        status = "CANCELED" if canceled or items else "COMPLETE"
-    elif statuses == {"COMPLETE"}:
-        status = "COMPLETE"
-    else:
-        status = next((s for s in ("PROCESSING", "PENDING") if s in statuses), "CANCELED")
+    def status(self, items: Sequence[PlannedInput]) -> str:
+        if self.stop_error is not None or not self.statuses:
+            return "CANCELED" if self.stop_error is not None or items else "COMPLETE"
+        if self.statuses == {"COMPLETE"}:
+            return "COMPLETE"
+        return next((s for s in ("PROCESSING", "PENDING") if s in self.statuses), "CANCELED")
 
-    ordered = sorted(written)
-    positions = {item.index: item.positions for item in items}
-    return BatchResult(
-        status=status,
-        results=[written[i] for i in ordered] + extra_results,
-        result_positions=[positions[i] for i in ordered] + [() for _ in extra_results],
-        errors=errors,
-        num_errors=num_errors,
-        requested_at=min(requested) if requested else None,
-        started_at=min(started) if started else started_at,
-        completed_at=max(completed) if completed else completed_at,
-        links=links,
-        failed=sorted(failed.values(), key=lambda f: f.positions[0]),
-        stats=stats,
-        stop_error=stop_error,
-    )
+    def result(
+        self,
+        items: Sequence[PlannedInput],
+        *,
+        stats: RunStats,
+        started_at: dt.datetime,
+        completed_at: dt.datetime,
+    ) -> BatchResult:
+        ordered = [self.written[i] for i in sorted(self.written)]
+        return BatchResult(
+            status=self.status(items),
+            results=[result for result, _ in ordered] + self.extra_results,
+            result_positions=[positions for _, positions in ordered]
+            + [() for _ in self.extra_results],
+            errors=self.errors,
+            num_errors=len(self.errors),
+            requested_at=min(self.requested) if self.requested else None,
+            started_at=min(self.started) if self.started else started_at,
+            completed_at=max(self.completed) if self.completed else completed_at,
+            links=self.links,
+            failed=sorted(self.failed.values(), key=lambda f: f.positions[0]),
+            stats=stats,
+            stop_error=self.stop_error,
+        )
+
+
+def _named_by(
+    entry: StandardError, chunk_items: Sequence[PlannedInput], by_trace: dict[str, PlannedInput]
+) -> list[PlannedInput]:
+    named = [by_trace[t] for t in entry.context.get("objectWriteTraceId", []) if t in by_trace]
+    if not named:
+        ids = set(entry.context.get("ids", []))
+        named = [item for item in chunk_items if item.input.id in ids]
+    return named
+
+
+_UNSENT = ChunkOutcome(Chunk(number=-1, items=()), sent=False)

@@ -184,10 +184,8 @@ class RunStats:
         so their times do not add up to the run's)."""
         if not isinstance(other, RunStats):
             return NotImplemented
-        return RunStats(
-            *(getattr(self, f.name) + getattr(other, f.name) for f in _COUNTS),
-            elapsed_seconds=max(self.elapsed_seconds, other.elapsed_seconds),
-        )
+        counts = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in _COUNTS}
+        return RunStats(**counts, elapsed_seconds=max(self.elapsed_seconds, other.elapsed_seconds))
 
 
 _COUNTS = tuple(f for f in attrs.fields(RunStats) if f.name != "elapsed_seconds")

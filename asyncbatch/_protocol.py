@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,32 +19,31 @@ import orjson
 from ._convert import parse_datetime, structure
 from ._exceptions import (
     APIError,
-    AuthenticationError,
     MalformedResponseError,
     RateLimitError,
     ServerError,
-    ValidationError,
 )
 from ._models import (
     BatchInput,
     BatchResponse,
     Error,
+    ErrorDetail,
     SimplePublicObject,
     SimplePublicUpsertObject,
     StandardError,
 )
+from ._operations import OperationSpec
+from ._retry import classify_status
 
 __all__ = [
-    "RETRYABLE_STATUSES",
     "RateLimitInfo",
     "Reply",
     "decipher_response",
+    "duplicate_ids",
     "encode_inputs",
     "parse_retry_after",
 ]
 
-#: 423 Locked, 477 Migration in Progress, 5xx and Cloudflare's 521/523/524: pause and retry.
-RETRYABLE_STATUSES = frozenset({423, 477, 500, 502, 503, 504, 521, 523, 524})
 _BODY_EXCERPT = 500
 
 
@@ -149,7 +149,8 @@ def _error_from(status: int, headers: Mapping[str, str], data: Any, body: bytes)
     )
     lowered = {k.lower(): v for k, v in headers.items()}
     retry_after = parse_retry_after(lowered.get("retry-after"))
-    if status == 429:
+    kind = classify_status(status)
+    if kind is RateLimitError:
         policy = error.policy_name if error else None
         return RateLimitError(
             summary,
@@ -158,26 +159,40 @@ def _error_from(status: int, headers: Mapping[str, str], data: Any, body: bytes)
             policy=policy,
             retry_after=retry_after,
         )
-    if status in (401, 403):
-        return AuthenticationError(summary, status=status, body=shown_body, category=category)
-    if status in RETRYABLE_STATUSES or 500 <= status <= 599:
+    if kind is ServerError:
         return ServerError(
             summary, status=status, body=shown_body, category=category, retry_after=retry_after
         )
-    if 400 <= status <= 499:
-        return ValidationError(summary, status=status, body=shown_body, category=category)
-    return APIError(summary, status=status, body=shown_body, category=category)
+    return kind(summary, status=status, body=shown_body, category=category)
+
+
+# HubSpot's whole-request 400 for a batch naming one record twice (SPEC §1).
+_DUPLICATES = re.compile(r"Duplicate IDs found in batch input: \[(.*?)\]")
+
+
+def duplicate_ids(error: APIError) -> list[str]:
+    """The ids a "Duplicate IDs found in batch input" 400 names (``context.ids``, else the
+    list in its message); empty for any other error."""
+    match = _DUPLICATES.search(error.message)
+    if error.status != 400 or match is None:
+        return []
+    body = error.body if isinstance(error.body, dict) else {}
+    context = body.get("context")
+    ids = context.get("ids") if isinstance(context, dict) else None
+    if isinstance(ids, list) and ids and all(isinstance(i, str) for i in ids):
+        return ids
+    return [part.strip() for part in match.group(1).split(",") if part.strip()]
 
 
 def decipher_response(
-    status: int, headers: Mapping[str, str], body: bytes, *, upsert: bool
+    status: int, headers: Mapping[str, str], body: bytes, *, operation: OperationSpec
 ) -> Reply:
     """Read one HubSpot batch answer. Never raises for anything the server sends.
 
-    200 and 207 with a readable body give ``Reply.response``; every other status, and a
-    200/207 whose body is not HubSpot's shape, give ``Reply.error`` (a
-    ``MalformedResponseError`` for the latter, which is safe to retry: update and upsert are
-    idempotent).
+    A status in ``operation.success_statuses`` with a readable body gives ``Reply.response``;
+    every other status, and a success whose body is not HubSpot's shape, give
+    ``Reply.error`` (a ``MalformedResponseError`` for the latter, which the retry rule
+    resends only for an idempotent operation).
     """
     rate = RateLimitInfo.from_headers(headers)
     data: Any
@@ -185,7 +200,9 @@ def decipher_response(
         data = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
         data = None
-    if status in (200, 207):
+    if status in operation.success_statuses:
+        if not body and not operation.answer_lists_results:
+            return Reply(status, BatchResponse(), None, rate)
         if not isinstance(data, dict):
             err: APIError = MalformedResponseError(
                 f"HTTP {status} with a body that is not a JSON object: {_excerpt(body)!r}",
@@ -194,7 +211,7 @@ def decipher_response(
             )
             return Reply(status, None, err, rate)
         try:
-            response = _read_batch(data, upsert=upsert)
+            response = _read_batch(data, operation.result_class)
         except Exception as exc:  # any shape problem, reported not raised
             err = MalformedResponseError(
                 f"HTTP {status} with a body not in HubSpot's batch shape: {exc}",
@@ -206,20 +223,109 @@ def decipher_response(
     return Reply(status, None, _error_from(status, headers, data, body), rate)
 
 
-def _read_batch(data: dict[str, Any], *, upsert: bool) -> BatchResponse:
+def _read_batch(data: dict[str, Any], cls: type[SimplePublicObject]) -> BatchResponse:
+    """Read a batch answer, strictly where inputs are accounted for and leniently elsewhere.
+
+    What accounts for inputs (the ``results`` and ``errors`` lists, each result's id and trace
+    id, each error's ids) must be readable, or the answer is malformed. Decoration (``status``,
+    timestamps, links, a result's other fields) that is unreadable is dropped, never allowed to
+    throw written results away; ``numErrors`` is recomputed from ``errors``, never trusted.
+    """
     results = data.get("results", [])
     errors = data.get("errors", [])
     if not isinstance(results, list) or not isinstance(errors, list):
         raise TypeError("'results' and 'errors' must be lists")
-    head = {k: v for k, v in data.items() if k not in ("results", "errors")}
-    response = structure(head, BatchResponse)
-    cls: type[SimplePublicObject] = SimplePublicUpsertObject if upsert else SimplePublicObject
     stamps: dict[str, dt.datetime] = {}
-    return attrs.evolve(
-        response,
-        results=[_read_object(r, cls, stamps) or structure(r, cls) for r in results],
-        errors=[structure(e, StandardError) for e in errors],
+    read_errors = [_read_error(e) for e in errors]
+    status = data.get("status")
+    return BatchResponse(
+        status=status if isinstance(status, str) else "COMPLETE",
+        results=[_read_object(r, cls, stamps) or _read_result(r, cls) for r in results],
+        errors=read_errors,
+        num_errors=len(read_errors),
+        requested_at=_decoration(data.get("requestedAt"), dt.datetime),
+        started_at=_decoration(data.get("startedAt"), dt.datetime),
+        completed_at=_decoration(data.get("completedAt"), dt.datetime),
+        links=_decoration(data.get("links"), dict[str, str]),
     )
+
+
+def _decoration(value: Any, kind: Any) -> Any:
+    """``value`` read as ``kind``, or None if absent or unreadable (it accounts for nothing)."""
+    if value is None:
+        return None
+    try:
+        return structure(value, kind)
+    except Exception:
+        return None
+
+
+def _read_result(raw: Any, cls: type[SimplePublicObject]) -> SimplePublicObject:
+    try:
+        return structure(raw, cls)
+    except Exception:
+        if not isinstance(raw, dict):
+            raise
+    # Salvage what accounts for the input; the rest is decoration.
+    record_id = raw.get("id")
+    if isinstance(record_id, int) and not isinstance(record_id, bool):
+        record_id = str(record_id)
+    if not isinstance(record_id, str):
+        raise TypeError("a result without a string 'id'")
+    trace = raw.get("objectWriteTraceId")
+    properties = raw.get("properties", {})
+    # The properties are what the caller reads back as written: never guessed at.
+    properties = structure(properties, dict[str, str | None])
+    fields: dict[str, Any] = {
+        "id": record_id,
+        "object_write_trace_id": trace if isinstance(trace, str) else None,
+        "properties": properties,
+        "created_at": _decoration(raw.get("createdAt"), dt.datetime),
+        "updated_at": _decoration(raw.get("updatedAt"), dt.datetime),
+    }
+    if cls is SimplePublicUpsertObject:
+        fields["new"] = raw.get("new") is True
+    return cls(**fields)
+
+
+def _read_error(raw: Any) -> StandardError:
+    try:
+        return structure(raw, StandardError)
+    except Exception:
+        if not isinstance(raw, dict):
+            raise
+    # Salvage: the ids it names (strings only) and its words; drop what cannot be read. The
+    # lists that name inputs must at least be lists: a bare string would blame wrong inputs.
+    context = raw.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise TypeError("an error's 'context' must be an object")
+    if isinstance(context, dict) and any(
+        not isinstance(context.get(k, []), list) for k in ("ids", "objectWriteTraceId")
+    ):
+        raise TypeError("'context.ids' must be a list")
+    return StandardError(
+        status=_text_or(raw.get("status"), "error"),
+        category=_text_or(raw.get("category"), ""),
+        message=_text_or(raw.get("message"), ""),
+        context={
+            k: [v for v in values if isinstance(v, str)]
+            for k, values in (context.items() if isinstance(context, dict) else ())
+            if isinstance(k, str) and isinstance(values, list)
+        },
+        errors=[d for d in map(_read_detail, _list_or_empty(raw.get("errors"))) if d],
+    )
+
+
+def _read_detail(raw: Any) -> ErrorDetail | None:
+    return _decoration(raw, ErrorDetail)  # type: ignore[no-any-return]
+
+
+def _list_or_empty(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text_or(value: Any, default: str) -> str:
+    return value if isinstance(value, str) else default
 
 
 # The keys a result object has in HubSpot's usual answer; anything else goes through cattrs.

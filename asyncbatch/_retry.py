@@ -1,5 +1,10 @@
-"""Pure retry decisions: ``RetryPolicy``, capped exponential backoff with full jitter, and what
-each failure means for a chunk and for the run. No I/O, no clock: randomness is passed in.
+"""The retry rule, whole: which HTTP statuses mean what, ``RetryPolicy``, capped exponential
+backoff with full jitter, what each failure means for a chunk and for the run, and which
+failures consume an attempt. Pure: no I/O, no clock; randomness is passed in.
+
+Changing what happens on a status (say 423) is a change to this module and its unit test:
+``classify_status`` maps a status to its error class, ``decide`` maps an error to an
+``Action``, and ``ChunkRetry`` keeps one chunk's attempt counts.
 """
 
 from __future__ import annotations
@@ -7,6 +12,7 @@ from __future__ import annotations
 import enum
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -25,16 +31,51 @@ from ._exceptions import (
     ValidationError,
 )
 
-__all__ = ["Action", "Decision", "RetryPolicy", "decide"]
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "Action",
+    "ChunkRetry",
+    "Decision",
+    "RetryPolicy",
+    "classify_status",
+    "decide",
+]
+
+#: 423 Locked, 477 Migration in Progress, 5xx and Cloudflare's 521/523/524: pause and retry.
+RETRYABLE_STATUSES = frozenset({423, 477, 500, 502, 503, 504, 521, 523, 524})
+
+
+def classify_status(status: int) -> type[APIError]:
+    """The error class a non-success HTTP status amounts to (what it means for a retry)."""
+    if status == 429:
+        return RateLimitError
+    if status in (401, 403):
+        return AuthenticationError
+    if status in RETRYABLE_STATUSES or 500 <= status <= 599:
+        return ServerError
+    if 400 <= status <= 499:
+        return ValidationError
+    return APIError
+
+
+def _check_number(attribute: attrs.Attribute[Any], value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(
+            f"RetryPolicy.{attribute.name} must be a number, got {type(value).__name__}"
+        )
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidInputError(f"RetryPolicy.{attribute.name} is too large") from None
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
+    if not (math.isfinite(_check_number(attribute, value)) and value > 0):
         raise InvalidInputError(f"RetryPolicy.{attribute.name} must be > 0, got {value!r}")
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
+    if not (math.isfinite(_check_number(attribute, value)) and value >= 0):
         raise InvalidInputError(f"RetryPolicy.{attribute.name} must be >= 0, got {value!r}")
 
 
@@ -54,6 +95,12 @@ class RetryPolicy:
         retry_connection_errors: retry a connection that failed or was reset.
         split_bad_chunks: when a chunk fails whole on a 400 a single record can cause, split it
             and resend the halves until the bad records stand alone.
+        max_retry_after_seconds: the longest ``Retry-After`` (on a 429, 423, 477 or 5xx) the
+            client will honour; a longer one fails the chunk with the reason instead of
+            blocking every call of the client for that long.
+        retry_if: a caller's predicate, stamina-style: called with each failure other than a
+            429; ``True`` retries it (within ``max_attempts``), ``False`` fails it at once,
+            ``None`` leaves the decision to the rule above.
     """
 
     max_attempts: int = attrs.field(default=5, validator=_positive)
@@ -64,6 +111,8 @@ class RetryPolicy:
     retry_timeouts: bool = True
     retry_connection_errors: bool = True
     split_bad_chunks: bool = True
+    max_retry_after_seconds: float = attrs.field(default=300.0, validator=_non_negative)
+    retry_if: Callable[[AsyncBatchError], bool | None] | None = attrs.field(default=None, eq=False)
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Full-jitter wait before try ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -85,8 +134,12 @@ class Action(enum.Enum):
 
 @attrs.frozen
 class Decision:
+    """An ``Action``, the wait before it, and why the rule chose it when that is worth telling
+    (e.g. a ``Retry-After`` past the cap)."""
+
     action: Action
     delay: float = 0.0
+    note: str | None = None
 
 
 # Whole-request 400s whose cause can be one record; splitting finds it.
@@ -102,6 +155,12 @@ _SPLITTABLE_CATEGORIES = frozenset(
 )
 
 
+def consumes_attempt(error: AsyncBatchError) -> bool:
+    """Whether a failure counts against ``max_attempts`` (a 429 counts against
+    ``max_rate_limit_retries`` instead: waiting out the window always helps)."""
+    return not isinstance(error, RateLimitError)
+
+
 def decide(
     error: AsyncBatchError,
     *,
@@ -110,6 +169,7 @@ def decide(
     rate_limit_retries: int,
     chunk_size: int,
     rng: random.Random,
+    resend_safe: bool = True,
 ) -> Decision:
     """Decide what a failed try means.
 
@@ -119,37 +179,21 @@ def decide(
         rate_limit_retries: 429 retries made so far.
         chunk_size: inputs in the chunk (a chunk of one cannot be split).
         rng: randomness for jitter.
+        resend_safe: the operation is idempotent; when False, a failure after which the
+            request may have been applied (timeout, reset, 5xx, unreadable answer) is not
+            resent.
     """
     if isinstance(error, RateLimitError):
-        if error.policy == "DAILY":
-            return Decision(Action.STOP)
-        if rate_limit_retries >= policy.max_rate_limit_retries:
-            return Decision(Action.FAIL)
-        return Decision(Action.WAIT_WINDOW, error.retry_after or 0.0)
-    if isinstance(error, AuthenticationError):
-        return Decision(Action.STOP)
-    exhausted = attempt >= policy.max_attempts
-    if isinstance(error, ServerError | MalformedResponseError):
-        if exhausted:
-            return Decision(Action.FAIL)
-        delay = policy.backoff(attempt, rng)
-        retry_after = error.retry_after if isinstance(error, ServerError) else None
-        if retry_after is not None:
-            delay = retry_after
-        if error.status == 423:
-            delay = max(delay, policy.locked_wait_seconds)
-        return Decision(Action.RETRY, delay)
-    if isinstance(error, TransportError):
-        allowed = (
-            policy.retry_timeouts
-            if isinstance(error, RequestTimeoutError)
-            else policy.retry_connection_errors
-            if isinstance(error, ConnectionFailedError)
-            else True
-        )
-        if exhausted or not allowed:
+        return _rate_limited(error, policy, rate_limit_retries)
+    verdict = policy.retry_if(error) if policy.retry_if is not None else None
+    if verdict is not None:
+        if not verdict or attempt >= policy.max_attempts:
             return Decision(Action.FAIL)
         return Decision(Action.RETRY, policy.backoff(attempt, rng))
+    if isinstance(error, AuthenticationError):
+        return Decision(Action.STOP)
+    if isinstance(error, ServerError | MalformedResponseError | TransportError):
+        return _transient(error, policy, attempt, rng, resend_safe)
     if (
         isinstance(error, ValidationError)
         and error.status == 400
@@ -158,6 +202,88 @@ def decide(
         and (error.category or "VALIDATION_ERROR") in _SPLITTABLE_CATEGORIES
     ):
         return Decision(Action.SPLIT)
-    if isinstance(error, APIError):
-        return Decision(Action.FAIL)
     return Decision(Action.FAIL)
+
+
+def _rate_limited(error: RateLimitError, policy: RetryPolicy, retries: int) -> Decision:
+    if error.policy == "DAILY":
+        return Decision(Action.STOP)
+    if retries >= policy.max_rate_limit_retries:
+        return Decision(Action.FAIL)
+    wait = error.retry_after or 0.0
+    if wait > policy.max_retry_after_seconds:
+        return _too_long(wait, policy)
+    return Decision(Action.WAIT_WINDOW, wait)
+
+
+def _too_long(wait: float, policy: RetryPolicy) -> Decision:
+    return Decision(
+        Action.FAIL,
+        note=f"Retry-After {wait:g} s exceeds RetryPolicy.max_retry_after_seconds="
+        f"{policy.max_retry_after_seconds:g}; not waited",
+    )
+
+
+def _transient(
+    error: AsyncBatchError,
+    policy: RetryPolicy,
+    attempt: int,
+    rng: random.Random,
+    resend_safe: bool,
+) -> Decision:
+    if isinstance(error, TransportError):
+        allowed = (
+            policy.retry_timeouts
+            if isinstance(error, RequestTimeoutError)
+            else policy.retry_connection_errors
+            if isinstance(error, ConnectionFailedError)
+            else True
+        )
+    else:
+        # 423 and 477 refuse the request before applying it; a 5xx or an unreadable answer
+        # may come after it was applied.
+        allowed = resend_safe or (isinstance(error, ServerError) and error.status in (423, 477))
+    if isinstance(error, TransportError) and not resend_safe:
+        allowed = False
+    if attempt >= policy.max_attempts or not allowed:
+        return Decision(Action.FAIL)
+    delay = policy.backoff(attempt, rng)
+    retry_after = error.retry_after if isinstance(error, ServerError) else None
+    if retry_after is not None:
+        if retry_after > policy.max_retry_after_seconds:
+            return _too_long(retry_after, policy)
+        delay = retry_after
+    if isinstance(error, ServerError) and error.status == 423:
+        delay = max(delay, policy.locked_wait_seconds)
+    return Decision(Action.RETRY, delay)
+
+
+@attrs.define
+class ChunkRetry:
+    """One chunk's retry state: its attempts and rate-limit retries, counted by the rule.
+
+    ``after(error)`` counts the failure where it belongs and returns the ``Decision``; the
+    dispatcher only carries it out. Halves of a split chunk start afresh.
+    """
+
+    policy: RetryPolicy
+    resend_safe: bool = True
+    attempts: int = 0
+    rate_limit_retries: int = 0
+
+    def after(self, error: AsyncBatchError, *, chunk_size: int, rng: random.Random) -> Decision:
+        """Count ``error`` and decide what the chunk does next."""
+        if consumes_attempt(error):
+            self.attempts += 1
+        decision = decide(
+            error,
+            policy=self.policy,
+            attempt=self.attempts,
+            rate_limit_retries=self.rate_limit_retries,
+            chunk_size=chunk_size,
+            rng=rng,
+            resend_safe=self.resend_safe,
+        )
+        if decision.action is Action.WAIT_WINDOW:
+            self.rate_limit_retries += 1
+        return decision

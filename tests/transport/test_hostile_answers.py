@@ -64,7 +64,6 @@ async def test_200_with_html(client: asyncbatch.BatchClient) -> None:
     [
         {"status": "COMPLETE", "results": "nope"},
         {"status": "COMPLETE", "results": [{"id": "0", "properties": "x"}]},
-        {"status": "COMPLETE", "results": [{"id": "0", "createdAt": "not a date"}]},
         {"status": "COMPLETE", "results": [17]},
         {"status": "COMPLETE", "errors": [{"context": "ids=0"}]},
         [1, 2, 3],

@@ -23,6 +23,7 @@ from asyncbatch import (
     SimplePublicUpsertObject,
     ValidationError,
 )
+from asyncbatch._operations import UPDATE, UPSERT
 from asyncbatch._protocol import decipher_response, encode_inputs, parse_retry_after
 from tests import strategies as abst
 
@@ -51,7 +52,7 @@ UPDATE_200 = {
 
 
 def test_200_update() -> None:
-    reply = decipher_response(200, {}, _body(UPDATE_200), upsert=False)
+    reply = decipher_response(200, {}, _body(UPDATE_200), operation=UPDATE)
     assert reply.error is None
     response = reply.response
     assert response is not None
@@ -72,7 +73,7 @@ def test_200_update() -> None:
 def test_200_upsert_reads_new(new: bool) -> None:
     data = json.loads(json.dumps(UPDATE_200))
     data["results"][0]["new"] = new
-    reply = decipher_response(200, {}, _body(data), upsert=True)
+    reply = decipher_response(200, {}, _body(data), operation=UPSERT)
     assert reply.response is not None
     (result,) = reply.response.results
     assert isinstance(result, SimplePublicUpsertObject)
@@ -107,7 +108,7 @@ def test_207_with_errors() -> None:
         "startedAt": "2024-05-01T12:00:00.100Z",
         "completedAt": "2024-05-01T12:00:00.300Z",
     }
-    reply = decipher_response(207, {}, _body(data), upsert=False)
+    reply = decipher_response(207, {}, _body(data), operation=UPDATE)
     assert reply.error is None and reply.response is not None
     assert reply.status == 207
     assert reply.response.num_errors == 1
@@ -127,7 +128,7 @@ def test_207_with_errors() -> None:
 
 def test_omitted_fields_and_unknown_fields() -> None:
     data = {"results": [{"id": "1", "surprise": {"a": 1}}], "status": "COMPLETE", "extra": [1]}
-    reply = decipher_response(200, {}, _body(data), upsert=False)
+    reply = decipher_response(200, {}, _body(data), operation=UPDATE)
     assert reply.response is not None
     assert reply.response.started_at is None
     assert reply.response.links is None
@@ -153,7 +154,7 @@ def test_omitted_fields_and_unknown_fields() -> None:
 )
 @pytest.mark.parametrize("status", [200, 207])
 def test_unreadable_success_is_malformed(status: int, body: bytes) -> None:
-    reply = decipher_response(status, {}, body, upsert=False)
+    reply = decipher_response(status, {}, body, operation=UPDATE)
     assert reply.response is None
     assert isinstance(reply.error, MalformedResponseError)
     assert reply.error.status == status
@@ -173,7 +174,7 @@ def test_unreadable_success_is_malformed(status: int, body: bytes) -> None:
     ids=repr,
 )
 def test_wrong_types_never_escape(result: dict[str, Any]) -> None:
-    reply = decipher_response(200, {}, _body({"results": [result]}), upsert=True)
+    reply = decipher_response(200, {}, _body({"results": [result]}), operation=UPSERT)
     assert (reply.response is None) != (reply.error is None)
     if reply.error is not None:
         assert isinstance(reply.error, MalformedResponseError)
@@ -187,7 +188,7 @@ def test_400_validation_error() -> None:
         "correlationId": "c-1",
         "context": {"ids": ["1"]},
     }
-    reply = decipher_response(400, {}, _body(body), upsert=False)
+    reply = decipher_response(400, {}, _body(body), operation=UPDATE)
     assert reply.response is None
     error = reply.error
     assert type(error) is ValidationError
@@ -200,7 +201,7 @@ def test_400_validation_error() -> None:
 @pytest.mark.parametrize("status", [401, 403])
 def test_auth_errors(status: int) -> None:
     body = {"status": "error", "category": "INVALID_AUTHENTICATION", "message": "expired"}
-    reply = decipher_response(status, {}, _body(body), upsert=False)
+    reply = decipher_response(status, {}, _body(body), operation=UPDATE)
     assert type(reply.error) is AuthenticationError
     assert reply.error.status == status
 
@@ -214,7 +215,7 @@ def test_429_policy(policy: str) -> None:
         "message": "You have reached your limit.",
         "correlationId": "c",
     }
-    reply = decipher_response(429, {"Retry-After": "3"}, _body(body), upsert=False)
+    reply = decipher_response(429, {"Retry-After": "3"}, _body(body), operation=UPDATE)
     error = reply.error
     assert isinstance(error, RateLimitError)
     assert error.policy == policy
@@ -224,7 +225,7 @@ def test_429_policy(policy: str) -> None:
 
 
 def test_429_without_body() -> None:
-    reply = decipher_response(429, {}, b"", upsert=False)
+    reply = decipher_response(429, {}, b"", operation=UPDATE)
     assert isinstance(reply.error, RateLimitError)
     assert reply.error.policy is None
     assert reply.error.retry_after is None
@@ -243,7 +244,7 @@ def test_429_without_body() -> None:
 def test_retryable_statuses_retry_after(
     status: int, headers: dict[str, str], retry_after: float | None
 ) -> None:
-    reply = decipher_response(status, headers, b'{"message": "later"}', upsert=False)
+    reply = decipher_response(status, headers, b'{"message": "later"}', operation=UPDATE)
     assert type(reply.error) is ServerError
     assert reply.error.status == status
     assert reply.error.retry_after == retry_after
@@ -252,7 +253,7 @@ def test_retryable_statuses_retry_after(
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 521, 523, 524, 599])
 @pytest.mark.parametrize("body", [b"<html>Bad Gateway</html>", b"", b'{"message": "oops"}'])
 def test_server_errors(status: int, body: bytes) -> None:
-    reply = decipher_response(status, {}, body, upsert=False)
+    reply = decipher_response(status, {}, body, operation=UPDATE)
     assert type(reply.error) is ServerError
     assert reply.error.status == status
     assert reply.response is None
@@ -260,20 +261,20 @@ def test_server_errors(status: int, body: bytes) -> None:
 
 @pytest.mark.parametrize("status", [404, 409, 415])
 def test_other_4xx_are_validation_errors(status: int) -> None:
-    reply = decipher_response(status, {}, b'{"category": "CONFLICT"}', upsert=False)
+    reply = decipher_response(status, {}, b'{"category": "CONFLICT"}', operation=UPDATE)
     assert type(reply.error) is ValidationError
     assert reply.error.status == status
 
 
 @pytest.mark.parametrize("status", [201, 204, 301, 100])
 def test_other_statuses_are_api_errors(status: int) -> None:
-    reply = decipher_response(status, {}, b"", upsert=False)
+    reply = decipher_response(status, {}, b"", operation=UPDATE)
     assert isinstance(reply.error, APIError)
     assert reply.response is None
 
 
 def test_error_body_excerpt_is_bounded() -> None:
-    reply = decipher_response(502, {}, b"x" * 100_000, upsert=False)
+    reply = decipher_response(502, {}, b"x" * 100_000, operation=UPDATE)
     assert reply.error is not None
     assert len(str(reply.error)) < 1000
     assert isinstance(reply.error.body, str) and len(reply.error.body) < 1000
@@ -331,9 +332,9 @@ def test_zero_interval_is_none() -> None:
 
 
 def test_reply_carries_rate_info() -> None:
-    reply = decipher_response(200, FULL_HEADERS, _body(UPDATE_200), upsert=False)
+    reply = decipher_response(200, FULL_HEADERS, _body(UPDATE_200), operation=UPDATE)
     assert reply.rate == FULL_INFO
-    reply = decipher_response(429, FULL_HEADERS, b"", upsert=False)
+    reply = decipher_response(429, FULL_HEADERS, b"", operation=UPDATE)
     assert reply.rate == FULL_INFO
 
 
@@ -391,7 +392,7 @@ def test_encode_no_inputs() -> None:
 def test_decipher_never_raises(
     status: int, headers: dict[str, str], body: bytes, upsert: bool
 ) -> None:
-    reply = decipher_response(status, headers, body, upsert=upsert)
+    reply = decipher_response(status, headers, body, operation=UPSERT if upsert else UPDATE)
     assert (reply.response is None) != (reply.error is None)
     assert reply.status == status
     if reply.response is not None:
@@ -407,28 +408,74 @@ def test_decipher_never_raises(
     "result",
     [
         {"id": None, "properties": {}},
-        {"id": "1", "archived": "no"},
         {"id": ["1"], "properties": {}},
     ],
 )
 def test_wrong_scalar_types_are_malformed_not_invented(result: dict[str, object]) -> None:
     body = orjson.dumps({"status": "COMPLETE", "results": [result]})
-    reply = decipher_response(200, {}, body, upsert=False)
+    reply = decipher_response(200, {}, body, operation=UPDATE)
     assert reply.response is None
     assert isinstance(reply.error, MalformedResponseError)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"numErrors": "abc"},
+        {"numErrors": -5},
+        {"requestedAt": "yesterday"},
+        {"startedAt": 1e20},
+        {"links": ["not", "a", "dict"]},
+        {"status": 7},
+    ],
+)
+def test_bad_decoration_keeps_written_results(extra: dict[str, object]) -> None:
+    # Issue 12 item 9: one unused field with a bad value made the whole answer "malformed",
+    # so written records were reported failed and resent. numErrors is recomputed.
+    error = {"status": "error", "category": "VALIDATION_ERROR", "message": "bad", "context": {}}
+    body = orjson.dumps(
+        {"status": "COMPLETE", "results": [{"id": "1"}], "errors": [error], **extra}
+    )
+    reply = decipher_response(207, {}, body, operation=UPDATE)
+    assert reply.response is not None, reply.error
+    assert [r.id for r in reply.response.results] == ["1"]
+    assert reply.response.num_errors == 1
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"id": "1", "archived": "no"},
+        {"id": "1", "createdAt": "yesterday", "updatedAt": 1e20},
+        {"id": "1", "properties": {"a": "x", "b": None}, "new": "maybe"},
+    ],
+)
+def test_bad_result_decoration_keeps_the_result(result: dict[str, object]) -> None:
+    body = orjson.dumps({"status": "COMPLETE", "results": [result]})
+    reply = decipher_response(200, {}, body, operation=UPSERT)
+    assert reply.response is not None, reply.error
+    assert reply.response.results[0].id == "1"
+
+
+def test_error_ids_with_a_null_keep_the_named_ids() -> None:
+    error = {"category": "VALIDATION_ERROR", "message": "bad", "context": {"ids": [None, "7"]}}
+    body = orjson.dumps({"status": "COMPLETE", "results": [], "errors": [error]})
+    reply = decipher_response(207, {}, body, operation=UPDATE)
+    assert reply.response is not None, reply.error
+    assert reply.response.errors[0].context["ids"] == ["7"]
 
 
 def test_context_ids_as_a_bare_string_is_malformed() -> None:
     body = orjson.dumps(
         {"status": "COMPLETE", "results": [], "errors": [{"context": {"ids": "123"}}]}
     )
-    reply = decipher_response(207, {}, body, upsert=False)
+    reply = decipher_response(207, {}, body, operation=UPDATE)
     assert isinstance(reply.error, MalformedResponseError)
 
 
 def test_numbers_in_string_fields_are_read_as_text() -> None:
     body = orjson.dumps({"status": "COMPLETE", "results": [{"id": 512, "properties": {"n": 17}}]})
-    reply = decipher_response(200, {}, body, upsert=False)
+    reply = decipher_response(200, {}, body, operation=UPDATE)
     assert reply.response is not None
     assert reply.response.results[0].id == "512"
     assert reply.response.results[0].properties["n"] == "17"
@@ -482,7 +529,7 @@ def test_fast_result_reading_takes_the_usual_shape() -> None:
 def test_results_sharing_a_timestamp_share_one_parse() -> None:
     result = {**UPDATE_200["results"][0]}
     body = orjson.dumps({"status": "COMPLETE", "results": [result, {**result, "id": "513"}]})
-    reply = decipher_response(200, {}, body, upsert=False)
+    reply = decipher_response(200, {}, body, operation=UPDATE)
     assert reply.response is not None
     first, second = reply.response.results
     assert first.updated_at is second.updated_at

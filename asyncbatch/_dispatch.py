@@ -1,0 +1,300 @@
+"""One chunk's journey, and the per-call context it travels in. Does network I/O (through the
+``Transport``) and waits (on the concurrency cap, the limiter and backoff sleeps).
+
+A chunk goes: concurrency slot -> rate limiter -> transport -> decipher (pure) -> the retry rule
+(pure, ``_retry.ChunkRetry``) -> wait and resend, split, or conclude. Each layer is a plain call,
+as in httpx's ``send`` -> ``_send_handling_auth`` -> ... -> ``_send_single_request``. A chunk
+that ends (answered, failed or never sent) becomes a ``ChunkOutcome`` appended to its sink as
+soon as it ends, so a call cancelled mid-way (``aclose()``) still has every concluded outcome,
+and ``CallContext.abandon`` accounts for the chunks it cut short.
+
+Both schedulers (``_schedule``) send every chunk through ``send_chunk``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import anyio
+import attrs
+
+from ._exceptions import (
+    APIError,
+    AsyncBatchError,
+    LimiterUnavailableError,
+    RateLimitError,
+    TransportError,
+    ValidationError,
+)
+from ._limiters import Clock, RateLimiter, Sleep
+from ._merge import ChunkOutcome
+from ._models import RunStats
+from ._operations import OperationSpec
+from ._plan import Chunk, coalesce_named, split_chunk
+from ._protocol import RateLimitInfo, decipher_response, duplicate_ids, encode_inputs
+from ._retry import Action, ChunkRetry, Decision, RetryPolicy
+from ._transport import Transport
+
+__all__ = ["CallContext", "Counters", "Engine", "Stop", "send_chunk"]
+
+logger = logging.getLogger("asyncbatch")
+
+
+@attrs.define
+class Counters:
+    """What one call (or one streamed chunk) did on the wire."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    split_requests: int = 0
+
+    def stats(self, *, inputs: int, records: int, chunks: int, elapsed: float) -> RunStats:
+        return RunStats(
+            inputs=inputs,
+            records=records,
+            coalesced=inputs - records,
+            chunks=chunks,
+            requests=self.requests,
+            retries=self.retries,
+            rate_limited=self.rate_limited,
+            split_requests=self.split_requests,
+            elapsed_seconds=elapsed,
+        )
+
+
+@attrs.define
+class Stop:
+    """Set once by the first error that must stop the whole run (DAILY 429, 401/403, the
+    shared limiter gone, the client closed)."""
+
+    error: AsyncBatchError | None = None
+
+    def set(self, error: AsyncBatchError) -> None:
+        """Record ``error`` as the stop, unless an earlier one already stopped the run."""
+        if self.error is None:
+            self.error = error
+            logger.warning("stopping the run: %s", error)
+
+
+@attrs.frozen(kw_only=True)
+class Engine:
+    """What every call of one client shares: the wire, the limits, the rule, the clock."""
+
+    transport: Transport
+    limiter: RateLimiter
+    capacity: anyio.CapacityLimiter
+    policy: RetryPolicy
+    rng: random.Random
+    timeout: float
+    clock: Clock
+    sleep: Sleep
+    #: texts the client knows are secret (the token): masked in every answer it reads
+    secrets: tuple[bytes, ...] = ()
+
+
+@attrs.define(eq=False)
+class _Leaf:
+    """A chunk (or half of one) being sent: where its outcome goes, whether it left."""
+
+    chunk: Chunk
+    sink: list[ChunkOutcome]
+    attempted: bool = False
+
+
+@attrs.define(eq=False)
+class CallContext:
+    """One call's context: where it sends, what operation, its counters and its stop."""
+
+    engine: Engine
+    url: str
+    operation: OperationSpec
+    counters: Counters = attrs.Factory(Counters)
+    stop: Stop = attrs.Factory(Stop)
+    scope: anyio.CancelScope = attrs.Factory(anyio.CancelScope)
+    _active: dict[int, _Leaf] = attrs.Factory(dict)
+
+    def cancel(self, error: AsyncBatchError) -> None:
+        """Stop the call now (the client is closing): nothing more is sent or waited for."""
+        self.stop.set(error)
+        self.scope.cancel()
+
+    def abandon(self) -> None:
+        """After the call was cut short: each chunk still on its way concludes as stopped,
+        sent or not as it was."""
+        error = self.stop.error or AsyncBatchError("the call ended before this chunk did")
+        for leaf in self._active.values():
+            leaf.sink.append(self.outcome(leaf.chunk, error=error, sent=leaf.attempted))
+        self._active.clear()
+
+    def outcome(self, chunk: Chunk, **fields: object) -> ChunkOutcome:
+        return ChunkOutcome(chunk, lists_results=self.operation.answer_lists_results, **fields)  # type: ignore[arg-type]
+
+
+async def send_chunk(ctx: CallContext, chunk: Chunk, sink: list[ChunkOutcome]) -> None:
+    """Send ``chunk`` until it concludes; append its outcomes (several if it was split) to
+    ``sink``. Whatever goes wrong is the chunk's outcome; cancellation is let through."""
+    try:
+        await _send(ctx, _Leaf(chunk, sink), depth=0)
+    except Exception as exc:
+        logger.exception("chunk %d: unexpected error", chunk.number)
+        error = AsyncBatchError(f"internal error while sending: {type(exc).__name__}: {exc}")
+        sink.append(ctx.outcome(chunk, error=error))
+
+
+async def _send(ctx: CallContext, leaf: _Leaf, *, depth: int) -> None:
+    ctx._active[id(leaf)] = leaf
+    try:
+        await _send_until_concluded(ctx, leaf, depth)
+    finally:
+        ctx._active.pop(id(leaf), None)
+
+
+async def _send_until_concluded(ctx: CallContext, leaf: _Leaf, depth: int) -> None:
+    chunk = leaf.chunk
+    body = encode_inputs([item.input for item in chunk.items])
+    retry = ChunkRetry(ctx.engine.policy, resend_safe=ctx.operation.resend_safe)
+    coalesced = False
+    while True:
+        error, status = await _try_once(ctx, leaf, body, depth)
+        if error is None:
+            return
+        if not coalesced and (merged := _coalesce_duplicates(chunk, error)) is not None:
+            # HubSpot saw one record twice where the plan saw two (e.g. e-mail case):
+            # merge them as sequential writes would, and resend once instead of splitting.
+            coalesced = True
+            ctx.counters.retries += 1
+            chunk, absorbed = merged
+            leaf.chunk = chunk
+            leaf.sink.append(ctx.outcome(Chunk(chunk.number, ()), absorbed=absorbed))
+            body = encode_inputs([item.input for item in chunk.items])
+            continue
+        decision = retry.after(error, chunk_size=len(chunk.items), rng=ctx.engine.rng)
+        logger.debug("chunk %d: %s -> %s", chunk.number, error, decision.action.value)
+        if not await _carry_out(ctx, leaf, error, status, decision, depth):
+            return
+
+
+async def _try_once(
+    ctx: CallContext, leaf: _Leaf, body: bytes, depth: int
+) -> tuple[AsyncBatchError | None, int | None]:
+    """One try: slot, limiter, post. Returns (None, status) once the leaf concluded (answered
+    or never sent), else the error the try ended with."""
+    if ctx.stop.error is not None:
+        return _conclude_unsent(ctx, leaf)
+    async with ctx.engine.capacity:
+        try:
+            await ctx.engine.limiter.acquire()
+        except LimiterUnavailableError as exc:
+            ctx.stop.set(exc)  # without the shared count nothing may be sent: stop the run
+            return _conclude_unsent(ctx, leaf)
+        if ctx.stop.error is not None:
+            ctx.engine.limiter.observe(RateLimitInfo())  # nothing was sent
+            return _conclude_unsent(ctx, leaf)
+        return await _post(ctx, leaf, body, depth)
+
+
+def _conclude_unsent(ctx: CallContext, leaf: _Leaf) -> tuple[None, None]:
+    leaf.sink.append(ctx.outcome(leaf.chunk, error=ctx.stop.error, sent=leaf.attempted))
+    return None, None
+
+
+async def _post(
+    ctx: CallContext, leaf: _Leaf, body: bytes, depth: int
+) -> tuple[AsyncBatchError | None, int | None]:
+    engine = ctx.engine
+    started = engine.clock()
+    ctx.counters.requests += 1
+    if depth:
+        ctx.counters.split_requests += 1
+    leaf.attempted = True
+    rate = RateLimitInfo()
+    try:
+        raw = await engine.transport.post(ctx.url, body, timeout_seconds=engine.timeout)
+        reply = decipher_response(
+            raw.status, raw.headers, _masked(raw.body, engine.secrets), operation=ctx.operation
+        )
+        rate = reply.rate
+    except (TransportError, APIError) as exc:
+        return exc, None
+    finally:
+        # On every path, cancellation included: the limiter counts on hearing of each
+        # request it let start.
+        engine.limiter.observe(rate, started=started)
+    if reply.response is None:
+        assert reply.error is not None
+        return reply.error, raw.status
+    logger.debug("chunk %d: HTTP %d, %d inputs", leaf.chunk.number, raw.status, len(body))
+    leaf.sink.append(ctx.outcome(leaf.chunk, response=reply.response, status_code=raw.status))
+    return None, raw.status
+
+
+def _masked(body: bytes, secrets: tuple[bytes, ...]) -> bytes:
+    # A server or proxy that echoes the Authorization header must not put the token into
+    # reasons, reprs, logs or output files.
+    for secret in secrets:
+        if secret in body:
+            body = body.replace(secret, b"***")
+    return body
+
+
+async def _carry_out(
+    ctx: CallContext,
+    leaf: _Leaf,
+    error: AsyncBatchError,
+    status: int | None,
+    decision: Decision,
+    depth: int,
+) -> bool:
+    """Do what the rule decided; True to try the chunk again."""
+    if isinstance(error, APIError):
+        error.chunk = leaf.chunk.number
+    if isinstance(error, RateLimitError):
+        ctx.counters.rate_limited += 1
+    action = decision.action
+    if action is Action.RETRY:
+        ctx.counters.retries += 1
+        await ctx.engine.sleep(decision.delay)
+        return True
+    if action is Action.WAIT_WINDOW:
+        ctx.counters.retries += 1
+        ctx.engine.limiter.penalize(decision.delay)
+        return True
+    if action is Action.SPLIT:
+        await _split(ctx, leaf, depth)
+        return False
+    if action is Action.STOP:
+        ctx.stop.set(error)
+    leaf.sink.append(ctx.outcome(leaf.chunk, error=error, status_code=status, note=decision.note))
+    return False
+
+
+async def _split(ctx: CallContext, leaf: _Leaf, depth: int) -> None:
+    first, second, in_order = split_chunk(leaf.chunk)
+    halves = (_Leaf(first, leaf.sink), _Leaf(second, leaf.sink))
+    for half in halves:  # the halves account for its inputs from now on
+        ctx._active[id(half)] = half
+    ctx._active.pop(id(leaf), None)
+    if in_order:
+        # The halves may name one record (as HubSpot compares keys): the later must land
+        # last, as sequential writes would.
+        for half in halves:
+            await _send(ctx, half, depth=depth + 1)
+        return
+    async with anyio.create_task_group() as group:
+        for half in halves:
+            group.start_soon(_send_half, ctx, half, depth + 1)
+
+
+async def _send_half(ctx: CallContext, half: _Leaf, depth: int) -> None:
+    await _send(ctx, half, depth=depth)
+
+
+def _coalesce_duplicates(
+    chunk: Chunk, error: AsyncBatchError
+) -> tuple[Chunk, tuple[int, ...]] | None:
+    if not isinstance(error, ValidationError):
+        return None
+    ids = duplicate_ids(error)
+    return coalesce_named(chunk, ids) if ids else None

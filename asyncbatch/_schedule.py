@@ -1,0 +1,230 @@
+"""The two schedulers: a list call's workers and a stream's reader and workers, both sending
+every chunk through ``_dispatch.send_chunk``. Does I/O only through the dispatcher (and reads
+the caller's async iterable).
+
+One rule says when a result carries the run's stop (``stop_error_for``): when any of its inputs
+failed because of it, that is, the stop's own chunk or a chunk never sent after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._dispatch import CallContext, Counters, Stop, send_chunk
+from ._exceptions import AsyncBatchError
+from ._merge import ChunkOutcome, merge_outcomes
+from ._models import BatchResult
+from ._plan import Chunk, Key, PlannedInput, StreamPlanner, record_key
+
+__all__ = ["merge_call", "run_list", "run_stream", "stop_error_for"]
+
+
+def stop_error_for(outcomes: Sequence[ChunkOutcome], stop: Stop) -> AsyncBatchError | None:
+    """The run's stop, if any of ``outcomes`` failed because of it; else None."""
+    error = stop.error
+    if error is None:
+        return None
+    hit = any(not o.sent or o.error is error for o in outcomes if o.chunk.items)
+    return error if hit else None
+
+
+def merge_call(
+    ctx: CallContext,
+    items: Sequence[PlannedInput],
+    outcomes: Sequence[ChunkOutcome],
+    *,
+    inputs: int,
+    chunks: int,
+    started: float,
+    started_wall: dt.datetime,
+) -> BatchResult:
+    """One ``BatchResult`` for ``items`` from their outcomes, with the context's counters."""
+    stats = ctx.counters.stats(
+        inputs=inputs,
+        records=len(items),
+        chunks=chunks,
+        elapsed=ctx.engine.clock() - started,
+    )
+    return merge_outcomes(
+        items,
+        outcomes,
+        stats=stats,
+        started_at=started_wall,
+        completed_at=dt.datetime.now(dt.UTC),
+        stop_error=stop_error_for(outcomes, ctx.stop),
+    )
+
+
+async def run_list(
+    ctx: CallContext, chunks: Sequence[Chunk], *, workers: int
+) -> list[ChunkOutcome]:
+    """Send ``chunks`` with at most ``workers`` in flight (never more workers than chunks);
+    return every chunk's outcomes, also when the call was cut short by ``ctx.cancel``."""
+    outcomes: list[ChunkOutcome] = []
+    pending = iter(chunks)
+
+    async def worker() -> None:
+        for chunk in pending:
+            await send_chunk(ctx, chunk, outcomes)
+
+    with ctx.scope:
+        async with anyio.create_task_group() as group:
+            for _ in range(min(workers, len(chunks))):
+                group.start_soon(worker)
+    if ctx.scope.cancel_called:
+        ctx.abandon()
+        outcomes.extend(ctx.outcome(chunk, error=ctx.stop.error, sent=False) for chunk in pending)
+    return outcomes
+
+
+@attrs.define(eq=False)
+class _Dispatch:
+    """A streamed chunk, the chunks before it that name the same records (a record is never
+    in two requests at once, so later properties still win), its done signal, its outcomes."""
+
+    chunk: Chunk
+    after: tuple[anyio.Event, ...]
+    done: anyio.Event = attrs.Factory(anyio.Event)
+    sink: list[ChunkOutcome] = attrs.Factory(list)
+    ctx: CallContext | None = None
+    started: float = 0.0
+    started_wall: dt.datetime = attrs.Factory(lambda: dt.datetime.now(dt.UTC))
+
+
+class _Stream:
+    """One stream's state: which records are in flight, which chunks are not yet reported."""
+
+    def __init__(
+        self,
+        ctx: CallContext,
+        results: MemoryObjectSendStream[BatchResult],
+        max_workers: int,
+    ) -> None:
+        self.ctx = ctx
+        self.results = results
+        self.max_workers = max_workers
+        self.workers = 0
+        self.in_flight: dict[Key, anyio.Event] = {}
+        self.unreported: dict[int, _Dispatch] = {}
+        self.to_send, self.to_take = anyio.create_memory_object_stream[_Dispatch](0)
+
+    def result(self, dispatch: _Dispatch) -> BatchResult:
+        ctx = dispatch.ctx or attrs.evolve(self.ctx, counters=Counters())
+        inputs = sum(len(item.positions) for item in dispatch.chunk.items)
+        return merge_call(
+            ctx,
+            dispatch.chunk.items,
+            dispatch.sink,
+            inputs=inputs,
+            chunks=1,
+            started=dispatch.started or ctx.engine.clock(),
+            started_wall=dispatch.started_wall,
+        )
+
+    async def dispatch(self, chunk: Chunk, group: TaskGroup) -> None:
+        keys = [record_key(item.input) for item in chunk.items]
+        after = tuple({id(e): e for k in keys if (e := self.in_flight.get(k))}.values())
+        dispatch = _Dispatch(chunk, after)
+        for key in keys:
+            self.in_flight[key] = dispatch.done
+        self.unreported[id(dispatch)] = dispatch
+        if self.workers < self.max_workers:  # never more workers than chunks
+            self.workers += 1
+            group.start_soon(self.worker, self.to_take.clone())
+        await self.to_send.send(dispatch)
+
+    async def worker(self, take: MemoryObjectReceiveStream[_Dispatch]) -> None:
+        async with take:
+            async for dispatch in take:
+                try:
+                    for event in dispatch.after:
+                        await event.wait()
+                    dispatch.ctx = attrs.evolve(self.ctx, counters=Counters())
+                    dispatch.started = self.ctx.engine.clock()
+                    await send_chunk(dispatch.ctx, dispatch.chunk, dispatch.sink)
+                    await self.results.send(self.result(dispatch))
+                    del self.unreported[id(dispatch)]
+                finally:
+                    self.release(dispatch)
+
+    def release(self, dispatch: _Dispatch) -> None:
+        dispatch.done.set()
+        for item in dispatch.chunk.items:
+            key = record_key(item.input)
+            if self.in_flight.get(key) is dispatch.done:
+                del self.in_flight[key]
+
+    async def report_cut_short(self, planner: StreamPlanner) -> None:
+        """After ``ctx.cancel``: every chunk read but not reported, as its outcomes stand."""
+        self.ctx.abandon()
+        for chunk in planner.flush():
+            self.unreported[id(chunk)] = _Dispatch(chunk, ())
+        for dispatch in self.unreported.values():
+            if dispatch.ctx is None:  # never started
+                unsent = self.ctx.outcome(dispatch.chunk, error=self.ctx.stop.error, sent=False)
+                dispatch.sink.append(unsent)
+            await self.results.send(self.result(dispatch))
+        self.unreported.clear()
+
+
+async def run_stream(
+    ctx: CallContext,
+    source: AsyncIterator[object],
+    planner: StreamPlanner,
+    results: MemoryObjectSendStream[BatchResult],
+    *,
+    workers: int,
+) -> None:
+    """Read ``source`` into chunks and send them, each chunk's result to ``results`` as it
+    finishes. If reading fails (a bad record, or any error of the source), the chunks read
+    before it are still sent and reported, then the source's own exception is raised."""
+    stream = _Stream(ctx, results, workers)
+    source_error: Exception | None = None
+    async with results:
+        with ctx.scope:
+            async with anyio.create_task_group() as group:
+                async with stream.to_take:
+                    async with stream.to_send:
+                        source_error = await _read(ctx, source, planner, stream, group)
+                        for chunk in planner.flush():
+                            await stream.dispatch(chunk, group)
+        if ctx.scope.cancel_called:
+            await stream.report_cut_short(planner)
+    if source_error is not None:
+        raise source_error
+
+
+async def _read(
+    ctx: CallContext,
+    source: AsyncIterator[object],
+    planner: StreamPlanner,
+    stream: _Stream,
+    group: TaskGroup,
+) -> Exception | None:
+    position = 0
+    try:
+        # The stop is checked before reading, so no record is read and then dropped.
+        while ctx.stop.error is None:
+            try:
+                record = await anext(source)
+            except StopAsyncIteration:
+                break
+            chunk = planner.feed(record, position)
+            position += 1
+            if chunk is not None:
+                await stream.dispatch(chunk, group)
+    except Exception as exc:  # the source's own failure, raised after what was read is sent
+        return exc
+    finally:
+        # Close the input now (an async generator left open would be finalised later by a
+        # task of its own).
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return None
