@@ -24,13 +24,13 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 Span = tuple[int, int]
 
 
-def _userinfo_span(rest: str, at: int) -> Span | None:
+def _userinfo_span(rest: str, at: int, *, whole: bool) -> Span | None:
     """The secret part of the userinfo ``rest[:at]``: after the first ``:``, or all of it
-    when there is no ``:`` (a lone user name may be a token)."""
+    when there is no ``:`` (a lone user name may be a token) or ``whole`` is set."""
     if at < 0:
         return None
     colon = rest.find(":", 0, at)
-    return (colon + 1, at) if colon >= 0 else (0, at)
+    return (colon + 1, at) if colon >= 0 and not whole else (0, at)
 
 
 def _tail_spans(rest: str, start: int) -> list[Span]:
@@ -48,19 +48,24 @@ def _tail_spans(rest: str, start: int) -> list[Span]:
     return spans
 
 
-def _raw_spans(rest: str) -> tuple[list[Span], list[Span]]:
+def _raw_spans(rest: str, *, whole: bool) -> tuple[list[Span], list[Span]]:
     """The userinfo spans and the query/fragment spans of ``rest`` (a URL after its
-    ``scheme://``) that either reading calls secret; they may overlap."""
+    ``scheme://``) that either reading calls secret; they may overlap. ``whole``: hide the
+    user name too (the URL has no scheme, so what precedes the ``:`` is anyone's guess)."""
     last_at = rest.rfind("@")
     netloc_end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
-    userinfo = [_userinfo_span(rest, last_at), _userinfo_span(rest, rest.rfind("@", 0, netloc_end))]
+    userinfo = [
+        _userinfo_span(rest, last_at, whole=whole),
+        _userinfo_span(rest, rest.rfind("@", 0, netloc_end), whole=whole),
+    ]
     tails = [*_tail_spans(rest, 0), *_tail_spans(rest, last_at + 1)]
-    return [s for s in userinfo if s is not None and s[0] < s[1]], [s for s in tails if s[0] < s[1]]
+    found = [span for span in userinfo if span is not None]
+    return [s for s in found if s[0] < s[1]], [s for s in tails if s[0] < s[1]]
 
 
-def _secret_spans(rest: str) -> list[Span]:
+def _secret_spans(rest: str, *, whole: bool) -> list[Span]:
     """Every secret span of ``rest``, merged and in order."""
-    userinfo, tails = _raw_spans(rest)
+    userinfo, tails = _raw_spans(rest, whole=whole)
     merged: list[Span] = []
     for lo, hi in sorted(userinfo + tails):
         if merged and lo <= merged[-1][1]:
@@ -79,12 +84,13 @@ def redact_url(url: str) -> str:
     """``url`` with its password, query values and fragment replaced by ``***``.
 
     ``redis://user:pw@host:6379/0?password=pw`` becomes
-    ``redis://user:***@host:6379/0?password=***``; a URL without secrets comes back unchanged.
-    Never raises, whatever the URL holds.
+    ``redis://user:***@host:6379/0?password=***``; without a ``scheme://`` the user name is
+    hidden too (``***@host``). A URL without secrets comes back unchanged. Never raises,
+    whatever the URL holds.
     """
     prefix, rest = _split_scheme(url)
     shown, done = [prefix], 0
-    for lo, hi in _secret_spans(rest):
+    for lo, hi in _secret_spans(rest, whole=not prefix):
         shown += [rest[done:lo], MASK]
         done = hi
     shown.append(rest[done:])
@@ -99,8 +105,8 @@ def url_secrets(url: str) -> list[str]:
     Query values that are only digits (``db=0``, timeouts) are left out: masking every ``0``
     in a message would garble it, and a number there is not a credential.
     """
-    rest = _split_scheme(url)[1]
-    userinfo, tails = _raw_spans(rest)
+    prefix, rest = _split_scheme(url)
+    userinfo, tails = _raw_spans(rest, whole=not prefix)
     found = [rest[lo:hi] for lo, hi in userinfo]
     for lo, hi in tails:
         text = rest[lo:hi]
