@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 
 import pytest
@@ -11,9 +12,12 @@ from asyncbatch import (
     BatchClient,
     InvalidInputError,
     RateLimit,
+    RateLimiter,
     RateLimitInfo,
+    RedisWindowLimiter,
     RollingWindowLimiter,
 )
+from asyncbatch._limiters import as_limiter, make_limiter
 from asyncbatch._redact import redact_url
 
 EPS = 1e-9
@@ -282,3 +286,151 @@ def test_the_redis_password_never_shows() -> None:
     client = BatchClient("token-not-shown", rate_limit=rate)
     assert "s3cret" not in repr(client)
     assert "token-not-shown" not in repr(client)
+
+
+# --- RateLimit: absurd figures are InvalidInputError, naming the argument (issue 12 item 15) ---
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "name"),
+    [
+        ((10, 10**400), {}, "per_seconds"),  # was a raw OverflowError
+        ((10, 10**5000), {}, "per_seconds"),  # too long even for int's repr
+        (("3", 1), {}, "requests"),
+        ((10**400, 1), {}, "requests"),
+        ((10, "1"), {}, "per_seconds"),
+        ((10, True), {}, "per_seconds"),
+        ((10, 86_401), {}, "per_seconds"),
+        ((10, 1), {"safety_margin_seconds": 10**400}, "safety_margin_seconds"),
+        ((10, 1), {"safety_margin_seconds": "0.1"}, "safety_margin_seconds"),
+        ((10, 1), {"max_interval_seconds": 0}, "max_interval_seconds"),
+        ((10, 1), {"max_interval_seconds": math.inf}, "max_interval_seconds"),
+        ((10, 1), {"key": 10**5000}, "key"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_rate_limit_refuses_absurd_figures(
+    args: tuple[object, ...], kwargs: dict[str, object], name: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=f"RateLimit.{name} "):
+        RateLimit(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_rate_limit_bounds_are_accepted() -> None:
+    rate = RateLimit(10**9, 86_400, safety_margin_seconds=86_400)
+    assert rate.max_interval_seconds == 86_400  # at least the configured window
+    assert RateLimit(10, 1.0).max_interval_seconds == 60.0
+
+
+# --- a window announced by the headers is bounded (issue 12 item 11) -------------------------
+
+
+def test_a_huge_server_interval_is_ignored_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter, _ = _limiter(RateLimit(10, 1.0))
+    one_per_2_7_years = RateLimitInfo(max=1, remaining=0, interval_ms=86_400_000_000)
+    with caplog.at_level(logging.WARNING, logger="asyncbatch"):
+        limiter.observe(one_per_2_7_years, started=0.0)
+        limiter.observe(one_per_2_7_years, started=0.0)
+    assert (limiter.limit, limiter.window_seconds) == (10, pytest.approx(1.01))
+    assert limiter.foreign_in_window == 0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "max_interval_seconds" in warnings[0].getMessage()
+
+
+def test_a_server_interval_up_to_the_cap_is_followed() -> None:
+    limiter, _ = _limiter(RateLimit(10, 1.0, max_interval_seconds=30.0))
+    limiter.observe(RateLimitInfo(max=1, interval_ms=30_000))
+    assert (limiter.limit, limiter.window_seconds) == (1, pytest.approx(30.01))
+    limiter.observe(RateLimitInfo(max=1, interval_ms=30_001))  # past the cap: ignored
+    assert limiter.window_seconds == pytest.approx(30.01)
+
+
+def test_headers_too_large_for_a_float_do_not_raise() -> None:
+    limiter, _ = _limiter(RateLimit(10, 1.0))
+    limiter.observe(RateLimitInfo(max=10**400, remaining=0, interval_ms=1000), started=0.0)
+    limiter.observe(RateLimitInfo(max=1, remaining=0, interval_ms=10**400), started=0.0)
+    assert limiter.limit == 10
+
+
+@pytest.mark.asyncio
+async def test_a_429_pause_is_bounded() -> None:
+    limiter, clock = _limiter(RateLimit(10, 1.0, safety_margin_seconds=0.0))
+    assert limiter.max_wait_seconds == pytest.approx(1.0 + 60.0)
+    limiter.penalize(10**12)  # a Retry-After of 31,000 years
+    limiter.penalize(math.nan)
+    await limiter.acquire()
+    assert clock.now == pytest.approx(61.0)
+
+
+# --- the plug-in contract ---------------------------------------------------------------------
+
+
+class _Structural:
+    """A limiter written against the old Protocol: it subclasses nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def acquire(self) -> None:
+        self.calls.append("acquire")
+
+    def observe(self, info: RateLimitInfo, *, started: float | None = None) -> None:
+        self.calls.append(f"observe {started}")
+
+    def penalize(self, seconds: float) -> None:
+        self.calls.append(f"penalize {seconds}")
+
+    async def aclose(self) -> None:
+        self.calls.append("aclose")
+
+
+@pytest.mark.asyncio
+async def test_as_limiter_adapts_a_structural_limiter() -> None:
+    own = _Structural()
+    limiter = as_limiter(own)
+    assert isinstance(limiter, RateLimiter)
+    await limiter.start()  # it has none: the default does nothing
+    await limiter.acquire()
+    limiter.observe(RateLimitInfo(), started=1.5)
+    limiter.penalize(2.0)
+    await limiter.aclose()
+    assert own.calls == ["acquire", "observe 1.5", "penalize 2.0", "aclose"]
+
+
+def test_as_limiter_keeps_a_rate_limiter_and_refuses_a_non_limiter() -> None:
+    limiter, _ = _limiter(RateLimit())
+    assert as_limiter(limiter) is limiter
+    with pytest.raises(InvalidInputError, match="observe, penalize"):
+        as_limiter(object.__new__(type("Half", (), {"acquire": lambda self: None})))  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_rate_limiter_base_has_start_and_aclose_defaults() -> None:
+    class Minimal(RateLimiter):
+        async def acquire(self) -> None:
+            pass
+
+        def observe(self, info: RateLimitInfo, *, started: float | None = None) -> None:
+            pass
+
+        def penalize(self, seconds: float) -> None:
+            pass
+
+    limiter = Minimal()
+    await limiter.start()
+    await limiter.aclose()
+    with pytest.raises(TypeError, match="abstract"):
+        type("NoAcquire", (RateLimiter,), {})()
+
+
+def test_make_limiter_picks_by_redis_url() -> None:
+    clock = FakeClock()
+    memory = make_limiter(RateLimit(10, 1.0), clock=clock, sleep=clock.sleep)
+    assert type(memory) is RollingWindowLimiter
+    shared = make_limiter(
+        RateLimit(10, 1.0, redis_url="redis://127.0.0.1:1/0"), clock=clock, sleep=clock.sleep
+    )
+    assert type(shared) is RedisWindowLimiter  # connects to nothing until start()
