@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import redis.asyncio as redis_asyncio
 
 import asyncbatch
@@ -138,6 +139,163 @@ async def test_unreachable_redis_is_a_clear_error_without_the_password() -> None
         assert "s3cret-pw" not in repr(lim)
     finally:
         await lim.aclose()
+
+
+# --- hostile state in Redis (issue 12 item 12) ----------------------------------------------
+# Each test writes the bad value with redis-py straight into its own budget's keys, then shows
+# the limiter still grants (or waits a bounded time) after a bounded number of script runs. The
+# sleep records its argument and ends the wait loop at its first call, so nothing really waits.
+
+
+@pytest_asyncio.fixture
+async def raw_redis(redis_url: str) -> AsyncIterator[Any]:
+    client = redis_asyncio.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def redis_now(client: Any) -> int:
+    """Redis's clock, in microseconds."""
+    seconds, micros = await client.time()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
+@pytest.mark.parametrize(
+    "pause",
+    [
+        b"99999999999999999999",  # above int64: the old script answered LLONG_MIN, and spun
+        b"1e400",  # inf in Lua
+        b"nan",
+        b"not a number",  # the old script failed on it
+    ],
+)
+async def test_a_corrupt_pause_is_dropped_and_the_start_granted(
+    redis_url: str, redis_key: str, raw_redis: Any, pause: bytes
+) -> None:
+    calls: list[float] = []
+    lim = await limiter(redis_url, redis_key, sleep=recording_sleep(calls))
+    try:
+        await raw_redis.set(lim.pause_key, pause)
+        await lim.acquire()  # one script run, no sleep
+        assert calls == []
+        assert await raw_redis.exists(lim.pause_key) == 0
+    finally:
+        await lim.aclose()
+
+
+async def test_a_pause_past_the_longest_is_dropped(
+    redis_url: str, redis_key: str, raw_redis: Any
+) -> None:
+    calls: list[float] = []
+    lim = await limiter(redis_url, redis_key, sleep=recording_sleep(calls))
+    try:
+        # Ends a day from now on Redis's clock (say another host wrote it on a clock a day
+        # ahead); the longest pause is a window plus max_interval_seconds, 61 s here.
+        a_day = 86_400 * 1_000_000
+        await raw_redis.set(lim.pause_key, str(await redis_now(raw_redis) + a_day), px=10_000)
+        await lim.acquire()
+        assert calls == []
+    finally:
+        await lim.aclose()
+
+
+async def test_a_pause_without_expiry_is_honoured_and_given_one(
+    redis_url: str, redis_key: str, raw_redis: Any
+) -> None:
+    calls: list[float] = []
+    lim = await limiter(redis_url, redis_key, sleep=recording_sleep(calls))
+    try:
+        await raw_redis.set(lim.pause_key, str(await redis_now(raw_redis) + 5_000_000))
+        assert await raw_redis.pttl(lim.pause_key) == -1  # no expiry
+        with pytest.raises(_SleepCalls):
+            await lim.acquire()
+        assert len(calls) == 1 and 4.0 < calls[0] <= 5.0
+        assert 0 < await raw_redis.pttl(lim.pause_key) <= 5_000 + 1_000
+    finally:
+        await lim.aclose()
+
+
+async def test_starts_dated_in_the_future_count_from_now(
+    redis_url: str, redis_key: str, raw_redis: Any
+) -> None:
+    calls: list[float] = []
+    lim = await limiter(redis_url, redis_key, requests=10, sleep=recording_sleep(calls))
+    try:
+        # Redis's clock went back an hour (a failover to a replica behind): 9 starts are dated
+        # an hour ahead. They still count, but for one window from now, not for the hour.
+        ahead = await redis_now(raw_redis) + 3600 * 1_000_000
+        await raw_redis.zadd(lim.starts_key, {f"other:{i}": ahead for i in range(9)})
+        await lim.acquire()  # the 10th slot: granted at once
+        assert calls == []
+        now = await redis_now(raw_redis)
+        scores = [s for _, s in await raw_redis.zrange(lim.starts_key, 0, -1, withscores=True)]
+        assert len(scores) == 10 and max(scores) <= now
+        with pytest.raises(_SleepCalls):
+            await lim.acquire()  # the 11th waits for the window, not for the hour
+        assert len(calls) == 1 and 0 < calls[0] <= 1.0
+    finally:
+        await lim.aclose()
+
+
+async def test_a_starts_key_of_another_type_is_a_clear_error(
+    redis_url: str, redis_key: str, raw_redis: Any
+) -> None:
+    calls: list[float] = []
+    lim = await limiter(redis_url, redis_key, sleep=recording_sleep(calls))
+    try:
+        await raw_redis.set(lim.starts_key, b"someone else's value")  # a key collision
+        with pytest.raises(LimiterUnavailableError, match="WRONGTYPE"):
+            await lim.acquire()
+        assert calls == []
+        assert await raw_redis.get(lim.starts_key) == b"someone else's value"  # left alone
+    finally:
+        await lim.aclose()
+
+
+async def test_a_shared_pause_is_bounded(redis_url: str, redis_key: str, raw_redis: Any) -> None:
+    lim = await limiter(redis_url, redis_key, window=1.0)
+    try:
+        assert lim.max_wait_seconds == pytest.approx(61.0)
+        lim.penalize(10**12)  # a Retry-After of 31,000 years
+        await lim.share_pause()
+        assert 60_000 < await raw_redis.pttl(lim.pause_key) <= 61_000 + 1_000
+        paused_until = int(await raw_redis.get(lim.pause_key))
+        assert paused_until - await redis_now(raw_redis) <= 61 * 1_000_000
+    finally:
+        await lim.aclose()
+
+
+class _ScriptedRedis:
+    """Stands in for redis-py's client: every script run answers ``answer``."""
+
+    def __init__(self, answer: list[int]) -> None:
+        self.answer, self.runs = answer, 0
+
+    def register_script(self, source: str) -> Any:
+        async def run(**kwargs: Any) -> list[int]:
+            self.runs += 1
+            return self.answer
+
+        return run
+
+
+@pytest.mark.parametrize("wait", [2**62, 86_400 * 1_000_000])
+async def test_no_single_wait_is_longer_than_the_longest(wait: int) -> None:
+    calls: list[float] = []
+    rate = RateLimit(10, 1.0, safety_margin_seconds=0.0)
+    lim = RedisWindowLimiter(rate, client=_ScriptedRedis([0, wait]), sleep=recording_sleep(calls))
+    with pytest.raises(_SleepCalls):
+        await lim.acquire()
+    assert calls == [61.0]  # then it asks Redis again
+
+
+async def test_a_nonsense_wait_stops_instead_of_spinning() -> None:
+    calls: list[float] = []
+    redis = _ScriptedRedis([0, -(2**63)])  # what the old script answered for a huge pause
+    lim = RedisWindowLimiter(RateLimit(10, 1.0), client=redis, sleep=recording_sleep(calls))
+    with pytest.raises(LimiterUnavailableError, match="a wait of"):
+        await lim.acquire()
+    assert (redis.runs, calls) == (1, [])
 
 
 # --- BatchClient ----------------------------------------------------------------------------
