@@ -147,8 +147,11 @@ async def _send(ctx: CallContext, leaf: _Leaf, *, depth: int) -> None:
     ctx._active[id(leaf)] = leaf
     try:
         await _send_until_concluded(ctx, leaf, depth)
-    finally:
+    except Exception:
         ctx._active.pop(id(leaf), None)
+        raise
+    # Not on cancellation: a leaf cut short stays for ``CallContext.abandon`` to report.
+    ctx._active.pop(id(leaf), None)
 
 
 async def _send_until_concluded(ctx: CallContext, leaf: _Leaf, depth: int) -> None:
