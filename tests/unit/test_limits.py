@@ -1,4 +1,5 @@
-"""The rolling-window limiter, on a fake clock: no real sleeps."""
+"""The limiters' settings and plug-in contract, and the in-memory limiter on a fake clock: no
+real sleeps."""
 
 from __future__ import annotations
 
