@@ -10,6 +10,7 @@ most specific first, into ``RequestTimeoutError`` / ``ConnectionFailedError`` /
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -55,6 +56,18 @@ class Transport(Protocol):
         """Release connections."""
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -72,10 +85,30 @@ def check_base_url(base_url: str) -> str:
     """
     if not isinstance(base_url, str):
         raise InvalidInputError(f"base_url must be a string, got {type(base_url).__name__}")
-    parts = urlsplit(base_url)
+    # Refused once, here, rather than on every chunk: spaces and control characters, a
+    # bracket left open, a port that is not a port, a query or fragment, a host that is not
+    # a host name or an IP address.
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInputError(f"base_url is not a valid URL ({exc}): {base_url!r}") from None
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
         raise InvalidInputError(f"base_url must be an https:// URL, got {base_url!r}")
+    if (
+        any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in base_url)
+        or parts.query
+        or parts.fragment
+        or "?" in base_url
+        or "#" in base_url
+        or not (_HOST.fullmatch(host) or _is_ip(host))
+        or port == 0
+    ):
+        raise InvalidInputError(
+            f"base_url must be scheme://host[:port][/path] with no spaces, query or fragment, "
+            f"got {base_url!r}"
+        )
     if parts.username or parts.password:
         raise InvalidInputError("base_url must not carry credentials")
     if parts.scheme == "http" and not _is_loopback(host):
@@ -99,11 +132,16 @@ class AiohttpTransport:
         }
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(max_connections={self._max_connections})"
 
     def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            # Never reopen after aclose(): a new session would leak and send for a closed
+            # client.
+            raise ConnectionFailedError("the transport is closed")
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections, limit_per_host=self._max_connections
@@ -150,6 +188,7 @@ class AiohttpTransport:
             ) from _scrub(exc)
 
     async def aclose(self) -> None:
+        self._closed = True
         session, self._session = self._session, None
         if session is not None:
             await session.close()

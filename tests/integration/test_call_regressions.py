@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp.web
 import anyio
+import anyio.lowlevel
 import orjson
 import pytest
 import pytest_asyncio
@@ -136,7 +137,7 @@ async def test_split_halves_naming_one_record_go_in_input_order(scripted: Script
                 {"status": "error", "category": "VALIDATION_ERROR", "message": "bad value"},
                 status=400,
             )
-        await anyio.sleep(0)  # let a concurrently sent half overtake, if there were one
+        await anyio.lowlevel.checkpoint()  # let a concurrently sent half overtake
         return _echo(body)
 
     scripted.handler = handler
@@ -262,7 +263,7 @@ async def test_a_failing_source_keeps_what_was_sent_and_raises_its_own_error() -
         assert len(emu.records("0-410")) == 250
 
 
-# --- item 15: clear errors at construction ---------------------------------------------------------
+# --- item 15: clear errors at construction ---------------------------------------------
 
 
 @pytest.mark.parametrize("token", ["ab\x00cd", "ab\x7fcd", "a\r\nb"])
@@ -276,3 +277,44 @@ async def test_records_that_are_not_an_iterable_are_invalid_input(records: Any) 
     async with _client("http://127.0.0.1:9") as client:
         with pytest.raises(asyncbatch.InvalidInputError, match="records"):
             await client.update("contacts", records)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://[::1",
+        "https://exa mple.com",
+        "https://host:99999",
+        "https://host:abc",
+        "https://h/\x00",
+        "https://h?x=1",
+        "https://h#frag",
+        "https://h\n",
+    ],
+)
+async def test_a_malformed_base_url_is_refused_at_construction(base_url: str) -> None:
+    # Issue 12 item 15: these were accepted, then failed every chunk (or raised ValueError).
+    with pytest.raises(asyncbatch.InvalidInputError, match="base_url"):
+        asyncbatch.BatchClient("token", base_url=base_url)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://api.hubapi.com",
+        "http://127.0.0.1:8080/",
+        "http://[::1]:80",
+        "https://a-b.example/x/",
+    ],
+)
+async def test_usual_base_urls_are_accepted(base_url: str) -> None:
+    asyncbatch.BatchClient("token", base_url=base_url)
+
+
+async def test_the_transport_never_reopens_after_aclose() -> None:
+    from asyncbatch._transport import AiohttpTransport
+
+    transport = AiohttpTransport(token="t", max_connections=1, user_agent="test")
+    await transport.aclose()
+    with pytest.raises(asyncbatch.ConnectionFailedError, match="closed"):
+        await transport.post("http://127.0.0.1:9/x", b"{}", timeout_seconds=1.0)

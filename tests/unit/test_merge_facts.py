@@ -49,7 +49,9 @@ def test_a_207_error_is_final_with_hubspot_code_and_property() -> None:
     )
     response = BatchResponse(
         status="COMPLETE",
-        results=[SimplePublicObject(id="0", object_write_trace_id=first.input.object_write_trace_id)],
+        results=[
+            SimplePublicObject(id="0", object_write_trace_id=first.input.object_write_trace_id)
+        ],
         errors=[error],
     )
     result = _merge(plan, [ChunkOutcome(chunk, response=response, status_code=207)])
@@ -116,7 +118,7 @@ def test_trace_id_that_disagrees_with_the_key_is_not_trusted() -> None:
     # Issue 12 item 9: a result echoing input A's trace id but carrying B's id must not be
     # taken as A's answer.
     plan = _plan(_records(2))
-    a, b = plan.chunks[0].items
+    a, _ = plan.chunks[0].items
     lying = SimplePublicObject(id="1", object_write_trace_id=a.input.object_write_trace_id)
     response = BatchResponse(results=[lying])
     result = _merge(plan, [ChunkOutcome(plan.chunks[0], response=response)])
@@ -134,7 +136,7 @@ def test_split_chunk_orders_halves_that_may_name_one_record() -> None:
         {"id": "c@x.com", "properties": {}, "idProperty": "email"},
     ]
     chunk = _plan(records).chunks[0]
-    first, second, in_order = split_chunk(chunk)
+    first, _, in_order = split_chunk(chunk)
     assert [i.input.id for i in first.items] == ["A@x.com", "b@x.com"]
     assert in_order
     plain = _plan(_records(4)).chunks[0]
