@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import asyncbatch
+from asyncbatch._plan import plan_chunks
 from asyncbatch.cli._checkpoint import Checkpoint, CheckpointError, RangeSet, ranges_of
 from asyncbatch.cli._input import (
     InputError,
@@ -26,7 +27,6 @@ from asyncbatch.cli._input import (
 from asyncbatch.cli._output import failed_line
 from asyncbatch.cli._progress import Tally, progress_line
 from asyncbatch.cli._job import parse_rate
-from asyncbatch._plan import normalize_record
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,8 @@ def test_failed_line_feeds_back_as_input() -> None:
     line = failed_line(failed, lines=[6, 11], positions=[4, 9], trace_id=None, final=True)
     (parsed,) = parse_jsonl([line])
     assert parsed.record == {"id": "C1", "properties": {"level": "expert"}, "idProperty": "code"}
-    normalize_record(parsed.record, position=0, operation="upsert", id_property=None)
+    fed_back = plan_chunks([parsed.record], operation="upsert").items[0].input
+    assert (fed_back.id, fed_back.id_property) == ("C1", "code")
     assert b'"_error":{"reason":"VALIDATION_ERROR: bad level","category":"VALIDATION_ERROR"' in line
     assert b'"line":6' in line and b'"lines":[6,11]' in line
 

@@ -12,7 +12,6 @@ from asyncbatch import BatchInput, InvalidInputError
 from asyncbatch._plan import (
     MAX_CHUNK_SIZE,
     convert_value,
-    normalize_record,
     plan_chunks,
     validate_chunk_size,
     validate_object_type,
@@ -97,13 +96,21 @@ def test_convert_value_refused(value: object) -> None:
     assert isinstance(error, ValueError)
 
 
-# --- normalize_record ------------------------------------------------------------------------
+# --- one record's validation and conversion, through plan_chunks -----------------------------
 
 
 def _norm(
     record: object, *, operation: Any = "update", id_property: str | None = None, pos: int = 3
 ) -> BatchInput:
-    return normalize_record(record, position=pos, operation=operation, id_property=id_property)
+    """Plan ``record`` at position ``pos`` and return it as it would be sent."""
+    # Records before it only fill the positions: each names its own id property, so it is valid
+    # for update and upsert alike and never coalesces with the record under test.
+    fillers = [
+        {"id": f"filler-{i}", "properties": {}, "idProperty": "filler_key"} for i in range(pos)
+    ]
+    plan = plan_chunks([*fillers, record], operation=operation, id_property=id_property)
+    (item,) = [item for item in plan.items if pos in item.positions]
+    return item.input
 
 
 def test_normalize_dict_and_batch_input_agree() -> None:
