@@ -1,19 +1,29 @@
 """The ``asyncbatch`` command line: argument parsing, progress and output; calls the public API.
 
 Subcommands: ``update`` and ``upsert`` (a CSV or JSON Lines file, streamed, through
-``BatchClient``; see ``_cli_run`` for the job and its exit codes), ``demo`` (the main job on
-the embedded emulator) and ``emulator`` (serve the local HubSpot emulator). The commands need
-the ``cli`` extra (click, rich); without it ``asyncbatch`` says so in one line and exits 2.
+``BatchClient``; see ``_job`` for a run and ``_exit`` for its exit codes), ``demo`` (the main
+job on the embedded emulator) and ``emulator`` (serve the local HubSpot emulator). The commands
+need the ``cli`` extra (click, rich); without it ``asyncbatch`` says so in one line and exits 2.
+
+The package: ``_app`` (click), ``_prepare`` (options, input, rate, token, output paths),
+``_dry_run``, ``_job`` (one run), ``_sinks`` (``--out``, ``--errors``, ``--checkpoint``),
+``_signals``, ``_exit`` (the exit code), ``_input``, ``_output``, ``_checkpoint``,
+``_progress`` and ``_demo`` (the demo account, shared with ``--sandbox``).
 
 Does I/O (files, terminal, network). No traceback reaches the user: errors print one line
 and set the exit code (an unexpected error exits 3, "the run could not go on"; ``--debug``
-shows its traceback).
+shows its traceback). Secrets (the token, a Redis URL's password) are never printed.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 import traceback
+
+from .._redact import mask, url_secrets
+from ._exit import Outcome, exit_code
 
 __all__ = ["main"]
 
@@ -29,29 +39,37 @@ def main(argv: list[str] | None = None) -> int:
         import click
     except ImportError:
         print(_NO_EXTRA, file=sys.stderr)
-        return 2
+        return exit_code(Outcome(usage_error=_NO_EXTRA))
     from ._app import cli
 
     try:
         code = cli.main(args=args, prog_name="asyncbatch", standalone_mode=False)
     except click.ClickException as exc:  # usage errors: click's own message, exit 2
         exc.show()
-        return exc.exit_code
-    except click.Abort:
-        print("asyncbatch: aborted", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("asyncbatch: interrupted", file=sys.stderr)
-        return 130
+        return exit_code(Outcome(usage_error=exc.format_message()))
+    except (click.Abort, KeyboardInterrupt) as exc:
+        word = "aborted" if isinstance(exc, click.Abort) else "interrupted"
+        print(f"asyncbatch: {word}", file=sys.stderr)
+        return exit_code(Outcome(interrupted=True))
     except SystemExit as exc:  # argparse (the emulator's options) exits this way
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else exit_code(Outcome(usage_error="usage"))
     except Exception as exc:  # one line, no traceback, for any failure we did not foresee
         if "--debug" in args:
             traceback.print_exc()
-        print(f"asyncbatch: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        # Not 1 ("some records failed"): the run itself broke off (disk full, a bug...).
-        return 3
+        message = mask(f"{type(exc).__name__}: {exc}", _secrets(args))
+        print(f"asyncbatch: error: {message}", file=sys.stderr)
+        # Not 1 ("some records failed"): the run itself broke off (a bug...).
+        return exit_code(Outcome(stop_reason=message))
     return code if isinstance(code, int) else 0
+
+
+def _secrets(args: list[str]) -> list[str]:
+    """What an unforeseen error's message must not show: the token and Redis URL secrets."""
+    urls = [os.environ.get("ASYNCBATCH_REDIS_URL", "")]
+    urls += [value for flag, value in itertools.pairwise(args) if flag == "--redis-url"]
+    urls += [arg.partition("=")[2] for arg in args if arg.startswith("--redis-url=")]
+    found = [s for url in urls if url for s in url_secrets(url)]
+    return [*found, os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The click commands of ``asyncbatch``: ``update``, ``upsert``, ``demo`` and ``emulator``.
 
-Parsing only: each command turns its options into a call (``_cli_run.run_job``, the demo, the
+Parsing only: each command turns its options into a call (``_job.run_job``, the demo, the
 emulator's own command line) and returns the exit code. Importing this module needs click (the
 ``cli`` extra) and does no I/O.
 """
@@ -11,14 +11,17 @@ import argparse
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import click
 
-from ._input import SAMPLES, Format
-from ._job import JobOptions, parse_rate, run_job
-from .._limits import RateLimit
+from .. import DEFAULT_BASE_URL
+from .._limiters import RateLimit
 from .._plan import Operation
+from ._exit import EXIT_FAILED, EXIT_OK
+from ._input import FORMATS, SAMPLES
+from ._job import run_job
+from ._prepare import MAX_CONCURRENCY, JobOptions, parse_rate
 
 __all__ = ["cli"]
 
@@ -26,9 +29,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _FILE_HELP = (
     "FILE is CSV (a header row; columns become properties), JSON Lines in HubSpot's input "
-    "shape, either optionally gzip'd, '-' for stdin, or "
+    "shape (numbers kept digit for digit), either optionally gzip'd, '-' for stdin, or "
     + " / ".join(SAMPLES)
-    + " for the bundled sample. It is read as a stream, never whole."
+    + " for the bundled sample. It is read as a stream, never whole. --out, --errors and "
+    "--checkpoint must each name another file than FILE and each other."
 )
 
 
@@ -62,17 +66,18 @@ def _job_options(command: F) -> F:
         click.option(
             "--format",
             "fmt",
-            type=click.Choice(["csv", "jsonl"]),
+            type=click.Choice(list(FORMATS)),
             default=None,
             help="The format of FILE (default: from its extension; needed for '-').",
         ),
         click.option(
             "--concurrency",
-            type=click.IntRange(min=1),
+            type=click.IntRange(1, MAX_CONCURRENCY),
             default=10,
             show_default=True,
             metavar="N",
-            help="Requests in flight at most.",
+            help=f"Requests in flight at most, 1 to {MAX_CONCURRENCY} (HubSpot's rate limit "
+            "allows no more to be useful).",
         ),
         click.option(
             "--redis-key",
@@ -110,7 +115,7 @@ def _job_options(command: F) -> F:
         click.option(
             "--base-url",
             metavar="URL",
-            help="HubSpot's API base URL (default: https://api.hubapi.com).",
+            help=f"HubSpot's API base URL (default: {DEFAULT_BASE_URL}).",
         ),
         click.option(
             "--timeout",
@@ -131,20 +136,22 @@ def _job_options(command: F) -> F:
             "--out",
             type=_PathOption,
             metavar="PATH",
-            help="Write each written record (HubSpot's result, plus its line) as JSON Lines.",
+            help="Write each written record (HubSpot's result, plus its line) as JSON Lines "
+            "('-': stdout).",
         ),
         click.option(
             "--errors",
             type=_PathOption,
             metavar="PATH",
             help="Write each failed input, in input shape plus '_error', as JSON "
-            "Lines: fix it and feed it back as FILE.",
+            "Lines ('-': stdout): fix it and feed it back as FILE.",
         ),
         click.option(
             "--checkpoint",
             type=_PathOption,
             metavar="PATH",
-            help="Journal finished records in PATH; rerunning the same command skips them.",
+            help="Journal finished records in PATH; rerunning the same command on the same "
+            "input skips them (only final answers are journaled: the rerun resends the rest).",
         ),
         click.option(
             "--sandbox",
@@ -176,13 +183,7 @@ def _job_options(command: F) -> F:
 
 def _run(operation: Operation, object_type: str, file: str, fmt: str | None, **options: Any) -> int:
     return run_job(
-        JobOptions(
-            operation=operation,
-            object_type=object_type,
-            file=file,
-            format=cast("Format | None", fmt),
-            **options,
-        )
+        JobOptions(operation=operation, object_type=object_type, file=file, format=fmt, **options)
     )
 
 
@@ -192,7 +193,8 @@ def cli() -> None:
     """Batch update and upsert for HubSpot CRM v3: chunked, concurrent, rate-limited.
 
     Exit codes: 0 all written, 1 some records failed, 2 usage or input error, 3 the run could
-    not go on (authentication, daily limit, the shared rate limiter's Redis unreachable), 130
+    not go on (authentication, daily limit, the shared rate limiter's Redis unreachable, no
+    record answered: HubSpot unreachable, an output file that cannot be written), 130
     interrupted (rerun to resume).
     """
 
@@ -228,7 +230,7 @@ def demo() -> int:
     from ._demo import run_demo
 
     result = asyncio.run(run_demo())
-    return 0 if not result.failed else 1
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 @cli.command(

@@ -2,8 +2,14 @@
 
 The journal is JSON Lines. Its first line is a header naming the input and the job::
 
-    {"asyncbatch_checkpoint": 1, "file": "/abs/path.csv", "size": 123, "operation": "upsert",
-     "object_type": "0-410", "id_property": "course_code"}
+    {"asyncbatch_checkpoint": 2, "file": "/abs/path.csv",
+     "input": {"size": 123, "mtime_ns": 1700000000000000000, "sha256": "9f86..."},
+     "operation": "upsert", "object_type": "0-410", "id_property": "course_code"}
+
+A checkpoint resumes only the same job on the same input. The input is identified by its
+content, not its name (``Source.fingerprint``: size, modification time, and a SHA-256 of its
+first and last 64 KiB): a file replaced or edited since is refused, a file moved or renamed
+unchanged still resumes. ``file`` is kept to tell people what the journal is for.
 
 and every later line lists, as half-open ``[start, end)`` ranges of 0-based record positions
 in the file, the records of one chunk that got a final answer (written, or failed for their
@@ -27,10 +33,14 @@ from typing import Any, Self
 
 import orjson
 
+from ._output import OutputError
+
 __all__ = ["Checkpoint", "CheckpointError", "RangeSet", "ranges_of"]
 
-_VERSION = 1
+_VERSION = 2
 _HEADER_KEY = "asyncbatch_checkpoint"
+#: Header keys written for people, not compared on resuming.
+_INFORMATIVE = frozenset({"file"})
 
 
 class CheckpointError(Exception):
@@ -118,12 +128,8 @@ class Checkpoint:
                 found = None
             if not isinstance(found, dict) or _HEADER_KEY not in found:
                 raise CheckpointError(f"{path} is not an asyncbatch checkpoint")
-            if found != header:
-                diffs = [
-                    f"{key} {found.get(key)!r} (now {header.get(key)!r})"
-                    for key in header
-                    if found.get(key) != header.get(key)
-                ]
+            diffs = _differences(found, header)
+            if diffs:
                 raise CheckpointError(
                     f"checkpoint {path} was written for another input or job: "
                     + ", ".join(diffs)
@@ -159,11 +165,18 @@ class Checkpoint:
         os.fsync(self._fd)
 
     def record(self, positions: Iterable[int]) -> None:
-        """Journal ``positions`` as finished (one line, fsync'd) and add them to ``done``."""
+        """Journal ``positions`` as finished (one line, fsync'd) and add them to ``done``.
+
+        Raises:
+            OutputError: the journal cannot be written (naming it).
+        """
         ranges = ranges_of(positions)
         if not ranges:
             return
-        self._write(orjson.dumps({"done": ranges}) + b"\n")
+        try:
+            self._write(orjson.dumps({"done": ranges}) + b"\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write checkpoint {self.path}: {exc.strerror}") from None
         for start, end in ranges:
             self.done.add(start, end)
 
@@ -172,3 +185,21 @@ class Checkpoint:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _differences(found: dict[str, Any], header: dict[str, Any]) -> list[str]:
+    """What differs between a journal's header and the job's, for the message. Pure."""
+    if found.get(_HEADER_KEY) != header[_HEADER_KEY]:
+        return [f"format version {found.get(_HEADER_KEY)!r} (now {header[_HEADER_KEY]!r})"]
+    diffs = []
+    for key in header.keys() - _INFORMATIVE:
+        was, now = found.get(key), header.get(key)
+        if isinstance(was, dict) and isinstance(now, dict):
+            diffs += [
+                f"{key} {sub} {was.get(sub)!r} (now {now.get(sub)!r})"
+                for sub in now
+                if was.get(sub) != now.get(sub)
+            ]
+        elif was != now:
+            diffs.append(f"{key} {was!r} (now {now!r})")
+    return sorted(diffs)

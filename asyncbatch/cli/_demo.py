@@ -1,25 +1,29 @@
-"""The main job on the embedded emulator: upsert the bundled 10,000+ course sample.
+"""The demo account, shared by ``asyncbatch demo`` and ``--sandbox``, and the demo itself.
 
-Does I/O: starts an emulator on a loopback port, sends the records through the public API,
-prints a summary. No account is needed; nothing leaves 127.0.0.1.
+``demo_emulator(token)`` starts an emulator on 127.0.0.1 configured as the demo account
+(``DEMO_RATE``, ``DEMO_PROPERTIES``, ~20 ms of latency); ``load_sample()`` reads the bundled
+course sample through the command line's own reader; ``run_demo()`` upserts the sample through
+the public API and prints a summary. Does I/O: a loopback server, stdout. No account is needed;
+nothing leaves 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
+import contextlib
 import sys
 import time
-from collections.abc import Iterator
-from importlib import resources
-from typing import Any, TextIO
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import BatchClient, BatchResult, RateLimit, SimplePublicUpsertObject
 from ..emulator import Emulator, EmulatorConfig, PropertyDef
+from ._input import open_records, sample_source
 
-__all__ = ["load_sample", "run_demo"]
+if TYPE_CHECKING:
+    from .._models import RunStats
 
-SAMPLE = "courses_sample.jsonl.gz"
+__all__ = ["DEMO_PROPERTIES", "DEMO_RATE", "demo_emulator", "load_sample", "run_demo"]
+
 # The demo account: HubSpot's higher tier (190 requests per 10 s), a course level enumeration
 # the sample breaks a dozen times, and ~20 ms of latency per request.
 DEMO_RATE = RateLimit(190, 10.0)
@@ -33,26 +37,32 @@ DEMO_PROPERTIES = {
 }
 
 
-def load_sample() -> Iterator[dict[str, Any]]:
-    """The bundled course records, one dict per line of the sample file."""
-    raw = resources.files("asyncbatch").joinpath("_data", SAMPLE).read_bytes()
-    for line in gzip.decompress(raw).splitlines():
-        if line.strip():
-            yield json.loads(line)
-
-
-async def run_demo(out: TextIO = sys.stdout) -> BatchResult:
-    """Start an emulator, upsert the sample through ``BatchClient``, print the summary."""
+@contextlib.asynccontextmanager
+async def demo_emulator(token: str) -> AsyncIterator[Emulator]:
+    """An emulator on 127.0.0.1 configured as the demo account, accepting ``token``."""
     config = EmulatorConfig(
-        token="demo-token",
+        token=token,
         rate_limit_requests=DEMO_RATE.requests,
         rate_limit_window_seconds=DEMO_RATE.per_seconds,
         latency_seconds=0.02,
         jitter_seconds=0.01,
         properties=DEMO_PROPERTIES,
     )
-    records = list(load_sample())
     async with Emulator(config) as emulator:
+        yield emulator
+
+
+def load_sample() -> Iterator[dict[str, Any]]:
+    """The bundled course records, one dict per line of the sample (``sample:courses``)."""
+    for item in open_records(sample_source()):
+        assert item.record is not None, item.error  # the bundled sample is valid
+        yield item.record
+
+
+async def run_demo(out: TextIO = sys.stdout) -> BatchResult:
+    """Start the demo emulator, upsert the sample through ``BatchClient``, print the summary."""
+    records = list(load_sample())
+    async with demo_emulator("demo-token") as emulator:
         started = time.perf_counter()
         async with BatchClient(
             "demo-token", base_url=emulator.url, rate_limit=DEMO_RATE, max_concurrency=10
@@ -61,9 +71,27 @@ async def run_demo(out: TextIO = sys.stdout) -> BatchResult:
         elapsed = time.perf_counter() - started
         stored = len(emulator.records("0-410"))
         server_429s = emulator.stats.rate_limited_total
+    print(
+        "asyncbatch demo: upsert of the bundled course sample (0-410) into the emulator", file=out
+    )
+    rows = _rows(result, result.stats, elapsed=elapsed, stored=stored, server_429s=server_429s)
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}", file=out)
+    if result.failed:
+        print("  first failures:", file=out)
+        for failed in result.failed[:3]:
+            print(
+                f"    input {failed.position} ({failed.input.id}): {failed.reason[:110]}", file=out
+            )
+    return result
+
+
+def _rows(
+    result: BatchResult, s: RunStats, *, elapsed: float, stored: int, server_429s: int
+) -> list[tuple[str, str]]:
     created = sum(1 for r in result.results if isinstance(r, SimplePublicUpsertObject) and r.new)
-    s = result.stats
-    rows = [
+    return [
         ("inputs", f"{s.inputs:,}"),
         ("coalesced duplicates", f"{s.coalesced:,}"),
         ("records written", f"{len(result.results):,} ({created:,} new)"),
@@ -79,16 +107,3 @@ async def run_demo(out: TextIO = sys.stdout) -> BatchResult:
         ("elapsed", f"{elapsed:.2f} s"),
         ("throughput", f"{s.inputs / elapsed:,.0f} records/s"),
     ]
-    print(
-        "asyncbatch demo: upsert of the bundled course sample (0-410) into the emulator", file=out
-    )
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"  {key:<{width}}  {value}", file=out)
-    if result.failed:
-        print("  first failures:", file=out)
-        for failed in result.failed[:3]:
-            print(
-                f"    input {failed.position} ({failed.input.id}): {failed.reason[:110]}", file=out
-            )
-    return result

@@ -1,11 +1,20 @@
 """The command line's input: CSV or JSON Lines, gzip'd or not, from a file, stdin or the bundled
 sample, read one line at a time as records in HubSpot's input shape.
 
-Every record comes as a ``SourceRecord``: its 0-based position among the file's records, the
-1-based line number it starts on, and the record, or the reason the line is not one. The
-parsers ``parse_jsonl`` and ``parse_csv`` are pure (they take an iterable of lines).
-``open_records`` and ``count_lines`` do file I/O; ``ThreadedSource`` runs a blocking reader
-(stdin, which may wait on a slow producer) in a daemon thread so the event loop never blocks.
+Input formats are rows of one table, ``FORMATS`` (name -> reader, file suffixes): it decides
+the format of a file by its suffix and gives ``--format`` its choices. Every record comes as a
+``SourceRecord``: its 0-based position among the file's records, the 1-based line number it
+starts on, and the record, or the reason the line is not one.
+
+JSON Lines numbers keep their exact value: a number orjson would read as a binary float (one
+with a fraction or an exponent, or an integer wider than 64 bits) makes its line be read again
+with ``json.loads(parse_float=Decimal)``, so ``123456789012345678901234567890`` and
+``0.10000000000000000001`` reach HubSpot digit for digit (Python's ints are exact).
+
+The parsers ``parse_jsonl`` and ``parse_csv`` are pure (they take an iterable of lines).
+``open_records``, ``count_lines`` and ``Source.fingerprint`` do file I/O; ``ThreadedSource``
+runs a blocking reader (stdin, which may wait on a slow producer) in a daemon thread so the
+event loop never blocks.
 """
 
 from __future__ import annotations
@@ -15,44 +24,52 @@ import collections
 import contextlib
 import csv
 import gzip
+import hashlib
 import io
+import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import IO, Literal, NamedTuple, cast
+from typing import IO, NamedTuple, cast
 
 import attrs
 import orjson
 
 __all__ = [
+    "FORMATS",
     "SAMPLES",
     "Format",
     "InputError",
+    "InputFormat",
+    "ReadOptions",
     "Source",
     "SourceRecord",
     "ThreadedSource",
+    "aiter_records",
     "count_lines",
     "open_records",
     "parse_csv",
     "parse_jsonl",
+    "primed",
     "resolve_source",
+    "sample_source",
 ]
 
-Format = Literal["csv", "jsonl"]
+#: The name of an input format: a key of ``FORMATS``.
+Format = str
 
 #: ``FILE`` values that name a bundled sample instead of a file.
 SAMPLES = {"sample:courses": "courses_sample.jsonl.gz"}
 
-_EXTENSIONS: dict[str, Format] = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-}
 _GZIP_MAGIC = b"\x1f\x8b"
+#: A checkpoint identifies its input by the size, the modification time and a hash of the
+#: first and last blocks of this size (see ``Source.fingerprint``).
+FINGERPRINT_BLOCK = 64 * 1024
 
 
 class InputError(Exception):
@@ -63,6 +80,11 @@ class InputError(Exception):
         self.message = message
         self.line = line
 
+    def located(self, name: str) -> str:
+        """The message after the input's name (and line): ``in.csv, line 3: ...``."""
+        where = f", line {self.line}" if self.line is not None else ""
+        return f"{name}{where}: {self.message}"
+
 
 class SourceRecord(NamedTuple):
     """One record of the input: exactly one of ``record`` and ``error`` is set."""
@@ -71,6 +93,29 @@ class SourceRecord(NamedTuple):
     line: int
     record: dict[str, object] | None
     error: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ReadOptions:
+    """How CSV columns become a record (JSON Lines ignores them)."""
+
+    id_column: str = "id"
+    id_as_property: bool = False
+    empty_clears: bool = False
+
+
+Reader = Callable[[IO[bytes], ReadOptions], Iterator[SourceRecord]]
+
+
+@attrs.frozen
+class InputFormat:
+    """One input format: its ``--format`` name, its reader, the file suffixes that mean it,
+    and how many header lines come before the records (for a progress total)."""
+
+    name: str
+    read: Reader
+    suffixes: tuple[str, ...]
+    header_lines: int = 0
 
 
 @attrs.frozen
@@ -86,13 +131,41 @@ class Source:
     def is_stdin(self) -> bool:
         return self.path is None and self.sample is None
 
-    def identity(self) -> tuple[str, int]:
-        """The file's name and size as a checkpoint records them (not for stdin)."""
+    def fingerprint(self) -> dict[str, object]:
+        """What identifies the input's content for a checkpoint (not for stdin; file I/O).
+
+        The size, the modification time (ns) and a SHA-256 of the first and last
+        ``FINGERPRINT_BLOCK`` bytes: a file replaced by another, or edited at either end or
+        (by its mtime) anywhere, no longer matches, and only 128 KiB is read whatever the size.
+        A bundled sample has no modification time.
+        """
         if self.sample is not None:
-            return self.name, len(_sample_bytes(self.sample))
+            data = _sample_bytes(self.sample)
+            return _fingerprint(
+                len(data), None, data[:FINGERPRINT_BLOCK], data[-FINGERPRINT_BLOCK:]
+            )
         assert self.path is not None
-        path = self.path.resolve()
-        return str(path), path.stat().st_size
+        try:
+            with open(self.path, "rb") as file:
+                stat = os.fstat(file.fileno())
+                head = file.read(FINGERPRINT_BLOCK)
+                file.seek(max(0, stat.st_size - FINGERPRINT_BLOCK))
+                tail = file.read(FINGERPRINT_BLOCK)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}") from None
+        return _fingerprint(stat.st_size, stat.st_mtime_ns, head, tail)
+
+
+def _fingerprint(size: int, mtime_ns: int | None, head: bytes, tail: bytes) -> dict[str, object]:
+    digest = hashlib.sha256(b"%d\n" % size)
+    digest.update(head)
+    digest.update(tail)
+    return {"size": size, "mtime_ns": mtime_ns, "sha256": digest.hexdigest()}
+
+
+def sample_source(name: str = "sample:courses") -> Source:
+    """The bundled sample ``name`` (a key of ``SAMPLES``) as a source."""
+    return Source(name=name, format="jsonl", sample=SAMPLES[name])
 
 
 def resolve_source(name: str, fmt: Format | None) -> Source:
@@ -101,13 +174,15 @@ def resolve_source(name: str, fmt: Format | None) -> Source:
     Raises:
         InputError: the file does not exist or its format cannot be told.
     """
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if name in SAMPLES:
         return Source(name=name, format=fmt or "jsonl", sample=SAMPLES[name])
     if name.startswith("sample:"):
         raise InputError(f"no bundled sample {name!r}; there is: {', '.join(SAMPLES)}")
     if name == "-":
         if fmt is None:
-            raise InputError("cannot tell the format of stdin: pass --format csv or jsonl")
+            raise InputError(f"cannot tell the format of stdin: pass --format {_choices()}")
         return Source(name="<stdin>", format=fmt)
     path = Path(name)
     if not path.is_file():
@@ -116,13 +191,18 @@ def resolve_source(name: str, fmt: Format | None) -> Source:
         suffixes = [s.lower() for s in path.suffixes]
         if suffixes and suffixes[-1] == ".gz":
             suffixes.pop()
-        fmt = _EXTENSIONS.get(suffixes[-1]) if suffixes else None
+        fmt = _BY_SUFFIX.get(suffixes[-1]) if suffixes else None
         if fmt is None:
+            known = ", ".join(sorted(_BY_SUFFIX))
             raise InputError(
-                "cannot tell the format from the extension "
-                "(.csv, .jsonl, optionally .gz): pass --format csv or jsonl"
+                f"cannot tell the format from the extension ({known}, optionally .gz): "
+                f"pass --format {_choices()}"
             )
     return Source(name=name, format=fmt, path=path)
+
+
+def _choices() -> str:
+    return " or ".join(FORMATS)
 
 
 def _sample_bytes(sample: str) -> bytes:
@@ -162,6 +242,33 @@ def _open_binary(source: Source) -> Iterator[IO[bytes]]:
         yield stack.enter_context(_ungzip(raw))
 
 
+def _has_float(value: object) -> bool:
+    """Whether a parsed JSON value holds a float anywhere (one ``set(map(type, ...))`` a
+    container: records are shallow, so this is cheap next to parsing)."""
+    values: Iterable[object]
+    if type(value) is dict:
+        values = cast("dict[str, object]", value).values()
+    elif type(value) is list:
+        values = cast("list[object]", value)
+    else:
+        return type(value) is float
+    kinds = set(map(type, values))
+    if float in kinds:
+        return True
+    if dict in kinds or list in kinds:
+        return any(_has_float(v) for v in values if type(v) is dict or type(v) is list)
+    return False
+
+
+def _loads(line: bytes) -> object:
+    """One JSON value, every number exact: orjson, or ``json.loads`` with ``Decimal`` when
+    orjson made a binary float of some number (see the module docstring)."""
+    value = orjson.loads(line)
+    if _has_float(value):
+        value = json.loads(line, parse_float=Decimal)
+    return value
+
+
 def parse_jsonl(lines: Iterable[bytes]) -> Iterator[SourceRecord]:
     """Records from JSON Lines in HubSpot's input shape. Pure.
 
@@ -173,10 +280,12 @@ def parse_jsonl(lines: Iterable[bytes]) -> Iterator[SourceRecord]:
         if not line.strip():
             continue
         try:
-            value = orjson.loads(line)
+            value = _loads(line)
         except orjson.JSONDecodeError as exc:
             reason = str(exc).split(": line ")[0]
             yield SourceRecord(position, number, None, f"not valid JSON ({reason})")
+        except ValueError as exc:  # json.loads: an integer past Python's 4300-digit limit
+            yield SourceRecord(position, number, None, f"not a number HubSpot can take ({exc})")
         else:
             if isinstance(value, dict):
                 if any(key.startswith("_") for key in value):
@@ -259,44 +368,61 @@ def parse_csv(
         position += 1
 
 
-def open_records(
-    source: Source,
-    *,
-    id_column: str = "id",
-    id_as_property: bool = False,
-    empty_clears: bool = False,
-) -> Iterator[SourceRecord]:
+def _read_jsonl(binary: IO[bytes], options: ReadOptions) -> Iterator[SourceRecord]:
+    return parse_jsonl(binary)
+
+
+def _read_csv(binary: IO[bytes], options: ReadOptions) -> Iterator[SourceRecord]:
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    try:
+        yield from parse_csv(
+            text,
+            id_column=options.id_column,
+            id_as_property=options.id_as_property,
+            empty_clears=options.empty_clears,
+        )
+    finally:
+        text.detach()  # ``binary`` is closed by its opener
+
+
+#: The input formats, by ``--format`` name.
+FORMATS: dict[Format, InputFormat] = {
+    f.name: f
+    for f in (
+        InputFormat("csv", _read_csv, (".csv",), header_lines=1),
+        InputFormat("jsonl", _read_jsonl, (".jsonl", ".ndjson", ".json")),
+    )
+}
+_BY_SUFFIX = {suffix: f.name for f in FORMATS.values() for suffix in f.suffixes}
+
+
+def open_records(source: Source, options: ReadOptions | None = None) -> Iterator[SourceRecord]:
     """Read ``source`` one line at a time (I/O). Closes the file when exhausted or closed.
 
     Raises:
-        InputError: the file cannot be opened, decompressed or decoded (naming the line).
+        InputError: the file cannot be opened, decompressed, decoded or read, at the start or
+            mid-stream (a corrupt gzip, a disk error: naming the last line read).
     """
+    read = FORMATS[source.format].read
     with _open_binary(source) as binary:
-        if source.format == "jsonl":
-            records = parse_jsonl(binary)
-        else:
-            text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-            records = parse_csv(
-                text,
-                id_column=id_column,
-                id_as_property=id_as_property,
-                empty_clears=empty_clears,
-            )
         line = 0
         try:
-            for record in records:
+            for record in read(binary, options or ReadOptions()):
                 line = record.line
                 yield record
         except UnicodeDecodeError:
             raise InputError("not valid UTF-8 text", line=line + 1) from None
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise InputError(f"cannot read after line {line}: {exc}") from None
+        except zlib.error as exc:
+            raise InputError(f"not valid gzip data after line {line} ({exc})") from None
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise InputError(f"cannot read after line {line}: {reason}") from None
 
 
 def count_lines(source: Source) -> int | None:
     """Roughly how many records ``source`` holds (its line count), for a progress total.
 
-    Reads the file once in large blocks (I/O); None for stdin.
+    Reads the file once in large blocks (I/O); None for stdin or an unreadable file.
     """
     if source.is_stdin:
         return None
@@ -307,10 +433,42 @@ def count_lines(source: Source) -> int | None:
             while block := binary.read(1 << 20):
                 count += block.count(b"\n")
                 last = block[-1:]
-    except (OSError, EOFError, InputError):
+    except (OSError, EOFError, zlib.error, InputError):
         return None
     count += last != b"\n"
-    return max(0, count - 1) if source.format == "csv" else count
+    return max(0, count - FORMATS[source.format].header_lines)
+
+
+def primed(make: Callable[[], Iterator[SourceRecord]]) -> Callable[[], Iterator[SourceRecord]]:
+    """Read the first record now (raising ``InputError`` for a bad file or header), and
+    return a factory of the whole iterator, first record included."""
+    records = make()
+    try:
+        first = next(records)
+    except StopIteration:
+        return lambda: iter(())
+
+    def again() -> Iterator[SourceRecord]:
+        try:
+            yield first
+            yield from records
+        finally:
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
+
+    return again
+
+
+async def aiter_records(records: Iterator[SourceRecord]) -> AsyncGenerator[SourceRecord, None]:
+    """``records`` as an async iterator (a file's reads are short: no thread needed)."""
+    try:
+        for record in records:
+            yield record
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
 
 
 class ThreadedSource:

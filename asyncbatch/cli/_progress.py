@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 import attrs
 
-from .._models import BatchResult
+from .._models import RunStats
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -36,8 +36,8 @@ class Tally:
 
     ``read`` counts the records handed to the client in this run; ``skipped`` those a
     checkpoint said were done; ``written`` and ``failed`` count input records (a coalesced
-    record counts once for each of its lines); ``unfinished`` the failed ones a stopped run
-    left for the next (not journaled).
+    record counts once for each of its lines); ``unfinished`` the failed ones without a final
+    answer, left for the next run (not journaled). ``stats`` sums the chunks' ``RunStats``.
     """
 
     started: float = attrs.field(factory=time.monotonic)
@@ -46,21 +46,7 @@ class Tally:
     written: int = 0
     failed: int = 0
     unfinished: int = 0
-    coalesced: int = 0
-    chunks: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    split_requests: int = 0
-
-    def add_stats(self, result: BatchResult) -> None:
-        s = result.stats
-        self.coalesced += s.coalesced
-        self.chunks += s.chunks
-        self.requests += s.requests
-        self.retries += s.retries
-        self.rate_limited += s.rate_limited
-        self.split_requests += s.split_requests
+    stats: RunStats = attrs.field(factory=RunStats)
 
     @property
     def done(self) -> int:
@@ -74,8 +60,8 @@ def progress_line(tally: Tally, *, now: float | None = None) -> str:
     """``progress: 3400 records, 3 failed, 35 requests, 0 429s, 812 records/s``."""
     rate = tally.done / tally.elapsed(now)
     return (
-        f"progress: {tally.done} records, {tally.failed} failed, {tally.requests} requests, "
-        f"{tally.rate_limited} 429s, {rate:.0f} records/s"
+        f"progress: {tally.done} records, {tally.failed} failed, {tally.stats.requests} requests, "
+        f"{tally.stats.rate_limited} 429s, {rate:.0f} records/s"
     )
 
 
@@ -91,15 +77,15 @@ def summary_rows(tally: Tally, *, now: float | None = None) -> list[tuple[str, s
     ]
     if tally.unfinished:
         rows.append(("of which unfinished", f"{tally.unfinished:,} (the rerun sends them)"))
+    s = tally.stats
     rows += [
-        ("coalesced", f"{tally.coalesced:,}"),
+        ("coalesced", f"{s.coalesced:,}"),
         (
             "requests",
-            f"{tally.requests:,} ({tally.chunks:,} chunks, {tally.split_requests:,} to isolate "
-            "bad records)",
+            f"{s.requests:,} ({s.chunks:,} chunks, {s.split_requests:,} to isolate bad records)",
         ),
-        ("retries", f"{tally.retries:,}"),
-        ("429s", f"{tally.rate_limited:,}"),
+        ("retries", f"{s.retries:,}"),
+        ("429s", f"{s.rate_limited:,}"),
         ("elapsed", f"{elapsed:.2f} s"),
         ("records/s", f"{tally.done / elapsed:,.0f}"),
     ]
@@ -194,8 +180,8 @@ class RichReporter:
             self._task,
             completed=t.done,
             failed=t.failed,
-            rps=t.requests / t.elapsed(),
-            r429=t.rate_limited,
+            rps=t.stats.requests / t.elapsed(),
+            r429=t.stats.rate_limited,
         )
 
     def note(self, message: str) -> None:

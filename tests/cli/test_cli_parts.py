@@ -25,8 +25,8 @@ from asyncbatch.cli._input import (
     resolve_source,
 )
 from asyncbatch.cli._output import failed_line
+from asyncbatch.cli._prepare import parse_rate
 from asyncbatch.cli._progress import Tally, progress_line
-from asyncbatch.cli._job import parse_rate
 
 
 @pytest.mark.parametrize(
@@ -154,8 +154,9 @@ def test_failed_line_feeds_back_as_input() -> None:
         reason="VALIDATION_ERROR: bad level",
         error=asyncbatch.StandardError(category="VALIDATION_ERROR", message="bad level"),
         status_code=400,
+        final=True,
     )
-    line = failed_line(failed, lines=[6, 11], positions=[4, 9], trace_id=None, final=True)
+    line = failed_line(failed, lines=[6, 11], positions=[4, 9])
     (parsed,) = parse_jsonl([line])
     assert parsed.record == {"id": "C1", "properties": {"level": "expert"}, "idProperty": "code"}
     fed_back = plan_chunks([parsed.record], operation="upsert").items[0].input
@@ -165,7 +166,7 @@ def test_failed_line_feeds_back_as_input() -> None:
 
 
 def test_progress_line() -> None:
-    tally = Tally(started=100.0, written=3397, failed=3, requests=35, rate_limited=0)
+    tally = Tally(started=100.0, written=3397, failed=3, stats=asyncbatch.RunStats(requests=35))
     assert progress_line(tally, now=104.0) == (
         "progress: 3400 records, 3 failed, 35 requests, 0 429s, 850 records/s"
     )

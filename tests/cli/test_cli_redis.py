@@ -22,7 +22,8 @@ import pytest_asyncio
 import redis.asyncio as redis_asyncio
 
 from asyncbatch._limiters import KEY_PREFIX, RateLimit
-from asyncbatch.cli._job import shared_rate, shown_url
+from asyncbatch._redact import redact_url
+from asyncbatch.cli._prepare import shared_rate
 from asyncbatch.emulator import Emulator
 from tests.cli._helpers import RunCli, by_property, read_jsonl, write_jsonl
 
@@ -141,7 +142,7 @@ def test_shared_rate_evolves_the_rate_and_keeps_it_without_a_url() -> None:
     ],
 )
 def test_shown_url_hides_the_password(url: str, shown: str) -> None:
-    assert shown_url(url) == shown
+    assert redact_url(url) == shown
 
 
 # -- against the emulator and a real Redis ------------------------------------------------

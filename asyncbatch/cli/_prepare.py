@@ -1,0 +1,274 @@
+"""Preparing an ``asyncbatch update|upsert`` job: its options checked, its input, rate and token
+worked out, before anything is sent or any file opened for writing.
+
+``parse_rate`` and ``shared_rate`` are pure. ``prepare`` does read-only file I/O: it looks at
+FILE, reads the token file, and compares the output paths (``--out``, ``--errors``,
+``--checkpoint``) with FILE, the token file and each other by resolved path and by inode, so
+that no output can truncate the input or another output. Messages never hold a secret: the
+Redis URL's password is masked (``asyncbatch._redact``), the token is never in them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import attrs
+
+from .._exceptions import InvalidInputError
+from .._limiters import RateLimit
+from .._plan import Operation, validate_id_property, validate_object_type
+from .._redact import mask, redact_url, url_secrets
+from ._input import Format, ReadOptions, Source, SourceRecord, open_records, resolve_source
+from ._output import STDOUT
+
+__all__ = [
+    "MAX_CONCURRENCY",
+    "JobOptions",
+    "Prepared",
+    "UsageError",
+    "check_paths",
+    "parse_rate",
+    "prepare",
+    "read_token",
+    "shared_rate",
+]
+
+#: The most requests ``--concurrency`` may put in flight. HubSpot's highest tier allows 190
+#: requests per 10 s, so more would only wait on the rate limit, each holding a connection.
+MAX_CONCURRENCY = 100
+
+_RATE = re.compile(r"(\d+)/(\d+(?:\.\d*)?)?(s|ms)")
+
+
+class UsageError(Exception):
+    """A bad option or combination of options (exit code 2)."""
+
+
+@attrs.frozen(kw_only=True)
+class JobOptions:
+    """Everything an update/upsert job is told on the command line."""
+
+    operation: Operation
+    object_type: str
+    file: str
+    format: Format | None = None
+    id_property: str | None = None
+    id_column: str = "id"
+    empty_clears: bool = False
+    concurrency: int = 10
+    rate: RateLimit | None = None
+    chunk_size: int = 100
+    base_url: str | None = None
+    timeout_seconds: float = 30.0
+    token_file: Path | None = None
+    out: Path | None = None
+    errors: Path | None = None
+    checkpoint: Path | None = None
+    sandbox: bool = False
+    dry_run: bool = False
+    progress_interval_seconds: float = 5.0
+    debug: bool = False
+    redis_url: str | None = None
+    redis_key: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """FILE as messages name it."""
+        return "<stdin>" if self.file == "-" else self.file
+
+    @property
+    def secrets(self) -> list[str]:
+        """What messages must not show: the Redis URL's secrets."""
+        return url_secrets(self.redis_url) if self.redis_url else []
+
+
+@attrs.frozen(kw_only=True)
+class Prepared:
+    """A job ready to run: its options, input, rate and token (never in a repr)."""
+
+    options: JobOptions
+    source: Source
+    rate: RateLimit
+    token: str = attrs.field(repr=False)
+
+    def records(self) -> Callable[[], Iterator[SourceRecord]]:
+        """A factory of the input's records, read from the start each time."""
+        o = self.options
+        options = ReadOptions(
+            id_column=o.id_column,
+            id_as_property=o.operation == "upsert" and o.id_property == o.id_column,
+            empty_clears=o.empty_clears,
+        )
+        return lambda: open_records(self.source, options)
+
+
+def parse_rate(text: str) -> RateLimit:
+    """``190/10s``, ``100/s``, ``5/500ms`` -> ``RateLimit``. Pure.
+
+    Raises:
+        ValueError: any other form, with a message saying what is expected.
+    """
+    match = _RATE.fullmatch(text.replace(" ", ""))
+    if match is None:
+        raise ValueError(f"{text!r} is not a rate: write N/Ds or N/Dms, e.g. 190/10s or 5/500ms")
+    requests, per, unit = match.groups()
+    seconds = float(per) if per else 1.0
+    if unit == "ms":
+        seconds /= 1000
+    if int(requests) < 1 or seconds <= 0:
+        raise ValueError(f"{text!r}: the rate needs at least 1 request per a positive time")
+    return RateLimit(int(requests), seconds)
+
+
+def shared_rate(rate: RateLimit, redis_url: str | None, redis_key: str | None) -> RateLimit:
+    """``rate`` shared through Redis at ``redis_url`` under ``redis_key`` ("default" when
+    None); ``rate`` itself without ``redis_url``. Checks the URL's form; does not connect.
+
+    Raises:
+        UsageError: a bad URL or key, ``redis_key`` without ``redis_url``, or no redis-py
+            (the ``redis`` extra). The message never holds the URL's secrets.
+    """
+    if redis_url is None:
+        if redis_key is not None:
+            raise UsageError(
+                "--redis-key (or $ASYNCBATCH_REDIS_KEY) names a budget shared through Redis: "
+                "it needs --redis-url URL (or $ASYNCBATCH_REDIS_URL)"
+            )
+        return rate
+    shown = redact_url(redis_url)
+    try:
+        rate = attrs.evolve(rate, redis_url=redis_url)
+    except ValueError:  # InvalidInputError, or a URL urlsplit cannot read
+        raise UsageError(
+            "--redis-url must be a redis://, rediss:// or unix:// URL, e.g. "
+            f"redis://localhost:6379/0, got {shown!r}"
+        ) from None
+    if urlsplit(redis_url).scheme == "unix" and not urlsplit(redis_url).path:
+        raise UsageError(f"--redis-url {shown!r}: a unix:// URL needs the socket's path")
+    try:
+        from redis.connection import parse_url
+    except ImportError:
+        raise UsageError(
+            "--redis-url needs the redis extra: pip install 'asyncbatch[redis]'"
+        ) from None
+    try:
+        # What redis-py will make of it: a bad port, a bad query value.
+        parse_url(redis_url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        reason = mask(str(exc), url_secrets(redis_url))
+        raise UsageError(f"--redis-url {shown!r}: {reason}") from None
+    key = "default" if redis_key is None else redis_key
+    try:
+        return attrs.evolve(rate, key=key)
+    except InvalidInputError:
+        raise UsageError(
+            "--redis-key must be 1 to 200 letters, digits or _.:@/- (one name per HubSpot "
+            f"account), got {key!r}"
+        ) from None
+
+
+def read_token(token_file: Path | None) -> str:
+    """The access token, from ``token_file`` or ``$HUBSPOT_ACCESS_TOKEN``. Never printed."""
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"cannot read --token-file {token_file}: {reason}") from None
+        if not token:
+            raise UsageError(f"--token-file {token_file} is empty")
+        if "\n" in token or "\r" in token:
+            raise UsageError(f"--token-file {token_file} must hold the token on one line")
+        return token
+    token = os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()
+    if not token:
+        raise UsageError(
+            "no access token: set HUBSPOT_ACCESS_TOKEN or pass --token-file PATH (or try --sandbox)"
+        )
+    return token
+
+
+def _same_file_keys(path: Path) -> set[tuple[object, ...]]:
+    """What makes two paths one file: the resolved path, and the device and inode when it
+    exists (a hard link, a bind mount, ``/dev/fd/N``)."""
+    if path == STDOUT:
+        return {("stdout",)}
+    try:
+        keys: set[tuple[object, ...]] = {("path", str(path.resolve()))}
+        stat = path.stat()
+    except FileNotFoundError:
+        return keys
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"cannot look at {path}: {reason}") from None
+    keys.add(("inode", stat.st_dev, stat.st_ino))
+    return keys
+
+
+def check_paths(options: JobOptions, source: Source) -> None:
+    """Refuse an output path that is FILE, the token file or another output, before anything
+    is opened for writing (``--out FILE`` would truncate the input as it is read).
+
+    Raises:
+        UsageError: naming both options and the path.
+    """
+    if options.checkpoint == STDOUT:
+        raise UsageError("--checkpoint needs a file: '-' (stdout) cannot be read to resume")
+    seen: list[tuple[str, set[tuple[object, ...]]]] = []
+    for name, path in (("FILE", source.path), ("--token-file", options.token_file)):
+        if path is not None:
+            seen.append((name, _same_file_keys(path)))
+    outputs = (("--out", options.out), ("--errors", options.errors))
+    for name, path in (*outputs, ("--checkpoint", options.checkpoint)):
+        if path is None:
+            continue
+        keys = _same_file_keys(path)
+        for other, known in seen:
+            if keys & known:
+                shown = "stdout" if path == STDOUT else str(path)
+                raise UsageError(
+                    f"{name} {shown} is the same file as {other}: it would be overwritten; "
+                    "choose another path"
+                )
+        seen.append((name, keys))
+
+
+def _default_rate(sandbox: bool) -> RateLimit:
+    if not sandbox:
+        return RateLimit()
+    from ._demo import DEMO_RATE
+
+    return DEMO_RATE
+
+
+def prepare(options: JobOptions) -> Prepared:
+    """Check ``options`` and work out the job's input, rate and token; open nothing for
+    writing, send nothing.
+
+    Raises:
+        UsageError: a bad option or combination (including an output path that is the input).
+        InputError: FILE cannot be found or its format told.
+        InvalidInputError: a bad object type or id property.
+    """
+    o = options
+    validate_object_type(o.object_type)
+    if o.id_property is not None:
+        validate_id_property(o.id_property)
+    if not 1 <= o.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}, got {o.concurrency}")
+    if o.sandbox and o.base_url is not None:
+        raise UsageError("--sandbox runs against its own emulator: drop --base-url")
+    rate = shared_rate(o.rate or _default_rate(o.sandbox), o.redis_url, o.redis_key)
+    source = resolve_source(o.file, o.format)
+    if o.dry_run:
+        return Prepared(options=o, source=source, rate=rate, token="")
+    if o.checkpoint is not None and source.is_stdin:
+        raise UsageError("--checkpoint needs a FILE: stdin cannot be read again to resume")
+    check_paths(o, source)
+    token = f"sandbox-{secrets.token_hex(8)}" if o.sandbox else read_token(o.token_file)
+    return Prepared(options=o, source=source, rate=rate, token=token)
