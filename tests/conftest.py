@@ -1,5 +1,5 @@
-"""Shared test set-up: the emulator's fixtures, and a shim that makes aioresponses 0.7.9 work
-with aiohttp 3.14.
+"""Shared test set-up: the emulator's and the hostile server's fixtures, and a shim that
+makes aioresponses 0.7.9 work with aiohttp 3.14.
 
 aioresponses 0.7.9 builds ``ClientResponse`` without the ``stream_writer`` argument aiohttp 3.14
 requires (pnuckowski/aioresponses#289, fix unreleased), and feeds bodies into a StreamReader with
@@ -18,7 +18,12 @@ from aiohttp import ClientResponse
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.streams import StreamReader
 
-pytest_plugins = ["asyncbatch.emulator.pytest_plugin", "tests.redis_support"]
+# hostile_server: a raw-socket server that answers each request with the bytes a test scripts.
+pytest_plugins = [
+    "asyncbatch.emulator.pytest_plugin",
+    "tests.hostile_server",
+    "tests.redis_support",
+]
 
 
 class _ShimResponse(ClientResponse):
