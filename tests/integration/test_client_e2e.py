@@ -14,6 +14,7 @@ import pytest_asyncio
 
 import asyncbatch
 from asyncbatch.emulator import Emulator, EmulatorConfig, PropertyDef
+from tests.invariants import assert_accounted, assert_stored_matches
 
 pytestmark = pytest.mark.asyncio
 
@@ -48,12 +49,6 @@ def expected_state(records: list[dict[str, Any]], key: str = "id") -> dict[str, 
     return state
 
 
-def assert_accounted(result: asyncbatch.BatchResult, n_inputs: int) -> None:
-    positions = [p for ps in result.result_positions for p in ps]
-    positions += [p for f in result.failed for p in f.positions]
-    assert sorted(positions) == list(range(n_inputs))
-
-
 async def test_goal_targets_update_by_record_id(emulator: Emulator) -> None:
     ids = emulator.preload("goal_targets", [{"hs_goal_name": f"g{i}"} for i in range(150)])
     records: list[dict[str, Any]] = [
@@ -65,6 +60,7 @@ async def test_goal_targets_update_by_record_id(emulator: Emulator) -> None:
     async with client_for(emulator) as client:
         result = await client.update("goal_targets", calls)
     assert_accounted(result, len(calls))
+    assert_stored_matches(result, emulator, "goal_targets")
     assert result.stats.coalesced == 5
     assert len(result.results) == 150
     assert sorted(f.input.id for f in result.failed) == sorted(m["id"] for m in missing)
@@ -90,6 +86,7 @@ async def test_goal_targets_upsert_with_bad_records_isolated(emulator: Emulator)
     async with client_for(emulator) as client:
         result = await client.upsert("goal_targets", records, id_property="ext_goal")
     assert_accounted(result, len(records))
+    assert_stored_matches(result, emulator, "goal_targets", id_property="ext_goal")
     assert sorted(p for f in result.failed for p in f.positions) == sorted(bad_positions)
     assert all("hs_status" in f.reason for f in result.failed)
     assert result.stats.split_requests > 0
@@ -119,6 +116,7 @@ async def test_partner_clients_update_by_unique_property(emulator: Emulator) -> 
     async with client_for(emulator) as client:
         result = await client.update("partner_clients", records, id_property="ext_key")
     assert_accounted(result, len(records))
+    assert_stored_matches(result, emulator, "partner_clients", id_property="ext_key")
     assert sorted(f.input.id for f in result.failed) == [f"pc-missing-{i}" for i in range(4)]
     assert len(result.results) == 120 and result.stats.coalesced == 1
     stored = {
@@ -140,6 +138,7 @@ async def test_listings_0_420_update(emulator: Emulator) -> None:
     async with client_for(emulator) as client:
         result = await client.update("0-420", records)
     assert_accounted(result, len(records))
+    assert_stored_matches(result, emulator, "0-420")
     failed = {f.input.id: f for f in result.failed}
     assert set(failed) == {ids[5], "424242"}
     assert "hs_price" in failed[ids[5]].reason
@@ -162,8 +161,11 @@ async def test_courses_0_410_upsert(emulator: Emulator) -> None:
     async with client_for(emulator, chunk_size=50) as client:
         first = await client.upsert("0-410", records, id_property="course_code")
         seats_after_first = emulator.record("0-410", "C0001", "course_code")["properties"]["seats"]
+        assert_stored_matches(first, emulator, "0-410", id_property="course_code")
         second = await client.upsert("0-410", records[:10], id_property="course_code")
     assert_accounted(first, len(records))
+    assert_accounted(second, 10)
+    assert_stored_matches(second, emulator, "0-410", id_property="course_code")
     assert [f.positions for f in first.failed] == [(33,)]
     assert first.stats.chunks == 3
     assert all(getattr(r, "new", None) is True for r in first.results)
@@ -188,6 +190,8 @@ async def test_matched_limits_see_zero_429s(make_hubspot_emulator: Any) -> None:
     ) as client:
         result = await client.upsert("contacts", records, id_property="code")
     assert result.ok
+    assert_accounted(result, len(records))
+    assert_stored_matches(result, emu, "contacts", id_property="code")
     assert result.stats.requests == 40
     assert result.stats.rate_limited == 0
     assert emu.stats.rate_limited_total == 0
@@ -197,6 +201,7 @@ async def test_matched_limits_see_zero_429s(make_hubspot_emulator: Any) -> None:
 async def test_wrong_token_stops_cleanly(emulator: Emulator) -> None:
     async with asyncbatch.BatchClient("wrong", base_url=emulator.url) as client:
         result = await client.update("goal_targets", [{"id": "1", "properties": {}}] * 1)
+    assert_accounted(result, 1)
     assert result.status == "CANCELED"
     assert result.failed[0].status_code == 401
     assert isinstance(result.failed[0].error, asyncbatch.StandardError)

@@ -18,6 +18,7 @@ from aiohttp import web
 import asyncbatch
 from asyncbatch._transport import AiohttpTransport, RawResponse
 from asyncbatch.emulator import ALL_FAULT_KINDS, Emulator, EmulatorConfig, FaultConfig
+from tests.invariants import assert_accounted, assert_stored_matches
 
 pytestmark = pytest.mark.asyncio
 
@@ -94,6 +95,8 @@ async def test_soak_upsert_20k_with_faults_on_20_percent() -> None:
         missing, duplicated = check_accounting(result, SOAK_RECORDS)
         report("soak upsert", result, emu, wall, missing, duplicated)
         assert missing == 0 and duplicated == 0
+        assert_accounted(result, SOAK_RECORDS)
+        assert_stored_matches(result, emu, "contacts", id_property="code")
         assert result.failed == [] and result.ok
         assert set(emu.stats.faults) == set(ALL_FAULT_KINDS)  # every kind was exercised
         stored = {r["properties"]["code"]: r["properties"]["v"] for r in emu.records("contacts")}
@@ -113,6 +116,8 @@ async def test_soak_update_20k_with_faults_on_20_percent() -> None:
         missing, duplicated = check_accounting(result, SOAK_RECORDS)
         report("soak update", result, emu, wall, missing, duplicated)
         assert missing == 0 and duplicated == 0
+        assert_accounted(result, SOAK_RECORDS)
+        assert_stored_matches(result, emu, "goal_targets")
         assert result.failed == [] and result.ok
         assert set(emu.stats.faults) == set(ALL_FAULT_KINDS)
         stored = {r["id"]: r["properties"]["v"] for r in emu.records("goal_targets")}
@@ -141,6 +146,8 @@ async def test_soak_with_exhausted_retries_still_accounts_for_everything() -> No
             result = await client.upsert("contacts", records, id_property="code")
         missing, duplicated = check_accounting(result, len(records))
         assert (missing, duplicated) == (0, 0)
+        assert_accounted(result, len(records))
+        assert_stored_matches(result, emu, "contacts", id_property="code")
         assert result.failed and result.status == "CANCELED"
         stored = {r["properties"]["code"] for r in emu.records("contacts")}
         assert {r.properties["code"] for r in result.results} <= stored
@@ -164,6 +171,8 @@ async def test_daily_limit_stops_the_run_and_reports_unsent(make_hubspot_emulato
     assert all("DAILY" in f.reason or "daily" in f.reason for f in result.failed)
     assert result.stats.requests == 4  # 3 written, 1 refused, then nothing more was sent
     assert check_accounting(result, 100) == (0, 0)
+    assert_accounted(result, 100)
+    assert_stored_matches(result, emu, "contacts", id_property="code")
 
 
 class SignallingTransport:
@@ -226,6 +235,8 @@ async def test_client_stays_usable_after_a_cancelled_call() -> None:
                 await task
             result = await client.update("goal_targets", [{"id": ids[0], "properties": {"a": "2"}}])
         assert result.ok
+        assert_accounted(result, 1)
+        assert_stored_matches(result, emu, "goal_targets")
         assert emu.record("goal_targets", ids[0])["properties"]["a"] == "2"
     finally:
         await emu.stop()
@@ -261,6 +272,7 @@ async def test_token_not_sent_to_another_host_on_redirect(make_hubspot_emulator:
             await runner.cleanup()
     assert seen == []  # the other host never heard from us, token or not
     assert result.failed[0].status_code == 307
+    assert_accounted(result, 1)
 
 
 async def test_token_absent_from_debug_logs_reprs_and_errors(
@@ -274,6 +286,7 @@ async def test_token_absent_from_debug_logs_reprs_and_errors(
         async with asyncbatch.BatchClient(token, base_url=emu.url) as client:
             texts.append(repr(client))
             result = await client.update("contacts", [{"id": "1", "properties": {}}])
+        assert_accounted(result, 1)
         texts += [repr(result), str(result.to_dict()), *(f.reason for f in result.failed)]
         try:
             result.raise_for_errors()
