@@ -102,8 +102,9 @@ def url_secrets(url: str) -> list[str]:
     first, for ``mask``-ing messages that may quote them (a Redis client's error, say): the
     password, and the query's values one by one as well as together.
 
-    Query values that are only digits (``db=0``, timeouts) are left out: masking every ``0``
-    in a message would garble it, and a number there is not a credential.
+    Query values of at most four digits (``db=0``, timeouts) are left out: masking every
+    ``0`` in a message would garble it, and a number that short is a setting, not a
+    credential.
     """
     prefix, rest = _split_scheme(url)
     userinfo, tails = _raw_spans(rest, whole=not prefix)
@@ -111,7 +112,7 @@ def url_secrets(url: str) -> list[str]:
     for lo, hi in tails:
         text = rest[lo:hi]
         pieces = [text, *(piece.partition("=")[2] or piece for piece in text.split("&"))]
-        found += [piece for piece in pieces if not piece.isdigit()]
+        found += [piece for piece in pieces if not (piece.isdigit() and len(piece) <= 4)]
     secrets = {s for text in found for s in (text, unquote(text)) if s}
     return sorted(secrets, key=len, reverse=True)
 
