@@ -167,6 +167,9 @@ class BatchClient:
             secrets=(token.encode(),) if token else (),
         )
         self._calls: set[CallContext] = set()
+        # Endpoints (object type and operation) a request was answered on without a
+        # request-level refusal: calls to them open without a canary.
+        self._proven: set[str] = set()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -309,7 +312,16 @@ class BatchClient:
 
     def _context(self, operation: OperationSpec, object_type: str) -> CallContext:
         url = f"{self._base_url}/crm/v3/objects/{object_type}/{operation.path}"
-        return CallContext(self._engine, url, operation)
+        ctx = CallContext(self._engine, url, operation)
+        if url in self._proven:  # answered before without a request-level refusal
+            ctx.gate.set()
+        self._calls.add(ctx)
+        return ctx
+
+    def _done(self, ctx: CallContext) -> None:
+        self._calls.discard(ctx)
+        if ctx.proven:
+            self._proven.add(ctx.url)
 
     async def _call(
         self,
@@ -331,11 +343,10 @@ class BatchClient:
         ctx = self._context(operation, object_type)
         started_wall = dt.datetime.now(dt.UTC)
         started = self._engine.clock()
-        self._calls.add(ctx)
         try:
             outcomes = await run_list(ctx, plan.chunks, workers=self._max_concurrency)
         finally:
-            self._calls.discard(ctx)
+            self._done(ctx)
         result = merge_call(
             ctx,
             plan.items,
@@ -383,7 +394,6 @@ class BatchClient:
         # The scheduler runs in a task of its own so that nothing here yields inside a task
         # group (an async generator must not); closing the generator cancels it. anyio has no
         # task handle to await outside a task group, hence asyncio's.
-        self._calls.add(ctx)
         pump = asyncio.create_task(
             run_stream(ctx, source, planner, send, workers=self._max_concurrency),
             name=f"asyncbatch-stream-{operation.name}-{object_type}",
@@ -394,7 +404,7 @@ class BatchClient:
                     yield result
             await pump  # raises the source's own error that ended the input, if any
         finally:
-            self._calls.discard(ctx)
+            self._done(ctx)
             if not pump.done():
                 pump.cancel()
                 await asyncio.wait([pump])

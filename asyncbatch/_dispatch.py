@@ -22,6 +22,7 @@ import attrs
 from ._exceptions import (
     APIError,
     AsyncBatchError,
+    AuthenticationError,
     LimiterUnavailableError,
     RateLimitError,
     TransportError,
@@ -31,8 +32,9 @@ from ._limiters import Clock, RateLimiter, Sleep
 from ._merge import ChunkOutcome
 from ._models import RunStats
 from ._operations import OperationSpec
-from ._plan import Chunk, coalesce_named, split_chunk
+from ._plan import Chunk, PlannedInput, coalesce_named, may_share_a_record
 from ._protocol import RateLimitInfo, decipher_response, duplicate_ids, encode_inputs
+from ._refusals import Problem, classify_refusal, triage
 from ._retry import Action, ChunkRetry, Decision, RetryPolicy
 from ._transport import Transport
 
@@ -94,13 +96,24 @@ class Engine:
     secrets: tuple[bytes, ...] = ()
 
 
+@attrs.define
+class _Budget:
+    """Split requests spent on one chunk of the caller's (shared by its parts)."""
+
+    spent: int = 0
+
+
 @attrs.define(eq=False)
 class _Leaf:
-    """A chunk (or half of one) being sent: where its outcome goes, whether it left."""
+    """A chunk (or part of one) being sent: where its outcome goes, whether it left."""
 
     chunk: Chunk
     sink: list[ChunkOutcome]
     attempted: bool = False
+    budget: _Budget = attrs.Factory(_Budget)
+
+    def part(self, items: tuple[PlannedInput, ...]) -> _Leaf:
+        return _Leaf(Chunk(self.chunk.number, items), self.sink, budget=self.budget)
 
 
 @attrs.define(eq=False)
@@ -113,12 +126,30 @@ class CallContext:
     counters: Counters = attrs.Factory(Counters)
     stop: Stop = attrs.Factory(Stop)
     scope: anyio.CancelScope = attrs.Factory(anyio.CancelScope)
+    #: open once a request of this call was answered without a request-level refusal (or the
+    #: object type and operation were proven on this client before); until then, one try at
+    #: a time (the canary), so a refusal of the whole request costs one request, not ten
+    gate: anyio.Event = attrs.Factory(anyio.Event)
+    canary: anyio.Lock = attrs.Factory(anyio.Lock)
+    proven: bool = False
+    #: properties HubSpot refused for every record of the call (they do not exist, are
+    #: read-only): records setting them fail without being sent
+    refused: dict[str, tuple[APIError, Problem]] = attrs.Factory(dict)
     _active: dict[int, _Leaf] = attrs.Factory(dict)
 
     def cancel(self, error: AsyncBatchError) -> None:
         """Stop the call now (the client is closing): nothing more is sent or waited for."""
-        self.stop.set(error)
+        self.stop_call(error)
         self.scope.cancel()
+
+    def stop_call(self, error: AsyncBatchError) -> None:
+        """Stop sending (the tries waiting behind the canary then conclude unsent)."""
+        self.stop.set(error)
+        self.gate.set()
+
+    def open_gate(self) -> None:
+        self.proven = True
+        self.gate.set()
 
     def abandon(self) -> None:
         """After the call was cut short: each chunk still on its way concludes as stopped,
@@ -155,23 +186,20 @@ async def _send(ctx: CallContext, leaf: _Leaf, *, depth: int) -> None:
 
 
 async def _send_until_concluded(ctx: CallContext, leaf: _Leaf, depth: int) -> None:
-    chunk = leaf.chunk
-    body = encode_inputs([item.input for item in chunk.items])
     retry = ChunkRetry(ctx.engine.policy, resend_safe=ctx.operation.resend_safe)
     coalesced = False
     while True:
-        error, status = await _try_once(ctx, leaf, body, depth)
+        error, status = await _try_once(ctx, leaf, depth)
         if error is None:
             return
+        chunk = leaf.chunk
         if not coalesced and (merged := _coalesce_duplicates(chunk, error)) is not None:
             # HubSpot saw one record twice where the plan saw two (e.g. e-mail case):
             # merge them as sequential writes would, and resend once instead of splitting.
             coalesced = True
             ctx.counters.retries += 1
-            chunk, absorbed = merged
-            leaf.chunk = chunk
+            leaf.chunk, absorbed = merged
             leaf.sink.append(ctx.outcome(Chunk(chunk.number, ()), absorbed=absorbed))
-            body = encode_inputs([item.input for item in chunk.items])
             continue
         decision = retry.after(error, chunk_size=len(chunk.items), rng=ctx.engine.rng)
         logger.debug("chunk %d: %s -> %s", chunk.number, error, decision.action.value)
@@ -180,10 +208,20 @@ async def _send_until_concluded(ctx: CallContext, leaf: _Leaf, depth: int) -> No
 
 
 async def _try_once(
-    ctx: CallContext, leaf: _Leaf, body: bytes, depth: int
+    ctx: CallContext, leaf: _Leaf, depth: int
 ) -> tuple[AsyncBatchError | None, int | None]:
-    """One try: slot, limiter, post. Returns (None, status) once the leaf concluded (answered
-    or never sent), else the error the try ended with."""
+    """One try: canary, slot, limiter, post. Returns (None, status) once the leaf concluded
+    (answered or never sent), else the error the try ended with."""
+    if not ctx.gate.is_set():
+        async with ctx.canary:  # one try at a time until the gate opens
+            if not ctx.gate.is_set():
+                return await _try_open(ctx, leaf, depth)
+    return await _try_open(ctx, leaf, depth)
+
+
+async def _try_open(
+    ctx: CallContext, leaf: _Leaf, depth: int
+) -> tuple[AsyncBatchError | None, int | None]:
     if ctx.stop.error is not None:
         return _conclude_unsent(ctx, leaf)
     async with ctx.engine.capacity:
@@ -192,9 +230,12 @@ async def _try_once(
         except LimiterUnavailableError as exc:
             ctx.stop.set(exc)  # without the shared count nothing may be sent: stop the run
             return _conclude_unsent(ctx, leaf)
-        if ctx.stop.error is not None:
+        # Checked after every wait: what the call learnt meanwhile (a stop, a refused
+        # property) applies to this try.
+        if ctx.stop.error is not None or not _drop_refused(ctx, leaf):
             ctx.engine.limiter.observe(RateLimitInfo())  # nothing was sent
-            return _conclude_unsent(ctx, leaf)
+            return _conclude_unsent(ctx, leaf) if ctx.stop.error is not None else (None, None)
+        body = encode_inputs([item.input for item in leaf.chunk.items])
         return await _post(ctx, leaf, body, depth)
 
 
@@ -211,6 +252,7 @@ async def _post(
     ctx.counters.requests += 1
     if depth:
         ctx.counters.split_requests += 1
+        leaf.budget.spent += 1
     leaf.attempted = True
     rate = RateLimitInfo()
     try:
@@ -227,7 +269,10 @@ async def _post(
         engine.limiter.observe(rate, started=started)
     if reply.response is None:
         assert reply.error is not None
+        if not _refuses_the_request(reply.error):
+            ctx.open_gate()
         return reply.error, raw.status
+    ctx.open_gate()
     logger.debug("chunk %d: HTTP %d, %d inputs", leaf.chunk.number, raw.status, len(body))
     leaf.sink.append(ctx.outcome(leaf.chunk, response=reply.response, status_code=raw.status))
     return None, raw.status
@@ -264,34 +309,142 @@ async def _carry_out(
         ctx.counters.retries += 1
         ctx.engine.limiter.penalize(decision.delay)
         return True
-    if action is Action.SPLIT:
-        await _split(ctx, leaf, depth)
+    if action is Action.TRIAGE:
+        assert isinstance(error, APIError)
+        await _triage(ctx, leaf, error, status, depth)
         return False
     if action is Action.STOP:
-        ctx.stop.set(error)
+        ctx.stop_call(error)
     leaf.sink.append(ctx.outcome(leaf.chunk, error=error, status_code=status, note=decision.note))
     return False
 
 
-async def _split(ctx: CallContext, leaf: _Leaf, depth: int) -> None:
-    first, second, in_order = split_chunk(leaf.chunk)
-    halves = (_Leaf(first, leaf.sink), _Leaf(second, leaf.sink))
-    for half in halves:  # the halves account for its inputs from now on
-        ctx._active[id(half)] = half
+def _refuses_the_request(error: AsyncBatchError) -> bool:
+    if isinstance(error, AuthenticationError):
+        return True
+    return isinstance(error, ValidationError) and classify_refusal(error).kind == "request"
+
+
+async def _triage(
+    ctx: CallContext, leaf: _Leaf, error: APIError, status: int | None, depth: int
+) -> None:
+    """A whole-request refusal: stop the call, fail what it names, resend what it cannot be
+    about, and bisect what it may be about (under the split budget)."""
+    refusal = classify_refusal(error)
+    if refusal.kind == "request":
+        ctx.stop_call(error)  # nothing else of the call can succeed
+        leaf.sink.append(ctx.outcome(leaf.chunk, error=error, status_code=status))
+        return
+    if refusal.kind == "property":
+        for refused_property in refusal.problems:
+            ctx.refused.setdefault(refused_property.property, (error, refused_property))
+    sorted_ = triage(leaf.chunk.items, refusal)
+    for problem, items in _by_problem(sorted_.refused):
+        refused = leaf.part(items)
+        leaf.sink.append(
+            ctx.outcome(refused.chunk, error=_about(error, problem), status_code=status)
+        )
+    suspects, clear = sorted_.suspects, sorted_.clear
+    if not sorted_.refused and not suspects:  # it named nothing here: all are suspects
+        suspects, clear = leaf.chunk.items, ()
+    parts = [clear] if clear else []
+    if suspects:
+        parts += _bisect(ctx, leaf, suspects, error, status)
+    await _send_parts(ctx, leaf, parts, depth)
+
+
+def _bisect(
+    ctx: CallContext,
+    leaf: _Leaf,
+    suspects: tuple[PlannedInput, ...],
+    error: APIError,
+    status: int | None,
+) -> list[tuple[PlannedInput, ...]]:
+    policy = ctx.engine.policy
+    spent = leaf.budget.spent >= policy.max_split_requests_per_chunk or (
+        ctx.counters.split_requests >= policy.max_split_requests_per_call
+    )
+    if len(suspects) == 1 or spent:
+        note = "split budget spent; not isolated further" if spent and len(suspects) > 1 else None
+        part = leaf.part(suspects)
+        leaf.sink.append(ctx.outcome(part.chunk, error=error, status_code=status, note=note))
+        return []
+    middle = len(suspects) // 2
+    return [suspects[:middle], suspects[middle:]]
+
+
+async def _send_parts(
+    ctx: CallContext, leaf: _Leaf, parts: list[tuple[PlannedInput, ...]], depth: int
+) -> None:
+    """Send the parts of ``leaf``: concurrently, or one after the other when they may name
+    one record (as HubSpot compares keys), so the later value lands last."""
+    leaves = [leaf.part(items) for items in parts if items]
+    for part in leaves:  # the parts account for its inputs from now on
+        ctx._active[id(part)] = part
     ctx._active.pop(id(leaf), None)
-    if in_order:
-        # The halves may name one record (as HubSpot compares keys): the later must land
-        # last, as sequential writes would.
-        for half in halves:
-            await _send(ctx, half, depth=depth + 1)
+    if not leaves:
+        return
+    if may_share_a_record([part.chunk for part in leaves]):
+        for part in leaves:
+            await _send(ctx, part, depth=depth + 1)
         return
     async with anyio.create_task_group() as group:
-        for half in halves:
-            group.start_soon(_send_half, ctx, half, depth + 1)
+        for part in leaves:
+            group.start_soon(_send_part, ctx, part, depth + 1)
 
 
-async def _send_half(ctx: CallContext, half: _Leaf, depth: int) -> None:
-    await _send(ctx, half, depth=depth)
+async def _send_part(ctx: CallContext, part: _Leaf, depth: int) -> None:
+    await _send(ctx, part, depth=depth)
+
+
+def _drop_refused(ctx: CallContext, leaf: _Leaf) -> bool:
+    """Fail, unsent, the records setting a property the call already saw refused; False when
+    none is left to send."""
+    if not ctx.refused:
+        return True
+    keep = []
+    for item in leaf.chunk.items:
+        hit = next((ctx.refused[p] for p in item.input.properties if p in ctx.refused), None)
+        if hit is None:
+            keep.append(item)
+            continue
+        error, problem = hit
+        failed = ctx.outcome(
+            Chunk(leaf.chunk.number, (item,)), error=_about(error, problem), sent=False, final=True
+        )
+        leaf.sink.append(failed)
+    leaf.chunk = Chunk(leaf.chunk.number, tuple(keep))
+    return bool(keep)
+
+
+def _by_problem(
+    refused: tuple[tuple[PlannedInput, Problem | None], ...],
+) -> list[tuple[Problem | None, tuple[PlannedInput, ...]]]:
+    groups: dict[Problem | None, list[PlannedInput]] = {}
+    for item, problem in refused:
+        groups.setdefault(problem, []).append(item)
+    return [(problem, tuple(items)) for problem, items in groups.items()]
+
+
+def _about(error: APIError, problem: Problem | None) -> APIError:
+    """``error`` narrowed to one problem, so each failed input names its own property."""
+    if problem is None:
+        return error
+    body = error.body if isinstance(error.body, dict) else {}
+    detail = {
+        "message": problem.message or error.message,
+        "context": {"propertyName": [problem.property]},
+    }
+    if problem.code:
+        detail["code"] = problem.code
+    narrowed = {**body, "errors": [detail]}
+    return ValidationError(
+        error.message,
+        status=error.status,
+        body=narrowed,
+        category=error.category,
+        chunk=error.chunk,
+    )
 
 
 def _coalesce_duplicates(

@@ -57,6 +57,9 @@ class ChunkOutcome:
     absorbed: tuple[int, ...] = ()
     #: the operation's answer lists what it did (``OperationSpec.answer_lists_results``)
     lists_results: bool = True
+    #: HubSpot refused these inputs for their data although this request did not carry them
+    #: (a property the call saw refused); None: decided by the error and ``sent``
+    final: bool | None = None
 
 
 def _category(error: AsyncBatchError) -> str:
@@ -251,7 +254,9 @@ class _Merger:
         self.errors.append(synthesized)
         # A 4xx refusal is HubSpot's definitive answer about these inputs (the batch was
         # processed, the data was wrong); anything else means they got no answer.
-        final = isinstance(error, ValidationError) and outcome.sent
+        final = outcome.final
+        if final is None:
+            final = isinstance(error, ValidationError) and outcome.sent
         self.statuses.add("COMPLETE" if final else "CANCELED")
         for item in outcome.chunk.items:
             self.fail(item, synthesized, outcome, final=final)

@@ -14,6 +14,7 @@ import attrs
 
 from ._exceptions import InvalidInputError
 from ._models import BatchInput
+from ._operations import OperationSpec, operation_spec
 from ._values import check_text, convert_value, integer_text
 
 __all__ = [
@@ -25,8 +26,12 @@ __all__ = [
     "PlannedInput",
     "StreamPlanner",
     "check_records_argument",
+    "coalesce_named",
     "convert_value",
     "cut_chunks",
+    "loose_key",
+    "make_key",
+    "may_share_a_record",
     "plan_chunks",
     "record_key",
     "validate_chunk_size",
@@ -34,6 +39,7 @@ __all__ = [
     "validate_object_type",
 ]
 
+#: The names of the operations the client speaks (see ``_operations.OPERATIONS``).
 Operation = Literal["update", "upsert"]
 
 #: HubSpot refuses a batch request of more than 100 inputs.
@@ -183,7 +189,7 @@ def _convert_properties(raw_props: object, position: int) -> dict[str, str]:
 
 
 def _normalize(
-    record: object, position: int, operation: Operation, id_property: str | None
+    record: object, position: int, operation: OperationSpec, id_property: str | None
 ) -> _Parts:
     # Validate and convert one record without building a BatchInput: planning builds one per
     # distinct record, once its trace id is known.
@@ -222,9 +228,10 @@ def _normalize(
     if idp is not None:
         if type(idp) is not str or not idp.isascii() or not idp or idp.isspace():
             idp = _text(idp, position=position, field="idProperty", what="idProperty")
-    elif operation == "upsert":
+    elif operation.needs_id_property:
         raise InvalidInputError(
-            "upsert needs an id property: pass id_property=... or give the record 'idProperty'",
+            f"{operation.name} needs an id property: pass id_property=... or give the record "
+            "'idProperty'",
             position=position,
             field="idProperty",
         )
@@ -239,9 +246,18 @@ def _normalize(
 Key = tuple[str | None, str]
 
 
+def make_key(id_property: str | None, record_id: str) -> Key:
+    """The identity of the record ``(id_property, record_id)`` names, as HubSpot compares it:
+    e-mail addresses without regard to case or surrounding space (``A@x.com`` and
+    ``a@x.com `` are one contact), every other key exactly."""
+    if id_property == "email":
+        return (id_property, record_id.strip().casefold())
+    return (id_property, record_id)
+
+
 def record_key(item: BatchInput) -> Key:
-    """The identity of the record an input names: ``(idProperty, id)``."""
-    return (item.id_property, item.id)
+    """The identity of the record an input names (see ``make_key``)."""
+    return make_key(item.id_property, item.id)
 
 
 def _planned(
@@ -264,9 +280,12 @@ def _planned(
 class _Pending:
     """One distinct record while a stream's chunk fills: where it was given, its properties."""
 
-    __slots__ = ("positions", "properties", "trace")
+    __slots__ = ("positions", "properties", "record_id", "trace")
 
-    def __init__(self, position: int, properties: dict[str, str], trace: str | None) -> None:
+    def __init__(
+        self, record_id: str, position: int, properties: dict[str, str], trace: str | None
+    ) -> None:
+        self.record_id = record_id  # as the first record spelt it
         self.positions = [position]
         self.properties = properties  # a fresh dict of the planner's own: merged in place
         self.trace = trace
@@ -279,14 +298,19 @@ class _Pending:
         if trace is not None:
             self.trace = trace
 
-    def planned(self, index: int, key: Key, trace_prefix: str) -> PlannedInput:
+    def planned(self, index: int, id_property: str | None, trace_prefix: str) -> PlannedInput:
+        key = (id_property, self.record_id)
         return _planned(
             index, key, tuple(self.positions), self.properties, self.trace, trace_prefix
         )
 
 
 def _coalesce(
-    records: Iterable[object], *, operation: Operation, id_property: str | None, trace_prefix: str
+    records: Iterable[object],
+    *,
+    operation: OperationSpec,
+    id_property: str | None,
+    trace_prefix: str,
 ) -> tuple[list[PlannedInput], int]:
     # Distinct records in parallel lists rather than one object each: a whole call's records
     # are planned at once, and fewer live objects means less work for the cyclic GC.
@@ -300,10 +324,9 @@ def _coalesce(
     for position, record in enumerate(records):
         count += 1
         record_id, properties, idp, trace = _normalize(record, position, operation, id_property)
-        key = (idp, record_id)
-        index = index_of.setdefault(key, len(keys))
+        index = index_of.setdefault(make_key(idp, record_id), len(keys))
         if index == len(keys):
-            keys.append(key)
+            keys.append((idp, record_id))  # as the first record spelt it
             first.append(position)
             props.append(properties)
             traces.append(trace)
@@ -340,12 +363,12 @@ class StreamPlanner:
     def __init__(
         self,
         *,
-        operation: Operation,
+        operation: str | OperationSpec,
         id_property: str | None,
         chunk_size: int,
         trace_prefix: str,
     ) -> None:
-        self._operation: Operation = operation
+        self._operation = operation_spec(operation)
         self._id_property = id_property
         self._chunk_size = validate_chunk_size(chunk_size)
         self._trace_prefix = trace_prefix
@@ -366,13 +389,13 @@ class StreamPlanner:
         )
         self.read += 1
         bucket = self._open.setdefault(idp, {})
-        key = (idp, record_id)
+        key = make_key(idp, record_id)
         earlier = bucket.get(key)
         if earlier is not None:
             earlier.absorb(position, properties, trace)
             self.coalesced += 1
             return None
-        bucket[key] = _Pending(position, properties, trace)
+        bucket[key] = _Pending(record_id, position, properties, trace)
         if len(bucket) >= self._chunk_size:
             return self._close(idp)
         return None
@@ -384,8 +407,8 @@ class StreamPlanner:
     def _close(self, id_property: str | None) -> Chunk:
         bucket = self._open.pop(id_property)
         items = []
-        for key, pending in bucket.items():
-            items.append(pending.planned(self._next_index, key, self._trace_prefix))
+        for pending in bucket.values():
+            items.append(pending.planned(self._next_index, id_property, self._trace_prefix))
             self._next_index += 1
         chunk = Chunk(number=self._next_chunk, items=tuple(items))
         self._next_chunk += 1
@@ -415,10 +438,66 @@ def cut_chunks(
             number += 1
 
 
+def loose_key(item: BatchInput) -> Key:
+    """The record identity as HubSpot may compare it: case and surrounding space ignored
+    (it treats ``A@x.com`` and ``a@x.com`` as one contact)."""
+    return (item.id_property, item.id.strip().casefold())
+
+
+def may_share_a_record(chunks: Iterable[Chunk]) -> bool:
+    """Whether two of ``chunks`` may name one record (by ``loose_key``): then they must be
+    sent one after the other, in order."""
+    seen: set[Key] = set()
+    for chunk in chunks:
+        keys = {loose_key(item.input) for item in chunk.items}
+        if keys & seen:
+            return True
+        seen |= keys
+    return False
+
+
+def coalesce_named(chunk: Chunk, ids: Iterable[str]) -> tuple[Chunk, tuple[int, ...]] | None:
+    """Merge the items of ``chunk`` that HubSpot called duplicates (``ids``, compared by
+    ``loose_key``) into the first of each group, later properties winning, positions joined.
+
+    Returns the new chunk and the indexes of the items merged away, or None when no two items
+    of the chunk are named as one.
+    """
+    named = {value.strip().casefold() for value in ids}
+    groups: dict[Key, list[PlannedInput]] = {}
+    for item in chunk.items:
+        key = loose_key(item.input)
+        if key[1] in named:
+            groups.setdefault(key, []).append(item)
+    merged = {id(group[0]): group for group in groups.values() if len(group) > 1}
+    if not merged:
+        return None
+    absorbed = tuple(item.index for group in merged.values() for item in group[1:])
+    gone = set(absorbed)
+    items = []
+    for item in chunk.items:
+        if item.index in gone:
+            continue
+        group = merged.get(id(item))
+        items.append(item if group is None else _merged(group))
+    return Chunk(number=chunk.number, items=tuple(items)), absorbed
+
+
+def _merged(group: list[PlannedInput]) -> PlannedInput:
+    properties: dict[str, str] = {}
+    for item in group:
+        properties.update(item.input.properties)
+    first = group[0]
+    positions = tuple(sorted(p for item in group for p in item.positions))
+    return attrs.evolve(
+        first, positions=positions, input=attrs.evolve(first.input, properties=properties)
+    )
+
+
 def plan_chunks(
     records: Iterable[object],
     *,
-    operation: Operation,
+    operation: str | OperationSpec,
     id_property: str | None = None,
     chunk_size: int = MAX_CHUNK_SIZE,
     trace_prefix: str = "ab",
@@ -427,7 +506,8 @@ def plan_chunks(
 
     Args:
         records: dicts in HubSpot's input shape or ``BatchInput`` objects.
-        operation: ``"update"`` or ``"upsert"`` (upsert needs an id property).
+        operation: an ``OperationSpec`` or its name (``"update"``, ``"upsert"``); its
+            ``needs_id_property`` says whether every record needs an id property.
         id_property: the call's id property, used by records that name none.
         chunk_size: at most this many inputs per chunk, 1..100.
         trace_prefix: prefix of the ``objectWriteTraceId`` assigned to inputs that have none.
@@ -440,7 +520,10 @@ def plan_chunks(
         validate_id_property(id_property)
     check_records_argument(records)
     items, coalesced = _coalesce(
-        records, operation=operation, id_property=id_property, trace_prefix=trace_prefix
+        records,
+        operation=operation_spec(operation),
+        id_property=id_property,
+        trace_prefix=trace_prefix,
     )
     chunks = tuple(cut_chunks(items, chunk_size))
     return Plan(

@@ -98,6 +98,11 @@ class RetryPolicy:
         max_retry_after_seconds: the longest ``Retry-After`` (on a 429, 423, 477 or 5xx) the
             client will honour; a longer one fails the chunk with the reason instead of
             blocking every call of the client for that long.
+        max_split_requests_per_chunk, max_split_requests_per_call: the budget of requests
+            spent isolating bad records (resending the rest of a chunk, bisecting what a
+            refusal does not attribute). Past it, the remaining suspects fail with the
+            refusal's reason instead of costing more requests. 28 per chunk isolates two bad
+            records in a chunk of 100 (2 x k x ceil(log2 100) = 28 for k = 2).
         retry_if: a caller's predicate, stamina-style: called with each failure other than a
             429; ``True`` retries it (within ``max_attempts``), ``False`` fails it at once,
             ``None`` leaves the decision to the rule above.
@@ -112,6 +117,8 @@ class RetryPolicy:
     retry_connection_errors: bool = True
     split_bad_chunks: bool = True
     max_retry_after_seconds: float = attrs.field(default=300.0, validator=_non_negative)
+    max_split_requests_per_chunk: int = attrs.field(default=28, validator=_non_negative)
+    max_split_requests_per_call: int = attrs.field(default=5_000, validator=_non_negative)
     retry_if: Callable[[AsyncBatchError], bool | None] | None = attrs.field(default=None, eq=False)
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
@@ -127,7 +134,8 @@ class Action(enum.Enum):
 
     RETRY = "retry"  # wait ``delay`` seconds, then send the chunk again
     WAIT_WINDOW = "wait_window"  # a rolling-window 429: wait for the limiter's window
-    SPLIT = "split"  # a whole-request 400 a single record may cause: split the chunk
+    SPLIT = "split"  # bisect the chunk to isolate what the refusal does not name
+    TRIAGE = "triage"  # a whole-request 400/409: sort the inputs by what it says (_refusals)
     FAIL = "fail"  # report this chunk's inputs failed; the run goes on
     STOP = "stop"  # report this chunk failed and stop sending new chunks (DAILY, auth)
 
@@ -140,19 +148,6 @@ class Decision:
     action: Action
     delay: float = 0.0
     note: str | None = None
-
-
-# Whole-request 400s whose cause can be one record; splitting finds it.
-_SPLITTABLE_CATEGORIES = frozenset(
-    {
-        "VALIDATION_ERROR",
-        "INVALID_PROPERTY",
-        "PROPERTY_DOESNT_EXIST",
-        "OBJECT_NOT_FOUND",
-        "CONFLICT",
-        "INVALID_EMAIL",
-    }
-)
 
 
 def consumes_attempt(error: AsyncBatchError) -> bool:
@@ -196,12 +191,10 @@ def decide(
         return _transient(error, policy, attempt, rng, resend_safe)
     if (
         isinstance(error, ValidationError)
-        and error.status == 400
+        and error.status in (400, 409)
         and policy.split_bad_chunks
-        and chunk_size > 1
-        and (error.category or "VALIDATION_ERROR") in _SPLITTABLE_CATEGORIES
     ):
-        return Decision(Action.SPLIT)
+        return Decision(Action.TRIAGE)
     return Decision(Action.FAIL)
 
 

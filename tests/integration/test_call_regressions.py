@@ -6,73 +6,28 @@ answers what the test tells it to. Each failed on the code before the fix.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp.web
 import anyio
 import anyio.lowlevel
-import orjson
 import pytest
 import pytest_asyncio
 
 import asyncbatch
 from asyncbatch.emulator import Emulator, EmulatorConfig
+from tests.scripted import Scripted, echo, scripted_server
 
 pytestmark = pytest.mark.asyncio
 
 TOKEN = "sekret-token-0123456789"
 
-Handler = Callable[[dict[str, Any]], Awaitable[aiohttp.web.Response]]
-
-
-class Scripted:
-    """An aiohttp server on 127.0.0.1 whose batch endpoint runs ``handler(body)``; it keeps
-    every request body it received, in arrival order."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.handler: Handler | None = None
-        self.url = ""
-
-    async def _batch(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
-        body = orjson.loads(await request.read())
-        self.bodies.append(body)
-        assert self.handler is not None
-        return await self.handler(body)
-
 
 @pytest_asyncio.fixture
 async def scripted() -> AsyncIterator[Scripted]:
-    server = Scripted()
-    app = aiohttp.web.Application()
-    app.router.add_post("/crm/v3/objects/{type}/batch/{op}", server._batch)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    server.url = f"http://127.0.0.1:{port}"
-    yield server
-    await runner.cleanup()
-
-
-def _echo(body: dict[str, Any], status: int = 200) -> aiohttp.web.Response:
-    results = [
-        {
-            "id": i["id"],
-            "properties": i["properties"],
-            "objectWriteTraceId": i.get("objectWriteTraceId"),
-        }
-        for i in body["inputs"]
-    ]
-    payload = {
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": "2024-01-01T00:00:00Z",
-        "completedAt": "2024-01-01T00:00:01Z",
-    }
-    return aiohttp.web.json_response(payload, status=status)
+    async with scripted_server() as server:
+        yield server
 
 
 def _client(url: str, **kwargs: Any) -> asyncbatch.BatchClient:
@@ -109,19 +64,19 @@ async def test_duplicate_ids_400_is_coalesced_and_resent_once(scripted: Scripted
                 },
                 status=400,
             )
-        return _echo(body)
+        return echo(body)
 
     scripted.handler = handler
     records = [
-        {"id": "A@x.com", "properties": {"v": "1", "w": "keep"}},
-        {"id": "b@x.com", "properties": {"v": "b"}},
-        {"id": "a@x.com", "properties": {"v": "2"}},
+        {"id": "AB-1", "properties": {"v": "1", "w": "keep"}},
+        {"id": "b-2", "properties": {"v": "b"}},
+        {"id": "ab-1", "properties": {"v": "2"}},
     ]
     async with _client(scripted.url) as client:
-        result = await client.upsert("contacts", records, id_property="email")
+        result = await client.upsert("0-410", records, id_property="course_code")
     assert len(scripted.bodies) == 2  # one refusal, one resend: no splitting
     resent = scripted.bodies[1]["inputs"]
-    assert [i["id"] for i in resent] == ["A@x.com", "b@x.com"]
+    assert [i["id"] for i in resent] == ["AB-1", "b-2"]
     assert resent[0]["properties"] == {"v": "2", "w": "keep"}  # the later value wins
     assert not result.failed
     assert _accounted(result) == [0, 1, 2]
@@ -133,20 +88,30 @@ async def test_split_halves_naming_one_record_go_in_input_order(scripted: Script
     # compares e-mails) must not race, or the earlier value can land last.
     async def handler(body: dict[str, Any]) -> aiohttp.web.Response:
         if len(body["inputs"]) > 1:
+            problem = {
+                "message": "bad",
+                "code": "INVALID_INTEGER",
+                "context": {"propertyName": ["v"]},
+            }
             return aiohttp.web.json_response(
-                {"status": "error", "category": "VALIDATION_ERROR", "message": "bad value"},
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "Property values were not valid",
+                    "errors": [problem],
+                },
                 status=400,
             )
         await anyio.lowlevel.checkpoint()  # let a concurrently sent half overtake
-        return _echo(body)
+        return echo(body)
 
     scripted.handler = handler
     records = [
-        {"id": "A@x.com", "properties": {"v": "1"}},
-        {"id": "a@x.com ", "properties": {"v": "2"}},
+        {"id": "AB-1", "properties": {"v": "1"}},
+        {"id": "ab-1 ", "properties": {"v": "2"}},
     ]
     async with _client(scripted.url, max_concurrency=4) as client:
-        result = await client.upsert("contacts", records, id_property="email")
+        result = await client.upsert("0-410", records, id_property="course_code")
     singles = [b["inputs"][0]["properties"]["v"] for b in scripted.bodies if len(b["inputs"]) == 1]
     assert singles == ["1", "2"]
     assert _accounted(result) == [0, 1]
@@ -214,7 +179,7 @@ async def test_aclose_during_a_call_stops_it_and_reports_everything(scripted: Sc
         if len(scripted.bodies) >= 3:
             arrived.set()
             await release.wait()  # held until the test ends
-        return _echo(body)
+        return echo(body)
 
     scripted.handler = handler
     records = [{"id": str(i), "properties": {"n": str(i)}} for i in range(500)]

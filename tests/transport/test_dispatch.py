@@ -39,11 +39,19 @@ class Recorder:
             self.in_flight -= 1
         bad = [i["id"] for i in inputs if i["id"] in self.bad_ids]
         if bad:
+            # HubSpot's real shape (SPEC §1): it names the property, not the record.
             error = {
                 "status": "error",
                 "category": "VALIDATION_ERROR",
                 "correlationId": "x",
-                "message": f"Property values were not valid for {bad}",
+                "message": "Property values were not valid",
+                "errors": [
+                    {
+                        "message": "not a valid integer",
+                        "code": "INVALID_INTEGER",
+                        "context": {"propertyName": ["hs_status"]},
+                    }
+                ],
             }
             return asyncbatch.RawResponse(400, {}, orjson.dumps(error))
         payload = batch_body(echo_results(inputs, upsert=url.endswith("upsert")))
@@ -149,7 +157,8 @@ async def test_bad_records_isolated_by_splitting() -> None:
     recorder.bad_ids = {"13", "77"}
     async with make_client(clock, recorder) as client:
         result = await client.update(
-            "goal_targets", [{"id": str(i), "properties": {}} for i in range(100)]
+            "goal_targets",
+            [{"id": str(i), "properties": {"hs_status": str(i)}} for i in range(100)],
         )
     assert [f.input.id for f in result.failed] == ["13", "77"]
     assert len(result.results) == 98

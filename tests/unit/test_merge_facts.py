@@ -17,7 +17,7 @@ from asyncbatch import (
 )
 from asyncbatch._merge import ChunkOutcome, merge_outcomes
 from asyncbatch._models import BatchResponse, BatchResult, ErrorDetail, RunStats
-from asyncbatch._plan import Chunk, Plan, coalesce_named, plan_chunks, split_chunk
+from asyncbatch._plan import Chunk, Plan, coalesce_named, may_share_a_record, plan_chunks
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -128,36 +128,52 @@ def test_trace_id_that_disagrees_with_the_key_is_not_trusted() -> None:
     assert not result.failed[0].final
 
 
-def test_split_chunk_orders_halves_that_may_name_one_record() -> None:
+def test_parts_that_may_name_one_record_must_go_in_order() -> None:
     records = [
-        {"id": "A@x.com", "properties": {"v": "1"}, "idProperty": "email"},
-        {"id": "b@x.com", "properties": {}, "idProperty": "email"},
-        {"id": " a@X.com", "properties": {"v": "2"}, "idProperty": "email"},
-        {"id": "c@x.com", "properties": {}, "idProperty": "email"},
+        {"id": "AB-1", "properties": {"v": "1"}, "idProperty": "code"},
+        {"id": "b-2", "properties": {}, "idProperty": "code"},
+        {"id": " ab-1", "properties": {"v": "2"}, "idProperty": "code"},
+        {"id": "c-3", "properties": {}, "idProperty": "code"},
     ]
-    chunk = _plan(records).chunks[0]
-    first, _, in_order = split_chunk(chunk)
-    assert [i.input.id for i in first.items] == ["A@x.com", "b@x.com"]
-    assert in_order
-    plain = _plan(_records(4)).chunks[0]
-    assert split_chunk(plain)[2] is False
+    items = _plan(records).chunks[0].items
+    first, second = Chunk(0, items[:2]), Chunk(0, items[2:])
+    assert may_share_a_record([first, second])
+    plain = _plan(_records(4)).chunks[0].items
+    assert not may_share_a_record([Chunk(0, plain[:2]), Chunk(0, plain[2:])])
+
+
+def test_email_keys_coalesce_without_regard_to_case() -> None:
+    # Issue 13 item 4: HubSpot treats A@x.com and a@x.com as one contact.
+    records = [
+        {"id": "A@x.com", "properties": {"v": "1", "w": "k"}, "idProperty": "email"},
+        {"id": " a@X.com ", "properties": {"v": "2"}, "idProperty": "email"},
+        {"id": "AB-1", "properties": {}, "idProperty": "code"},
+        {"id": "ab-1", "properties": {}, "idProperty": "code"},
+    ]
+    plan = _plan(records)
+    assert plan.coalesced == 1
+    first = plan.items[0]
+    assert first.input.id == "A@x.com"  # as the first record spelt it
+    assert first.positions == (0, 1)
+    assert first.input.properties == {"v": "2", "w": "k"}
+    assert [i.input.id for i in plan.items[1:]] == ["AB-1", "ab-1"]  # other keys: exact
 
 
 def test_coalesce_named_merges_duplicates_later_wins() -> None:
     records = [
-        {"id": "A@x.com", "properties": {"v": "1", "w": "k"}, "idProperty": "email"},
-        {"id": "b@x.com", "properties": {}, "idProperty": "email"},
-        {"id": "a@x.com", "properties": {"v": "2"}, "idProperty": "email"},
+        {"id": "AB-1", "properties": {"v": "1", "w": "k"}, "idProperty": "code"},
+        {"id": "b-2", "properties": {}, "idProperty": "code"},
+        {"id": "ab-1", "properties": {"v": "2"}, "idProperty": "code"},
     ]
     plan = _plan(records)
-    merged = coalesce_named(plan.chunks[0], ["a@x.com", "A@x.com"])
+    merged = coalesce_named(plan.chunks[0], ["ab-1", "AB-1"])
     assert merged is not None
     chunk, absorbed = merged
     assert absorbed == (2,)
-    assert [i.input.id for i in chunk.items] == ["A@x.com", "b@x.com"]
+    assert [i.input.id for i in chunk.items] == ["AB-1", "b-2"]
     assert chunk.items[0].positions == (0, 2)
     assert chunk.items[0].input.properties == {"v": "2", "w": "k"}
-    assert coalesce_named(plan.chunks[0], ["b@x.com"]) is None
+    assert coalesce_named(plan.chunks[0], ["b-2"]) is None
     # Merging the answer accounts for every position once.
     item = chunk.items[0]
     echo = [

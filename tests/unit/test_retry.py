@@ -123,24 +123,28 @@ def test_other_switch_does_not_disable() -> None:
     assert _decide(ConnectionFailedError("reset"), policy=no_timeouts).action is Action.RETRY
 
 
-def test_400_validation_splits_when_allowed() -> None:
+def test_400_validation_is_triaged_when_allowed() -> None:
+    # Issue 13: a whole-request 400 is sorted by what it says (_refusals), whatever the chunk
+    # size: a request-level one stops the call even for a single input.
     error = ValidationError("400", status=400, category="VALIDATION_ERROR")
-    assert _decide(error, chunk_size=2).action is Action.SPLIT
-    assert _decide(error, chunk_size=1).action is Action.FAIL
+    assert _decide(error, chunk_size=2).action is Action.TRIAGE
+    assert _decide(error, chunk_size=1).action is Action.TRIAGE
     no_split = RetryPolicy(split_bad_chunks=False)
     assert _decide(error, chunk_size=50, policy=no_split).action is Action.FAIL
 
 
-def test_400_without_category_splits() -> None:
-    assert _decide(ValidationError("400", status=400), chunk_size=10).action is Action.SPLIT
+def test_400_without_category_and_409_are_triaged() -> None:
+    assert _decide(ValidationError("400", status=400), chunk_size=10).action is Action.TRIAGE
+    conflict = ValidationError("409", status=409, category="CONFLICT")
+    assert _decide(conflict, chunk_size=10).action is Action.TRIAGE
+    other = ValidationError("400", status=400, category="RATE_LIMITS_EXCEEDED_SOMEHOW")
+    assert _decide(other, chunk_size=10).action is Action.TRIAGE
 
 
 @pytest.mark.parametrize(
     "error",
     [
         ValidationError("404", status=404, category="OBJECT_NOT_FOUND"),
-        ValidationError("409", status=409, category="CONFLICT"),
-        ValidationError("400", status=400, category="RATE_LIMITS_EXCEEDED_SOMEHOW"),
         ValidationError("415", status=415),
         APIError("301", status=301),
         AsyncBatchError("something else"),
