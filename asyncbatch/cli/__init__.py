@@ -22,7 +22,7 @@ import os
 import sys
 import traceback
 
-from .._redact import mask, url_secrets
+from .._redact import mask
 from ._exit import Outcome, exit_code
 
 __all__ = ["main"]
@@ -68,7 +68,9 @@ def _secrets(args: list[str]) -> list[str]:
     urls = [os.environ.get("ASYNCBATCH_REDIS_URL", "")]
     urls += [value for flag, value in itertools.pairwise(args) if flag == "--redis-url"]
     urls += [arg.partition("=")[2] for arg in args if arg.startswith("--redis-url=")]
-    found = [s for url in urls if url for s in url_secrets(url)]
+    from ._prepare import url_secret_pieces
+
+    found = [s for url in urls if url for s in url_secret_pieces(url)]
     return [*found, os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()]
 
 

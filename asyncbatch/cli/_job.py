@@ -25,6 +25,8 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING
 
+import attrs
+
 from .. import DEFAULT_BASE_URL, BatchClient
 from .._exceptions import InvalidInputError, LimiterUnavailableError
 from .._models import BatchResult
@@ -57,14 +59,28 @@ def run_job(options: JobOptions) -> int:
         outcome = Outcome(usage_error=exc.located(options.display_name))
     except OutputError as exc:  # an output file that failed as the run ended
         outcome = Outcome(stop_reason=str(exc))
+    outcome = _masked(outcome, options.secrets)
     line = exit_line(
         outcome,
         checkpoint=str(options.checkpoint) if options.checkpoint is not None else None,
         errors=str(options.errors) if options.errors is not None else None,
     )
     if line is not None:
-        print(f"asyncbatch: {mask(line, options.secrets)}", file=sys.stderr, flush=True)
+        print(f"asyncbatch: {line}", file=sys.stderr, flush=True)
     return exit_code(outcome)
+
+
+def _masked(outcome: Outcome, secrets: list[str]) -> Outcome:
+    """``outcome`` with ``secrets`` masked in the reasons the library gave (a Redis client's
+    error may quote the URL it was given, pieces of a malformed password included). Usage
+    errors are the CLI's own, written with the URL redacted."""
+    if not secrets:
+        return outcome
+    return attrs.evolve(
+        outcome,
+        stop_reason=outcome.stop_reason and mask(outcome.stop_reason, secrets),
+        unfinished_reason=outcome.unfinished_reason and mask(outcome.unfinished_reason, secrets),
+    )
 
 
 def _prepare_and_run(options: JobOptions) -> Outcome:

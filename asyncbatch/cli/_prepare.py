@@ -36,6 +36,7 @@ __all__ = [
     "prepare",
     "read_token",
     "shared_rate",
+    "url_secret_pieces",
 ]
 
 #: The most requests ``--concurrency`` may put in flight. HubSpot's highest tier allows 190
@@ -43,6 +44,7 @@ __all__ = [
 MAX_CONCURRENCY = 100
 
 _RATE = re.compile(r"(\d+)/(\d+(?:\.\d*)?)?(s|ms)")
+_DELIMITERS = re.compile(r"[@/:?#&=]")
 
 
 class UsageError(Exception):
@@ -84,7 +86,7 @@ class JobOptions:
     @property
     def secrets(self) -> list[str]:
         """What messages must not show: the Redis URL's secrets."""
-        return url_secrets(self.redis_url) if self.redis_url else []
+        return url_secret_pieces(self.redis_url) if self.redis_url else []
 
 
 @attrs.frozen(kw_only=True)
@@ -105,6 +107,18 @@ class Prepared:
             empty_clears=o.empty_clears,
         )
         return lambda: open_records(self.source, options)
+
+
+def url_secret_pieces(url: str) -> list[str]:
+    """``url_secrets(url)`` and each piece of them between URL delimiters. Pure.
+
+    A password with an unescaped ``@``, ``/`` or ``:`` is read by redis-py as a host, a port
+    or a path, and its error messages quote those pieces (``Port could not be cast to integer
+    value as 'S3C'`` for ``redis://u:S3C/ret@host``), so each piece is masked too.
+    """
+    found = url_secrets(url)
+    pieces = {p for text in found for p in _DELIMITERS.split(text) if p and not p.isdigit()}
+    return sorted({*found, *pieces}, key=len, reverse=True)
 
 
 def parse_rate(text: str) -> RateLimit:
@@ -160,7 +174,7 @@ def shared_rate(rate: RateLimit, redis_url: str | None, redis_key: str | None) -
         # What redis-py will make of it: a bad port, a bad query value.
         parse_url(redis_url)  # type: ignore[no-untyped-call]
     except ValueError as exc:
-        reason = mask(str(exc), url_secrets(redis_url))
+        reason = mask(str(exc), url_secret_pieces(redis_url))
         raise UsageError(f"--redis-url {shown!r}: {reason}") from None
     key = "default" if redis_key is None else redis_key
     try:
