@@ -260,12 +260,36 @@ def _has_float(value: object) -> bool:
     return False
 
 
+class _NotJson(ValueError):
+    """``NaN``, ``Infinity``: Python's json reads them, JSON has no such thing."""
+
+
+def _no_constant(name: str) -> object:
+    raise _NotJson(name)
+
+
+def _exact_loads(line: bytes) -> object:
+    return json.loads(line, parse_float=Decimal, parse_constant=_no_constant)
+
+
 def _loads(line: bytes) -> object:
     """One JSON value, every number exact: orjson, or ``json.loads`` with ``Decimal`` when
-    orjson made a binary float of some number (see the module docstring)."""
-    value = orjson.loads(line)
+    orjson made a binary float of some number or refused one past a double's range (see the
+    module docstring).
+
+    Raises:
+        orjson.JSONDecodeError: the line is not JSON.
+        ValueError: a number with more digits than Python reads (4300).
+    """
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as not_json:
+        try:
+            return _exact_loads(line)  # an integer of 310+ digits is JSON all the same
+        except (json.JSONDecodeError, _NotJson):
+            raise not_json from None
     if _has_float(value):
-        value = json.loads(line, parse_float=Decimal)
+        value = _exact_loads(line)
     return value
 
 
