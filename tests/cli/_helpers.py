@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -34,3 +36,45 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 CLI = [sys.executable, "-m", "asyncbatch"]
+
+
+async def run_process(
+    *argv: str, stdin: bytes | None = None, limit_seconds: float = 60.0
+) -> tuple[int, str, str]:
+    """``asyncbatch *argv`` as a real process (with a token in its environment)."""
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=subprocess_env(HUBSPOT_ACCESS_TOKEN="process-token"),
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(stdin), limit_seconds)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def journaled(checkpoint: Path) -> set[int]:
+    """The positions a checkpoint journal names as finished (a torn line is skipped)."""
+    done: set[int] = set()
+    for line in checkpoint.read_text().splitlines()[1:]:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        done.update(p for start, end in entry["done"] for p in range(start, end))
+    return done

@@ -18,23 +18,17 @@ import pytest
 
 from asyncbatch.emulator import Emulator
 from asyncbatch.emulator.pytest_plugin import MakeEmulator
-from tests.cli._helpers import CLI, by_property, read_jsonl, subprocess_env, write_jsonl
+from tests.cli._helpers import (
+    CLI,
+    by_property,
+    journaled,
+    read_jsonl,
+    run_process,
+    subprocess_env,
+    write_jsonl,
+)
 
 TIMEOUT = 30.0
-
-
-async def run_process(*argv: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        *CLI,
-        *argv,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=subprocess_env(HUBSPOT_ACCESS_TOKEN="process-token"),
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin), TIMEOUT)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 @pytest.mark.asyncio
@@ -116,27 +110,6 @@ def test_without_click_one_line_and_exit_2() -> None:
 
 N_RECORDS = 3000
 _PROGRESS = re.compile(r"progress: (\d+) records")
-
-
-def journaled(checkpoint: Path) -> set[int]:
-    lines = checkpoint.read_text().splitlines()
-    done: set[int] = set()
-    for line in lines[1:]:
-        entry = read_jsonl_line(line)
-        if entry is not None:
-            done.update(p for start, end in entry["done"] for p in range(start, end))
-    return done
-
-
-def read_jsonl_line(line: str) -> dict[str, list[list[int]]] | None:
-    import json
-
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError:
-        return None  # a line torn by SIGKILL
-    assert isinstance(value, dict)
-    return value
 
 
 def writes_by_position(emulator: Emulator) -> dict[int, int]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,21 +24,13 @@ from asyncbatch._limiters import KEY_PREFIX, RateLimit
 from asyncbatch._redact import redact_url
 from asyncbatch.cli._prepare import shared_rate
 from asyncbatch.emulator import Emulator
-from tests.cli._helpers import RunCli, by_property, read_jsonl, write_jsonl
+from tests.cli._helpers import RunCli, by_property, closed_port, read_jsonl, write_jsonl
 
 SECRET = "pw-S3CRET-7f2a"
 
 
 def courses(n: int) -> list[dict[str, object]]:
     return [{"id": f"R{i:04}", "properties": {"course_code": f"R{i:04}", "n": i}} for i in range(n)]
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def upsert_argv(path: Path, emulator: Emulator, *more: str) -> list[str]:
