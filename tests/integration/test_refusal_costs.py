@@ -15,6 +15,7 @@ import pytest_asyncio
 
 import asyncbatch
 import asyncbatch._operations
+from tests.invariants import assert_accounted
 from tests.scripted import Scripted, echo, refusal, scripted_server
 
 pytestmark = pytest.mark.asyncio
@@ -30,12 +31,6 @@ def _client(url: str, **kwargs: Any) -> asyncbatch.BatchClient:
     kwargs.setdefault("rate_limit", asyncbatch.RateLimit(10_000, 1.0))
     kwargs.setdefault("max_concurrency", 10)
     return asyncbatch.BatchClient("token", base_url=url, **kwargs)
-
-
-def _accounted(result: asyncbatch.BatchResult) -> list[int]:
-    positions = [p for ps in result.result_positions for p in ps]
-    positions += [p for f in result.failed for p in f.positions]
-    return sorted(positions)
 
 
 def _option_refusal(bad: str, prop: str = "level") -> aiohttp.web.Response:
@@ -73,7 +68,7 @@ async def test_non_unique_id_property_costs_one_request(scripted: Scripted) -> N
     assert len(scripted.bodies) <= 2
     assert len(result.failed) == 1000 and not result.results
     assert all("non-unique" in f.reason for f in result.failed)
-    assert _accounted(result) == list(range(1000))
+    assert_accounted(result, 1000)
 
 
 async def test_unknown_object_type_without_category_costs_one_request(scripted: Scripted) -> None:
@@ -177,7 +172,7 @@ async def test_unattributable_value_is_bisected_under_the_budget(scripted: Scrip
         result = await client.update("0-410", records)
     assert len(scripted.bodies) <= 3
     assert any("split budget" in f.reason for f in result.failed)
-    assert _accounted(result) == list(range(100))
+    assert_accounted(result, 100)
 
 
 async def test_a_conflict_409_is_isolated(scripted: Scripted) -> None:
