@@ -325,6 +325,31 @@ def parse_jsonl(lines: Iterable[bytes]) -> Iterator[SourceRecord]:
         position += 1
 
 
+def _read_header(reader: Iterator[list[str]], id_column: str) -> list[str] | None:
+    """The CSV header's column names (None for an empty file), checked: each named, once,
+    ``id_column`` among them."""
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        raise InputError(f"the header row is not valid CSV: {exc}", line=1) from None
+    seen: set[str] = set()
+    for number, name in enumerate(header, start=1):
+        if not name:
+            raise InputError(f"column {number} of the header has no name", line=1)
+        if name in seen:
+            raise InputError(f"column {name!r} appears twice in the header", line=1)
+        seen.add(name)
+    if id_column not in seen:
+        raise InputError(
+            f"no id column {id_column!r} in the header (columns: {', '.join(header)}); "
+            "name it with --id-column",
+            line=1,
+        )
+    return header
+
+
 def parse_csv(
     lines: Iterable[str],
     *,
@@ -343,25 +368,9 @@ def parse_csv(
             CSV reader cannot read.
     """
     reader = csv.reader(lines, strict=True)
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
+    header = _read_header(reader, id_column)
+    if header is None:
         return
-    except csv.Error as exc:
-        raise InputError(f"the header row is not valid CSV: {exc}", line=1) from None
-    seen: set[str] = set()
-    for number, name in enumerate(header, start=1):
-        if not name:
-            raise InputError(f"column {number} of the header has no name", line=1)
-        if name in seen:
-            raise InputError(f"column {name!r} appears twice in the header", line=1)
-        seen.add(name)
-    if id_column not in seen:
-        raise InputError(
-            f"no id column {id_column!r} in the header (columns: {', '.join(header)}); "
-            "name it with --id-column",
-            line=1,
-        )
     id_index = header.index(id_column)
     columns = [(i, name) for i, name in enumerate(header) if i != id_index or id_as_property]
     width = len(header)
