@@ -114,7 +114,17 @@ def url_secrets(url: str) -> list[str]:
         pieces = [text, *(piece.partition("=")[2] or piece for piece in text.split("&"))]
         found += [piece for piece in pieces if not (piece.isdigit() and len(piece) <= 4)]
     secrets = {s for text in found for s in (text, unquote(text)) if s}
-    return sorted(secrets, key=len, reverse=True)
+    # A password with an unescaped "@", "/" or ":" is read by a Redis client as a host, a
+    # port or a path, and its errors quote those pieces ("connecting to ss:6379" for
+    # redis://:p@ss/w@h): each piece between delimiters is a secret too, bar pieces too short
+    # to tell anything (masking every "p" would garble the message, not protect the secret).
+    fragments = {
+        p for text in secrets for p in _DELIMITERS.split(text) if len(p) >= 2 and not p.isdigit()
+    }
+    return sorted(secrets | fragments, key=len, reverse=True)
+
+
+_DELIMITERS = re.compile(r"[@/:?#&=]")
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:

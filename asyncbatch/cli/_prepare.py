@@ -110,15 +110,10 @@ class Prepared:
 
 
 def url_secret_pieces(url: str) -> list[str]:
-    """``url_secrets(url)`` and each piece of them between URL delimiters. Pure.
-
-    A password with an unescaped ``@``, ``/`` or ``:`` is read by redis-py as a host, a port
-    or a path, and its error messages quote those pieces (``Port could not be cast to integer
-    value as 'S3C'`` for ``redis://u:S3C/ret@host``), so each piece is masked too.
-    """
-    found = url_secrets(url)
-    pieces = {p for text in found for p in _DELIMITERS.split(text) if p and not p.isdigit()}
-    return sorted({*found, *pieces}, key=len, reverse=True)
+    """The secrets of ``url`` to mask in messages (``_redact.url_secrets``: the password, the
+    query's values and their pieces between URL delimiters, which a Redis client quotes as a
+    host or port). Pure."""
+    return url_secrets(url)
 
 
 def parse_rate(text: str) -> RateLimit:

@@ -82,3 +82,13 @@ def test_mask_replaces_every_occurrence_longest_first() -> None:
     assert mask("a secret, a secretive one", ["secret", "secretive"]) == "a ***, a *** one"
     assert mask("pw pw", ["pw"]) == "*** ***"
     assert mask("nothing here", ["", "absent"]) == "nothing here"
+
+
+def test_pieces_of_a_malformed_password_are_secrets_too() -> None:
+    # A Redis client reads redis://:p@ss/word@h as host "ss" and quotes it in its errors
+    # ("connecting to ss:6379"); the limiter's messages must not show it.
+    from asyncbatch._redact import url_secrets
+
+    secrets = url_secrets("redis://:p@ssw/word@h/0")
+    assert {"p@ssw/word", "ssw", "word"} <= set(secrets)
+    assert mask("Error connecting to ssw:6379", secrets) == "Error connecting to ***:6379"
