@@ -13,7 +13,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from ._app import Emulator
 from ._config import ALL_FAULT_KINDS, EmulatorConfig, FaultConfig, FaultKind, PropertyDef
@@ -45,9 +45,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help='JSON: {"OBJECT_TYPE": [{"name": ..., "type": ..., "options": [...]}]}',
+        help='JSON: {"OBJECT_TYPE": [{"name": ..., "type": ..., "options": [...], '
+        '"fieldType": ..., "hasUniqueValue": ..., "calculated": ..., "readOnlyValue": ...}]}; '
+        "added to HubSpot's default properties",
     )
-    add("--strict-properties", action="store_true", help="reject undeclared properties")
+    add(
+        "--lenient",
+        action="store_true",
+        help="accept any object type and undeclared property; validation 400s name the inputs "
+        "(the default is as strict as HubSpot)",
+    )
+    add(
+        "--strict-properties",
+        action="store_true",
+        help="with --lenient: reject properties not declared for a declared object type",
+    )
+    add("--portal-id", type=int, default=12345678, help="account id HubSpot's messages name")
+    add(
+        "--token-expires-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="refuse each token with 401 EXPIRED_AUTHENTICATION this long after its first use",
+    )
     add(
         "--validation-207",
         action="store_true",
@@ -63,9 +83,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     if args.properties is not None:
         raw = json.loads(args.properties.read_text(encoding="utf-8"))
         for object_type, defs in raw.items():
-            properties[object_type] = [
-                PropertyDef(d["name"], d.get("type", "string"), d.get("options", ())) for d in defs
-            ]
+            properties[object_type] = [_property_def(d) for d in defs]
     kinds = tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip())
     return EmulatorConfig(
         token=args.token,
@@ -82,10 +100,26 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
             retry_after_seconds=args.retry_after,
         ),
         properties=properties,
+        strict=not args.lenient,
         strict_properties=args.strict_properties,
+        portal_id=args.portal_id,
+        token_expires_after_seconds=args.token_expires_after,
         validation_errors_as_207=args.validation_207,
         shuffle_results=not args.no_shuffle,
         seed=args.seed,
+    )
+
+
+def _property_def(raw: dict[str, Any]) -> PropertyDef:
+    """A ``PropertyDef`` from a definition in HubSpot's JSON names."""
+    return PropertyDef(
+        raw["name"],
+        raw.get("type", "string"),
+        raw.get("options", ()),
+        field_type=raw.get("fieldType"),
+        has_unique_value=bool(raw.get("hasUniqueValue", False)),
+        calculated=bool(raw.get("calculated", False)),
+        read_only_value=bool(raw.get("readOnlyValue", False)),
     )
 
 

@@ -1,9 +1,12 @@
 """The emulator's aiohttp.web application and its ``Emulator`` handle. Does network I/O.
 
-Request path of a batch call: authentication (401) -> rate limit (429, headers on every answer
-after this point) -> body read -> latency -> injected fault -> content type and JSON (415/400)
--> ``_batch.process`` -> answer. Anything unexpected becomes a HubSpot-shaped JSON error, never
-a traceback.
+Request path of a batch call: authentication (401, expired token 401) -> rate limit (429,
+headers on every answer after this point) -> object type (strict: unknown is a 400) and
+operation (404) -> body read -> latency -> injected fault -> content type and JSON (415/400) ->
+``_batch.process`` -> answer. ``GET /crm/v3/properties/{objectType}`` takes the same first
+three steps. Every answer carries an ``x-hubspot-correlation-id`` header (the body's
+``correlationId`` when it has one). Anything unexpected becomes a HubSpot-shaped JSON error,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -20,17 +23,27 @@ from typing import Any, Self
 import orjson
 from aiohttp import web
 
-from ._batch import BatchContext, check_operation, process
+from ._batch import BatchContext, check_target, process
 from ._config import EmulatorConfig, FaultKind, PropertyDef
 from ._faults import FaultPicker, canned_answer
+from ._properties import Schema
 from ._ratelimit import RateLimiter
-from ._shapes import AUTH_MESSAGE, error_body, rate_limit_body
+from ._shapes import (
+    AUTH_MESSAGE,
+    correlation_id,
+    error_body,
+    expired_token_body,
+    rate_limit_body,
+    unknown_type_body,
+)
 from ._stats import EmulatorStats
 from ._store import Store, canonical_type
 
 logger = logging.getLogger("asyncbatch.emulator")
 
 BATCH_PATH = "/crm/v3/objects/{objectType}/batch/{operation}"
+PROPERTIES_PATH = "/crm/v3/properties/{objectType}"
+CORRELATION_HEADER = "x-hubspot-correlation-id"
 _JSON_TYPE = "application/json;charset=utf-8"
 _Handler = Callable[[web.Request], Any]
 _DROPPED = web.RequestKey("asyncbatch_emulator_dropped", bool)
@@ -39,6 +52,8 @@ _DROPPED = web.RequestKey("asyncbatch_emulator_dropped", bool)
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
     response = web.Response(status=status, body=orjson.dumps(body), headers=headers)
     response.headers["Content-Type"] = _JSON_TYPE
+    if isinstance(body, dict) and isinstance(body.get("correlationId"), str):
+        response.headers[CORRELATION_HEADER] = body["correlationId"]
     return response
 
 
@@ -62,7 +77,10 @@ class Emulator:
     ) -> None:
         self.config = config if config is not None else EmulatorConfig()
         self.stats = EmulatorStats()
-        self._store = Store()
+        # Strict: contacts are one record per e-mail address, whatever its case and spaces.
+        self._store = Store({"0-1": frozenset({"email"})} if self.config.strict else None)
+        self.schema = Schema(self.config.properties)
+        self._token_first_seen: dict[str, float] = {}
         self._clock = clock
         self._limiter = RateLimiter(
             requests=self.config.rate_limit_requests,
@@ -188,6 +206,7 @@ class Emulator:
         """Clear the store, the counters, the rate-limit windows and forced faults."""
         self._store.clear()
         self.stats = EmulatorStats()
+        self._token_first_seen.clear()
         self._limiter.reset()
         self._faults.reset()
         self._shuffle_rng = random.Random(self.config.seed)
@@ -198,6 +217,7 @@ class Emulator:
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
         app.router.add_post(BATCH_PATH, self._handle_batch)
+        app.router.add_get(PROPERTIES_PATH, self._handle_properties)
         app.router.add_get("/_emulator/stats", self._handle_stats)
         app.router.add_get("/_emulator/records/{objectType}", self._handle_records)
         app.router.add_post("/_emulator/reset", self._handle_reset)
@@ -227,6 +247,8 @@ class Emulator:
                 stats.in_flight -= 1
         if api and not request.get(_DROPPED, False):
             stats.status_counts[response.status] += 1
+        if api and CORRELATION_HEADER not in response.headers:
+            response.headers[CORRELATION_HEADER] = correlation_id()
         return response
 
     @staticmethod
@@ -266,75 +288,67 @@ class Emulator:
             return None
         return token
 
-    async def _handle_batch(self, request: web.Request) -> web.StreamResponse:
+    def _expired_minutes(self, token: str) -> int | None:
+        """Whole minutes since ``token`` expired, or ``None`` while it is valid."""
+        lifetime = self.config.token_expires_after_seconds
+        if lifetime is None:
+            return None
+        now = self._clock()
+        first_seen = self._token_first_seen.setdefault(token, now)
+        over = now - first_seen - lifetime
+        return None if over < 0 else int(over // 60)
+
+    def _admit(self, request: web.Request) -> tuple[str, dict[str, str]] | web.Response:
+        """The token and rate-limit headers of an API request, or the 401/429 refusing it."""
         token = self._authenticate(request)
         if token is None:
             return _json(401, error_body("INVALID_AUTHENTICATION", AUTH_MESSAGE))
-        requested_at = datetime.now(UTC)
+        minutes = self._expired_minutes(token)
+        if minutes is not None:
+            return _json(401, expired_token_body(minutes))
         decision = self._limiter.arrive(token)
         self.stats.max_window_requests = self._limiter.max_window_requests
-        headers = decision.headers
         if decision.policy is not None:
             self.stats.rate_limited[decision.policy] += 1
-            return _json(429, rate_limit_body(decision.policy), headers)
-        unsupported = check_operation(
-            request.match_info["objectType"], request.match_info["operation"]
-        )
-        if unsupported is not None:
-            return _json(unsupported.status, unsupported.body, headers)
+            body = rate_limit_body(decision.policy, portal_id=self.config.portal_id)
+            return _json(429, body, decision.headers)
+        return token, decision.headers
+
+    async def _handle_properties(self, request: web.Request) -> web.StreamResponse:
+        """``GET /crm/v3/properties/{objectType}``: the type's property definitions."""
+        admitted = self._admit(request)
+        if isinstance(admitted, web.Response):
+            return admitted
+        _, headers = admitted
+        object_type = request.match_info["objectType"]
+        if not self.schema.knows(object_type) and self.config.strict:
+            return _json(400, unknown_type_body(object_type), headers)
+        return _json(200, {"results": self.schema.to_json(object_type)}, headers)
+
+    async def _handle_batch(self, request: web.Request) -> web.StreamResponse:
+        requested_at = datetime.now(UTC)
+        admitted = self._admit(request)
+        if isinstance(admitted, web.Response):
+            return admitted
+        _, headers = admitted
+        object_type = request.match_info["objectType"]
+        operation = request.match_info["operation"]
+        schema = self.schema if self.config.strict else None
+        refused = check_target(object_type, operation, schema)
+        if refused is not None:
+            return _json(refused.status, refused.body, headers)
         raw = await request.read()
-        config = self.config
-        delay = config.latency_seconds
-        if config.jitter_seconds > 0:
-            delay += self._jitter_rng.uniform(0.0, config.jitter_seconds)
-        if not await self._pause(delay):
+        if not await self._pause(self._latency()):
             return _json(503, error_body("SERVICE_UNAVAILABLE", "shutting down"), headers)
         fault = self._faults.pick()
         if fault is not None:
-            self.stats.faults[fault] += 1
-            if fault == "reset":
-                return self._drop(request)
-            canned = canned_answer(fault, config.faults)
-            if canned is not None:
-                if fault == "429_secondly":
-                    self.stats.rate_limited["SECONDLY"] += 1
-                all_headers = {**headers, **canned.headers}
-                if isinstance(canned.body, bytes):
-                    response = web.Response(
-                        status=canned.status, body=canned.body, headers=all_headers
-                    )
-                    response.content_type = canned.content_type
-                    return response
-                return _json(canned.status, canned.body, all_headers)
-            if fault == "slow" and not await self._pause(config.faults.slow_seconds):
-                return _json(503, error_body("SERVICE_UNAVAILABLE", "shutting down"), headers)
-        if request.content_type != "application/json":
-            return _json(
-                415,
-                error_body(
-                    "VALIDATION_ERROR",
-                    f"Content type '{request.content_type}' not supported: send application/json.",
-                ),
-                headers,
-            )
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return _json(
-                400,
-                error_body("VALIDATION_ERROR", f"Invalid input JSON: {exc}"),
-                headers,
-            )
-        object_type = request.match_info["objectType"]
-        ctx = BatchContext(
-            definitions=self._definitions,
-            strict=config.strict_properties,
-            validation_errors_as_207=config.validation_errors_as_207,
-            clock=lambda: datetime.now(UTC),
-            shuffle=self._shuffle_rng if config.shuffle_results else None,
-            requested_at=requested_at if config.include_requested_at else None,
-        )
-        answer = process(self._store, object_type, request.match_info["operation"], payload, ctx)
+            faulty = await self._fault_answer(request, fault, headers)
+            if faulty is not None:
+                return faulty
+        payload = self._decode(request, raw, headers)
+        if isinstance(payload, web.Response):
+            return payload
+        answer = process(self._store, object_type, operation, payload, self._context(requested_at))
         canonical = canonical_type(object_type)
         for record_id in answer.written:
             self.stats.writes[(canonical, record_id)] += 1
@@ -343,6 +357,61 @@ class Emulator:
         if answer.body is None:
             return web.Response(status=answer.status, headers=headers)
         return _json(answer.status, answer.body, headers)
+
+    def _latency(self) -> float:
+        delay = self.config.latency_seconds
+        if self.config.jitter_seconds > 0:
+            delay += self._jitter_rng.uniform(0.0, self.config.jitter_seconds)
+        return delay
+
+    async def _fault_answer(
+        self, request: web.Request, fault: FaultKind, headers: dict[str, str]
+    ) -> web.StreamResponse | None:
+        """The answer ``fault`` replaces the real one with, or ``None`` to go on (``slow``,
+        ``lost``: the write is still applied)."""
+        config = self.config
+        self.stats.faults[fault] += 1
+        if fault == "reset":
+            return self._drop(request)
+        canned = canned_answer(fault, config.faults, portal_id=config.portal_id)
+        if canned is not None:
+            if fault == "429_secondly":
+                self.stats.rate_limited["SECONDLY"] += 1
+            all_headers = {**headers, **canned.headers}
+            if isinstance(canned.body, bytes):
+                response = web.Response(status=canned.status, body=canned.body, headers=all_headers)
+                response.content_type = canned.content_type
+                return response
+            return _json(canned.status, canned.body, all_headers)
+        if fault == "slow" and not await self._pause(config.faults.slow_seconds):
+            return _json(503, error_body("SERVICE_UNAVAILABLE", "shutting down"), headers)
+        return None
+
+    @staticmethod
+    def _decode(request: web.Request, raw: bytes, headers: dict[str, str]) -> Any:
+        """The JSON body, or the 415/400 refusing it."""
+        if request.content_type != "application/json":
+            message = f"Content type '{request.content_type}' not supported: send application/json."
+            return _json(415, error_body("VALIDATION_ERROR", message), headers)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            body = error_body("VALIDATION_ERROR", f"Invalid input JSON: {exc}")
+            return _json(400, body, headers)
+
+    def _context(self, requested_at: datetime) -> BatchContext:
+        config = self.config
+        return BatchContext(
+            strict=config.strict,
+            schema=self.schema,
+            declared=self._definitions,
+            reject_unknown=config.strict_properties,
+            validation_errors_as_207=config.validation_errors_as_207,
+            portal_id=config.portal_id,
+            clock=lambda: datetime.now(UTC),
+            shuffle=self._shuffle_rng if config.shuffle_results else None,
+            requested_at=requested_at if config.include_requested_at else None,
+        )
 
     async def _handle_stats(self, request: web.Request) -> web.Response:
         body = self.stats.to_dict()

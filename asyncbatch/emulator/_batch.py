@@ -3,12 +3,17 @@
 ``process`` takes a parsed JSON body and returns an ``Answer`` (status and body, as HubSpot
 would send them); it mutates the store and nothing else. Time and randomness come in through
 ``BatchContext`` so the outcome is reproducible.
+
+Order of the checks (each a whole-request refusal that leaves the store untouched): object type
+and operation, body shape, ``idProperty`` and duplicate keys, property values, then (strict)
+unique-value conflicts. Only then is anything written; update ids that match no record come back
+as 207 ``OBJECT_NOT_FOUND`` errors.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,230 +22,132 @@ import orjson
 
 from .._convert import format_datetime
 from ._config import PropertyDef
-from ._shapes import JSON, error_body, error_detail, standard_error
-from ._store import READ_UPDATE_ONLY, RECORD_ID_PROPERTY, Store, canonical_type, check_properties
+from ._inputs import MAX_INPUTS, Answer, Input, Invalid, check_keys, parse_inputs
+from ._properties import Schema
+from ._rules import conflict_body, id_property_body, unique_properties
+from ._shapes import (
+    JSON,
+    error_body,
+    error_detail,
+    property_values_body,
+    standard_error,
+    unknown_type_body,
+)
+from ._store import READ_UPDATE_ONLY, Record, Store, TypeStore, canonical_type
+from ._validation import Issue, check_properties
 
-MAX_INPUTS = 100
+__all__ = ["MAX_INPUTS", "OPERATIONS", "Answer", "BatchContext", "check_target", "process"]
+
 OPERATIONS = ("archive", "create", "read", "update", "upsert")
-
-
-@attrs.frozen
-class Answer:
-    """What to send back: ``body`` is ``None`` for a 204. ``written`` are the record ids written."""
-
-    status: int
-    body: JSON | None
-    written: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
 class BatchContext:
-    """What ``process`` needs besides the store and the request."""
+    """What ``process`` needs besides the store and the request.
 
-    definitions: Mapping[str, Mapping[str, PropertyDef]]  # canonical type -> name -> def
+    ``schema`` holds every type's definitions (HubSpot's defaults and the declared ones);
+    strict mode checks against it. Lenient mode checks only ``declared`` (canonical type ->
+    name -> definition), undeclared names failing only with ``reject_unknown``.
+    """
+
     strict: bool
+    schema: Schema
+    declared: Mapping[str, Mapping[str, PropertyDef]]
+    reject_unknown: bool
     validation_errors_as_207: bool
+    portal_id: int
     clock: Callable[[], datetime]
     shuffle: random.Random | None
     requested_at: datetime | None = None
 
 
-@attrs.frozen
-class _Input:
-    index: int
-    id: str | None
-    properties: dict[str, str]
-    id_property: str | None
-    trace: str | None
+_Issues = dict[int, list[Issue]]
 
 
-class _Invalid(Exception):
-    """A whole-request failure, carrying the answer to send."""
-
-    def __init__(self, answer: Answer) -> None:
-        super().__init__(answer.status)
-        self.answer = answer
-
-
-def _fail(status: int, category: str, message: str, **kwargs: Any) -> _Invalid:
-    return _Invalid(Answer(status, error_body(category, message, **kwargs)))
-
-
-def _to_str(value: Any, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if value is None:
-        return ""
-    raise _fail(
-        400,
-        "VALIDATION_ERROR",
-        f"Invalid input JSON: {where} must be a string, number or boolean.",
-        errors=[error_detail(f"{where} must be a string", code="INVALID_TYPE", in_=where)],
+def _issues_of(item: Input, object_type: str, operation: str, ctx: BatchContext) -> list[Issue]:
+    if ctx.strict:
+        properties = dict(item.properties)
+        if operation == "upsert" and item.id_property and item.id is not None:
+            properties.setdefault(item.id_property, item.id)  # the key is a written value too
+        return check_properties(ctx.schema.of(object_type), properties, strict=True)
+    return check_properties(
+        ctx.declared.get(canonical_type(object_type)),
+        item.properties,
+        strict=False,
+        reject_unknown=ctx.reject_unknown,
+        extra_names=[item.id_property] if item.id_property else [],
     )
 
 
-def _parse_inputs(payload: Any, operation: str) -> list[_Input]:
-    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
-        raise _fail(
-            400,
-            "VALIDATION_ERROR",
-            "Invalid input JSON on line 1, column 1: Missing required property 'inputs' "
-            "(an array of batch inputs).",
-            errors=[error_detail("inputs is required", code="REQUIRED_FIELD", in_="inputs")],
-        )
-    raw_inputs: list[Any] = payload["inputs"]
-    if len(raw_inputs) > MAX_INPUTS:
-        raise _fail(
-            400,
-            "VALIDATION_ERROR",
-            f"Batch input limit exceeded: {len(raw_inputs)} inputs were provided, "
-            f"the maximum is {MAX_INPUTS}.",
-            context={"inputs": [str(len(raw_inputs))], "maxInputs": [str(MAX_INPUTS)]},
-        )
-    needs_id = operation in ("update", "upsert", "read", "archive")
-    needs_props = operation in ("update", "upsert", "create")
-    inputs: list[_Input] = []
-    for i, raw in enumerate(raw_inputs):
-        where = f"inputs[{i}]"
-        if not isinstance(raw, dict):
-            raise _fail(400, "VALIDATION_ERROR", f"Invalid input JSON: {where} must be an object.")
-        record_id: str | None = None
-        if needs_id:
-            if raw.get("id") is None or isinstance(raw["id"], dict | list):
-                raise _fail(
-                    400,
-                    "VALIDATION_ERROR",
-                    f"Invalid input JSON: {where}.id is required.",
-                    errors=[error_detail("id is required", code="REQUIRED_FIELD", in_="id")],
-                )
-            record_id = _to_str(raw["id"], f"{where}.id")
-        props: dict[str, str] = {}
-        if needs_props:
-            raw_props = raw.get("properties")
-            if not isinstance(raw_props, dict):
-                raise _fail(
-                    400,
-                    "VALIDATION_ERROR",
-                    f"Invalid input JSON: {where}.properties is required and must be an object.",
-                    errors=[
-                        error_detail(
-                            "properties is required", code="REQUIRED_FIELD", in_="properties"
-                        )
-                    ],
-                )
-            props = {str(k): _to_str(v, f"{where}.properties.{k}") for k, v in raw_props.items()}
-        id_property = raw.get("idProperty") if operation != "read" else payload.get("idProperty")
-        if id_property is not None and not isinstance(id_property, str):
-            raise _fail(400, "VALIDATION_ERROR", f"Invalid input JSON: {where}.idProperty.")
-        if operation == "upsert" and not id_property:
-            raise _fail(
-                400,
-                "VALIDATION_ERROR",
-                f"idProperty is required for upsert ({where}, id {record_id}).",
-                context={"ids": [record_id or ""]},
-                errors=[
-                    error_detail("idProperty is required", code="REQUIRED_FIELD", in_="idProperty")
-                ],
-            )
-        if operation == "upsert" and id_property == RECORD_ID_PROPERTY:
-            raise _fail(
-                400,
-                "VALIDATION_ERROR",
-                f"{RECORD_ID_PROPERTY} cannot be used as the idProperty of an upsert.",
-                context={"ids": [record_id or ""]},
-            )
-        trace = raw.get("objectWriteTraceId")
-        inputs.append(
-            _Input(
-                index=i,
-                id=record_id,
-                properties=props,
-                id_property=id_property or None,
-                trace=None if trace is None else _to_str(trace, f"{where}.objectWriteTraceId"),
-            )
-        )
-    return inputs
+def _validate(
+    inputs: Sequence[Input], object_type: str, operation: str, ctx: BatchContext
+) -> _Issues:
+    """Invalid inputs by index, for a 207; raises ``Invalid`` for a whole-request 400."""
+    bad = {
+        item.index: issues
+        for item in inputs
+        if (issues := _issues_of(item, object_type, operation, ctx))
+    }
+    if not bad:
+        return {}
+    if ctx.validation_errors_as_207 and all(item.trace is not None for item in inputs):
+        return bad
+    if ctx.strict:
+        # HubSpot's 400 names properties, never inputs. Whether it lists the problems of every
+        # input is not public; the stricter reading reports the first invalid input's only.
+        first = bad[min(bad)]
+        raise Invalid(Answer(400, property_values_body(first, portal_id=ctx.portal_id)))
+    raise Invalid(Answer(400, _lenient_validation_body(inputs, bad)))
 
 
-def _check_duplicates(inputs: list[_Input]) -> None:
-    seen: set[tuple[str, str]] = set()
-    duplicates: list[str] = []
-    for item in inputs:
-        if item.id is None:
-            continue
-        key = (item.id_property or RECORD_ID_PROPERTY, item.id)
-        if key in seen and item.id not in duplicates:
-            duplicates.append(item.id)
-        seen.add(key)
-    if duplicates:
-        raise _fail(
-            400,
-            "VALIDATION_ERROR",
-            f"Duplicate IDs found in batch input: [{', '.join(duplicates)}]. IDs must be unique",
-            context={"ids": duplicates},
-        )
+def _lenient_validation_body(inputs: Sequence[Input], bad: _Issues) -> JSON:
+    """The lenient mode's 400: the emulator's old body, which names the inputs."""
+    by_index = {item.index: item for item in inputs}
+    issues = [(by_index[i], *issue) for i in sorted(bad) for issue in bad[i]]
+    return error_body(
+        "VALIDATION_ERROR",
+        _named_message(issues),
+        context={
+            "ids": list(dict.fromkeys(item.key for item, *_ in issues)),
+            "propertyName": list(dict.fromkeys(name for _, name, _c, _m in issues)),
+        },
+        errors=_named_details(issues),
+    )
 
 
-def _input_key(item: _Input) -> str:
-    return item.id if item.id is not None else f"inputs[{item.index}]"
-
-
-def _validation_message(issues: list[tuple[_Input, str, str, str]]) -> str:
-    # HubSpot embeds a JSON list of property results in the message; "id" names the input.
+def _named_message(issues: Sequence[tuple[Input, str, str, str]]) -> str:
     parts = [
-        {"isValid": False, "message": message, "error": code, "name": name, "id": _input_key(item)}
+        {"isValid": False, "message": message, "error": code, "name": name, "id": item.key}
         for item, name, code, message in issues
     ]
     return "Property values were not valid: " + orjson.dumps(parts).decode()
 
 
-def _validation_details(issues: list[tuple[_Input, str, str, str]]) -> list[JSON]:
+def _named_details(issues: Sequence[tuple[Input, str, str, str]]) -> list[JSON]:
     details = []
     for item, name, code, message in issues:
-        context = {"propertyName": [name], "ids": [_input_key(item)]}
+        context = {"propertyName": [name], "ids": [item.key]}
         if item.trace is not None:
             context["objectWriteTraceId"] = [item.trace]
         details.append(error_detail(message, code=code, in_=name, context=context))
     return details
 
 
-def _validate(
-    inputs: list[_Input], object_type: str, ctx: BatchContext
-) -> dict[int, list[tuple[_Input, str, str, str]]]:
-    """Invalid inputs by index; raises for a whole-request failure."""
-    definitions = ctx.definitions.get(canonical_type(object_type))
-    if not definitions:
-        return {}
-    bad: dict[int, list[tuple[_Input, str, str, str]]] = {}
-    for item in inputs:
-        extra = [item.id_property] if item.id_property else []
-        for name, code, message in check_properties(
-            definitions, item.properties, strict=ctx.strict, extra_names=extra
-        ):
-            bad.setdefault(item.index, []).append((item, name, code, message))
-    if not bad:
-        return {}
-    all_traced = all(item.trace is not None for item in inputs)
-    if ctx.validation_errors_as_207 and all_traced:
-        return bad
-    issues = [issue for group in bad.values() for issue in group]
-    raise _fail(
-        400,
+def _invalid_input_error(item: Input, issues: list[Issue]) -> JSON:
+    """A 207 ``errors`` entry for one invalid input (``validation_errors_as_207``)."""
+    named = [(item, *issue) for issue in issues]
+    context = {"ids": [item.key], "propertyName": [name for name, _c, _m in issues]}
+    if item.trace is not None:
+        context["objectWriteTraceId"] = [item.trace]
+    return standard_error(
         "VALIDATION_ERROR",
-        _validation_message(issues),
-        context={
-            "ids": list(dict.fromkeys(_input_key(i[0]) for i in issues)),
-            "propertyName": list(dict.fromkeys(i[1] for i in issues)),
-        },
-        errors=_validation_details(issues),
+        _named_message(named),
+        context=context,
+        errors=_named_details(named),
     )
 
 
-def _not_found_errors(missing: list[_Input], object_type: str) -> list[JSON]:
+def _not_found_errors(missing: Sequence[Input], object_type: str) -> list[JSON]:
     message = (
         f"Could not get some {object_type} objects, they may be deleted or not exist. "
         "Check that ids are valid."
@@ -250,12 +157,12 @@ def _not_found_errors(missing: list[_Input], object_type: str) -> list[JSON]:
     if any(item.trace is not None for item in missing):
         errors = []
         for item in missing:
-            context = {"ids": [_input_key(item)]}
+            context = {"ids": [item.key]}
             if item.trace is not None:
                 context["objectWriteTraceId"] = [item.trace]
             errors.append(standard_error("OBJECT_NOT_FOUND", message, context=context))
         return errors
-    ids = [_input_key(item) for item in missing]
+    ids = [item.key for item in missing]
     return [standard_error("OBJECT_NOT_FOUND", message, context={"ids": ids})]
 
 
@@ -275,75 +182,97 @@ def _batch_body(
     return body
 
 
-def _write(
-    store: Store, object_type: str, operation: str, inputs: list[_Input], ctx: BatchContext
-) -> Answer:
-    started = ctx.clock()
-    now = format_datetime(started)
-    types = store.of(object_type)
-    bad = _validate(inputs, object_type, ctx)
-    results: list[JSON] = []
-    errors: list[JSON] = []
-    written: list[str] = []
-    missing: list[_Input] = []
+@attrs.frozen
+class _Write:
+    """One valid input about to be written: its record (``None``: a new one) and values."""
+
+    item: Input
+    record: Record | None
+    properties: dict[str, str]
+
+
+def _plan_writes(
+    types: TypeStore, operation: str, inputs: Sequence[Input]
+) -> tuple[list[_Write], list[Input]]:
+    """The writes of ``inputs``, and the update inputs whose record does not exist."""
+    writes: list[_Write] = []
+    missing: list[Input] = []
     for item in inputs:
-        if item.index in bad:
-            issues = bad[item.index]
-            context = {
-                "ids": [_input_key(item)],
-                "propertyName": [issue[1] for issue in issues],
-            }
-            if item.trace is not None:
-                context["objectWriteTraceId"] = [item.trace]
-            errors.append(
-                standard_error(
-                    "VALIDATION_ERROR",
-                    _validation_message(issues),
-                    context=context,
-                    errors=_validation_details(issues),
-                )
-            )
-            continue
-        is_new = False
-        props = dict(item.properties)
-        if operation == "create":
-            record = store.create(object_type, props, started)
-        else:
+        props = {k: v.strip() if k in types.folded else v for k, v in item.properties.items()}
+        found = None
+        if operation != "create":
             assert item.id is not None
             found = types.find(item.id, item.id_property)
             if found is None and operation == "update":
                 missing.append(item)
                 continue
-            if operation == "upsert":
-                assert item.id_property is not None
-                props[item.id_property] = item.id
-            if found is None:
-                record = store.create(object_type, dict(props), started)
-                is_new = True
-            else:
-                record = found
-                types.write(record, props, now)
-        result = record.to_dict(props)
+        if operation == "upsert" and item.id_property is not None and item.id is not None:
+            props[item.id_property] = _key_value(types, item.id_property, item.id, found)
+        writes.append(_Write(item, found, props))
+    return writes, missing
+
+
+def _key_value(types: TypeStore, id_property: str, key: str, found: Record | None) -> str:
+    """What an upsert writes to its ``idProperty``: the key, or the found record's own spelling
+    of it (a folded e-mail address keeps the case it was stored with)."""
+    if found is not None and id_property in types.folded:
+        return found.properties.get(id_property, key.strip())
+    return key.strip() if id_property in types.folded else key
+
+
+def _apply(
+    store: Store, object_type: str, operation: str, writes: Sequence[_Write], started: datetime
+) -> tuple[list[JSON], list[str]]:
+    now = format_datetime(started)
+    types = store.of(object_type)
+    results: list[JSON] = []
+    written: list[str] = []
+    for write in writes:
+        record = write.record
+        if record is None:
+            record = store.create(object_type, dict(write.properties), started)
+        else:
+            types.write(record, write.properties, now)
+        result = record.to_dict(write.properties)
         if operation == "upsert":
-            result["new"] = is_new
-        if item.trace is not None:
-            result["objectWriteTraceId"] = item.trace
+            result["new"] = write.record is None
+        if write.item.trace is not None:
+            result["objectWriteTraceId"] = write.item.trace
         results.append(result)
         written.append(record.id)
+    return results, written
+
+
+def _write(
+    store: Store, object_type: str, operation: str, inputs: list[Input], ctx: BatchContext
+) -> Answer:
+    started = ctx.clock()
+    types = store.of(object_type)
+    bad = _validate(inputs, object_type, operation, ctx)
+    writes, missing = _plan_writes(types, operation, [i for i in inputs if i.index not in bad])
+    if ctx.strict:
+        unique = unique_properties(ctx.schema, types, object_type)
+        conflict = conflict_body(
+            types, unique, [(w.record.id if w.record else None, w.properties) for w in writes]
+        )
+        if conflict is not None:
+            return Answer(409, conflict)
+    results, written = _apply(store, object_type, operation, writes, started)
+    errors = [_invalid_input_error(i, bad[i.index]) for i in inputs if i.index in bad]
     errors.extend(_not_found_errors(missing, object_type))
     status = 207 if errors else (201 if operation == "create" else 200)
     return Answer(status, _batch_body(results, errors, started, ctx), tuple(written))
 
 
 def _read(
-    store: Store, object_type: str, payload: JSON, inputs: list[_Input], ctx: BatchContext
+    store: Store, object_type: str, payload: JSON, inputs: list[Input], ctx: BatchContext
 ) -> Answer:
     started = ctx.clock()
     types = store.of(object_type)
     wanted = payload.get("properties")
     names = [str(p) for p in wanted] if isinstance(wanted, list) and wanted else None
     results: list[JSON] = []
-    missing: list[_Input] = []
+    missing: list[Input] = []
     seen: set[str] = set()
     for item in inputs:
         assert item.id is not None
@@ -364,7 +293,7 @@ def _read(
     return Answer(207 if errors else 200, _batch_body(results, errors, started, ctx))
 
 
-def _archive(store: Store, object_type: str, inputs: list[_Input]) -> Answer:
+def _archive(store: Store, object_type: str, inputs: list[Input]) -> Answer:
     types = store.of(object_type)
     written = []
     for item in inputs:
@@ -376,8 +305,14 @@ def _archive(store: Store, object_type: str, inputs: list[_Input]) -> Answer:
     return Answer(204, None, tuple(written))
 
 
-def check_operation(object_type: str, operation: str) -> Answer | None:
-    """A 404 answer if ``object_type`` has no batch ``operation``, else ``None``."""
+def check_target(object_type: str, operation: str, schema: Schema | None) -> Answer | None:
+    """The answer refusing ``operation`` on ``object_type`` before the body is read, or ``None``.
+
+    With a ``schema`` (strict mode) an object type it does not know gets HubSpot's 400 with no
+    category; then an operation the type lacks gets a 404.
+    """
+    if schema is not None and not schema.knows(object_type):
+        return Answer(400, unknown_type_body(object_type))
     if operation in OPERATIONS and not (
         object_type.lower() in READ_UPDATE_ONLY and operation not in ("read", "update")
     ):
@@ -397,20 +332,34 @@ def process(
 ) -> Answer:
     """Run one batch ``operation`` on ``object_type`` with the parsed JSON ``payload``.
 
-    Whole-request failures (bad shape, more than 100 inputs, duplicate ids, invalid property
-    values) leave the store untouched and answer with HubSpot's ``Error`` body.
+    Whole-request failures (see the module docstring) leave the store untouched and answer with
+    HubSpot's ``Error`` body.
     """
-    unsupported = check_operation(object_type, operation)
-    if unsupported is not None:
-        return unsupported
+    refused = check_target(object_type, operation, ctx.schema if ctx.strict else None)
+    if refused is not None:
+        return refused
+    types = store.of(object_type)
     try:
-        inputs = _parse_inputs(payload, operation)
-        if operation in ("update", "upsert"):
-            _check_duplicates(inputs)
+        inputs = parse_inputs(payload, operation)
+        check_keys(
+            inputs,
+            operation,
+            refuse_key=_key_refusal(object_type, operation, ctx) if ctx.strict else None,
+            fold=types.key,
+        )
         if operation == "read":
             return _read(store, object_type, payload, inputs, ctx)
         if operation == "archive":
             return _archive(store, object_type, inputs)
         return _write(store, object_type, operation, inputs, ctx)
-    except _Invalid as invalid:
+    except Invalid as invalid:
         return invalid.answer
+
+
+def _key_refusal(
+    object_type: str, operation: str, ctx: BatchContext
+) -> Callable[[str], JSON | None]:
+    def refuse(id_property: str) -> JSON | None:
+        return id_property_body(ctx.schema, object_type, operation, id_property, ctx.portal_id)
+
+    return refuse

@@ -35,8 +35,14 @@ FaultKind = Literal[
 
 ALL_FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
-PropertyType = Literal["string", "number", "bool", "enumeration", "date", "datetime"]
+PropertyType = Literal[
+    "string", "number", "bool", "enumeration", "date", "datetime", "phone_number"
+]
 PROPERTY_TYPES: tuple[PropertyType, ...] = get_args(PropertyType)
+
+ValueFormat = Literal["email", "owner_id"]
+"""A check beyond the property's type: ``"email"`` (an e-mail address, compared without case or
+surrounding spaces on contacts) or ``"owner_id"`` (an integer, as ``hubspot_owner_id`` takes)."""
 
 
 def _to_kinds(kinds: Iterable[FaultKind]) -> tuple[FaultKind, ...]:
@@ -77,10 +83,13 @@ class FaultConfig:
 
 @attrs.frozen
 class PropertyDef:
-    """A declared property of an object type, used to validate written values.
+    """A property of an object type, in the terms of HubSpot's property definitions.
 
-    ``options`` lists the allowed values of an ``enumeration`` (a value may name several,
-    separated by ``;``, as HubSpot's multiple-checkbox properties do).
+    ``options`` lists the allowed values of an ``enumeration``; a ``checkbox`` enumeration (the
+    default ``field_type`` of a declared one) takes several, separated by ``;``, while ``select``
+    and ``radio`` take one. ``option_labels``, when given, are the options' labels in order.
+    ``has_unique_value`` makes the property usable as an ``idProperty``; ``calculated`` and
+    ``read_only_value`` make it refuse writes, as HubSpot's ``hs_object_id`` does.
     """
 
     name: str
@@ -88,6 +97,42 @@ class PropertyDef:
         default="string", validator=attrs.validators.in_(PROPERTY_TYPES)
     )
     options: tuple[str, ...] = attrs.field(default=(), converter=_to_options)
+    label: str | None = attrs.field(default=None, kw_only=True)
+    field_type: str | None = attrs.field(default=None, kw_only=True)
+    option_labels: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=_to_options)
+    has_unique_value: bool = attrs.field(default=False, kw_only=True)
+    calculated: bool = attrs.field(default=False, kw_only=True)
+    read_only_value: bool = attrs.field(default=False, kw_only=True)
+    value_format: ValueFormat | None = attrs.field(default=None, kw_only=True)
+    group_name: str | None = attrs.field(default=None, kw_only=True)
+    description: str = attrs.field(default="", kw_only=True)
+    hubspot_defined: bool = attrs.field(default=False, kw_only=True)
+
+    @option_labels.validator
+    def _check_labels(self, _attr: object, labels: tuple[str, ...]) -> None:
+        if labels and len(labels) != len(self.options):
+            raise ValueError(f"{self.name}: {len(labels)} option labels for {len(self.options)}")
+
+    @property
+    def shown_field_type(self) -> str:
+        """``fieldType`` as HubSpot shows it: the given one, else the type's usual one."""
+        return self.field_type or _FIELD_TYPES[self.type]
+
+    @property
+    def takes_several(self) -> bool:
+        """Whether a value may name several options (``a;b``): checkbox enumerations."""
+        return self.type == "enumeration" and self.shown_field_type == "checkbox"
+
+
+_FIELD_TYPES: Mapping[str, str] = {
+    "string": "text",
+    "number": "number",
+    "bool": "booleancheckbox",
+    "enumeration": "checkbox",
+    "date": "date",
+    "datetime": "date",
+    "phone_number": "phonenumber",
+}
 
 
 def _freeze_properties(
@@ -106,8 +151,21 @@ class EmulatorConfig:
         daily_limit: a daily request cap per token (``None``: not enforced).
         latency_seconds, jitter_seconds: added before each batch answer (jitter is uniform).
         faults: random fault injection.
-        properties: declared properties per object type (name or type id).
-        strict_properties: on object types with declared properties, reject unknown ones.
+        strict: behave as HubSpot does (the default): every object type has property
+            definitions (HubSpot's defaults for the known types, plus ``properties``), served
+            at ``GET /crm/v3/properties/{objectType}``; unknown object types, undefined,
+            read-only and invalid properties, a non-unique ``idProperty`` and unique-value
+            conflicts are refused with HubSpot's bodies, which name no record. ``False`` is the
+            lenient mode: any object type and undeclared property is accepted, only
+            ``properties`` are checked, and validation 400s name the inputs (``context.ids``).
+        properties: declared properties per object type (name or type id); in strict mode
+            they add to (and, by name, replace) HubSpot's defaults.
+        strict_properties: lenient mode only: on object types with declared properties,
+            reject unknown ones.
+        portal_id: the account id HubSpot's messages name ("... in portal ID 12345678").
+        token_expires_after_seconds: each token is refused with a 401
+            ``EXPIRED_AUTHENTICATION`` this long (on the emulator's clock) after its first
+            request, as a HubSpot OAuth access token expires; ``None``: tokens never expire.
         validation_errors_as_207: when every input of a request carries an
             ``objectWriteTraceId``, answer invalid property values with a 207 (one error per bad
             input, the good ones written) instead of failing the whole request with a 400.
@@ -126,7 +184,12 @@ class EmulatorConfig:
     properties: Mapping[str, tuple[PropertyDef, ...]] = attrs.field(
         factory=dict, converter=_freeze_properties
     )
+    strict: bool = True
     strict_properties: bool = False
+    portal_id: int = 12345678
+    token_expires_after_seconds: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
     validation_errors_as_207: bool = False
     shuffle_results: bool = True
     include_requested_at: bool = False

@@ -61,7 +61,7 @@ class CannedAnswer:
     headers: dict[str, str] = attrs.field(factory=dict)
 
 
-def canned_answer(kind: FaultKind, config: FaultConfig) -> CannedAnswer | None:
+def canned_answer(kind: FaultKind, config: FaultConfig, *, portal_id: int) -> CannedAnswer | None:
     """The answer of an HTTP-level fault, or ``None`` for ``reset``, ``lost`` and ``slow``."""
     if kind in ("500", "502", "503", "504"):
         messages = {
@@ -93,7 +93,7 @@ def canned_answer(kind: FaultKind, config: FaultConfig) -> CannedAnswer | None:
             headers={"Retry-After": shown},
         )
     if kind == "429_secondly":
-        return CannedAnswer(429, rate_limit_body(SECONDLY))
+        return CannedAnswer(429, rate_limit_body(SECONDLY, portal_id=portal_id))
     if kind == "html":
         return CannedAnswer(502, _HTML, content_type="text/html")
     if kind == "html200":

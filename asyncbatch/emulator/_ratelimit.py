@@ -1,5 +1,11 @@
 """HubSpot's per-token rolling-window rate limit and daily cap. No I/O; the clock is injected.
 
+Answers carry HubSpot's headers: ``X-HubSpot-RateLimit-Max``, ``-Remaining``,
+``-Interval-Milliseconds``, ``-Daily``, ``-Daily-Remaining``, and ``-Secondly`` /
+``-Secondly-Remaining`` (HubSpot developer changelog 2018-11-06, "Rate limit information
+headers"): the window's limit spread over its seconds, rounded up, and what the last second left
+of it. The per-second figure is informational: only the rolling window and the daily cap refuse.
+
 A request counts when it arrives. One that is turned away with a 429 does not use up the window
 or the daily budget, but it is still an arrival for ``max_window_requests`` (the most requests
 any client sent inside one window, which is what a benchmark checks against the limit).
@@ -7,6 +13,8 @@ any client sent inside one window, which is what a benchmark checks against the 
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import deque
 from collections.abc import Callable
 
@@ -52,6 +60,7 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self.max_window_requests = 0
+        self.secondly = max(1, math.ceil(requests / window_seconds))
 
     def reset(self) -> None:
         self._buckets.clear()
@@ -84,5 +93,14 @@ class RateLimiter:
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(round(self.window_seconds * 1000)),
             "X-HubSpot-RateLimit-Daily": str(daily),
             "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, daily - bucket.daily_used)),
+            "X-HubSpot-RateLimit-Secondly": str(self.secondly),
+            "X-HubSpot-RateLimit-Secondly-Remaining": str(self._secondly_left(bucket, now)),
         }
         return Decision(policy, headers)
+
+    def _secondly_left(self, bucket: _Bucket, now: float) -> int:
+        cutoff = now - 1.0
+        last_second = sum(
+            1 for _ in itertools.takewhile(lambda t: t > cutoff, reversed(bucket.accepted))
+        )
+        return max(0, self.secondly - last_second)

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 JSON = dict[str, Any]
 
 AUTH_MESSAGE = (
@@ -87,12 +89,74 @@ def standard_error(
     }
 
 
-def rate_limit_body(policy: str) -> JSON:
-    """The body of a 429: ``policy`` is ``TEN_SECONDLY_ROLLING``, ``SECONDLY`` or ``DAILY``."""
+# HubSpot's group names for private-app tokens are not public; these follow the one a 429
+# quoted in HGData/mk-node-hubspot #84 ("publicapi:hapikey-secondly:2431623").
+_GROUPS = {
+    "TEN_SECONDLY_ROLLING": "publicapi:private-app-ten-secondly-rolling",
+    "SECONDLY": "publicapi:private-app-secondly",
+    "DAILY": "publicapi:private-app-daily",
+}
+
+
+def rate_limit_body(policy: str, *, portal_id: int) -> JSON:
+    """The body of a 429: ``policy`` is ``TEN_SECONDLY_ROLLING``, ``SECONDLY`` or ``DAILY``.
+
+    HubSpot's 429 names the policy and the limit's group, and carries a ``requestId``
+    (HGData/mk-node-hubspot #84 and #89; HubSpot's API usage guidelines).
+    """
     return {
         "status": "error",
         "message": f"You have reached your {policy.lower()} limit.",
         "errorType": "RATE_LIMIT",
         "correlationId": correlation_id(),
+        "groupName": f"{_GROUPS.get(policy, 'publicapi')}:{portal_id}",
         "policyName": policy,
+        "requestId": uuid.uuid4().hex,
     }
+
+
+def expired_token_body(minutes_ago: int) -> JSON:
+    """HubSpot's 401 for an expired OAuth access token (its body, as useparagon.com's HubSpot
+    error page quotes it, with the ``correlationId`` every HubSpot error carries)."""
+    return error_body(
+        "EXPIRED_AUTHENTICATION",
+        f"The OAuth token used to make this call expired {minutes_ago} minute(s) ago.",
+    )
+
+
+def unknown_type_body(object_type: str) -> JSON:
+    """HubSpot's 400 for an object type it does not know: no ``category`` at all."""
+    return {
+        "status": "error",
+        "message": f"Unable to infer object type from: {object_type}",
+        "correlationId": correlation_id(),
+    }
+
+
+def property_values_body(issues: Sequence[tuple[str, str, str]], *, portal_id: int) -> JSON:
+    """HubSpot's whole-request 400 for invalid property values: it names each property (and,
+    for ``INVALID_OPTION``, the value) but no record: no ``context.ids``, no id in the message.
+
+    The message embeds HubSpot's validation results as JSON (HubSpot developer changelog,
+    "Property Validations Rules will be enforced for APIs"); ``errors[]`` carry ``code`` and
+    ``context.propertyName`` (SPEC §1).
+    """
+    results = [
+        {
+            "isValid": False,
+            "message": message,
+            "error": code,
+            "name": name,
+            "localizedErrorMessage": message,
+            "portalId": portal_id,
+        }
+        for name, code, message in issues
+    ]
+    return error_body(
+        "VALIDATION_ERROR",
+        "Property values were not valid: " + orjson.dumps(results).decode(),
+        errors=[
+            error_detail(message, code=code, context={"propertyName": [name]})
+            for name, code, message in issues
+        ],
+    )

@@ -1,20 +1,19 @@
-"""The emulator's in-memory record store and property validation. No I/O.
+"""The emulator's in-memory record store. No I/O.
 
 Records live per object type (names and the type ids HubSpot documents for them share one store:
 ``courses`` is ``0-410``). Any property used as an ``idProperty`` is treated as unique and gets
-an index, built on first use and maintained on every write, so lookups stay O(1).
+an index, built on first use and maintained on every write, so lookups stay O(1). A type may
+fold some properties' values (contacts' ``email`` in strict mode): those are compared without
+case or surrounding spaces, as HubSpot deduplicates contacts by e-mail address.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from .._convert import format_datetime
-from ._config import PropertyDef
 
 # Type ids HubSpot documents for object names; both spellings address the same records.
 TYPE_IDS: Mapping[str, str] = {
@@ -30,9 +29,6 @@ TYPE_IDS: Mapping[str, str] = {
 READ_UPDATE_ONLY: frozenset[str] = frozenset({"partner_clients"})
 
 RECORD_ID_PROPERTY = "hs_object_id"
-
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_MS_PER_DAY = 86_400_000
 
 
 def canonical_type(object_type: str) -> str:
@@ -68,11 +64,24 @@ class Record:
 
 
 class TypeStore:
-    """The records of one object type, with lazily built unique-property indexes."""
+    """The records of one object type, with lazily built unique-property indexes.
 
-    def __init__(self) -> None:
+    Values of the ``folded`` properties are indexed and looked up by ``key``: stripped and
+    lowercased.
+    """
+
+    def __init__(self, folded: frozenset[str] = frozenset()) -> None:
         self.records: dict[str, Record] = {}
+        self.folded = folded
         self._indexes: dict[str, dict[str, str]] = {}
+
+    def key(self, prop: str, value: str) -> str:
+        """How ``value`` of ``prop`` is compared: folded for the ``folded`` properties."""
+        return value.strip().lower() if prop in self.folded else value
+
+    def owner(self, prop: str, value: str) -> str | None:
+        """The id of the record whose ``prop`` is ``value`` (by ``key``), if any."""
+        return self._index(prop).get(self.key(prop, value))
 
     def _index(self, prop: str) -> dict[str, str]:
         index = self._indexes.get(prop)
@@ -81,7 +90,7 @@ class TypeStore:
             for record in self.records.values():
                 value = record.properties.get(prop)
                 if value:
-                    index[value] = record.id
+                    index[self.key(prop, value)] = record.id
             self._indexes[prop] = index
         return index
 
@@ -89,7 +98,7 @@ class TypeStore:
         """The record whose id (or unique ``id_property`` value) is ``key``."""
         if id_property is None or id_property == RECORD_ID_PROPERTY:
             return self.records.get(key)
-        record_id = self._index(id_property).get(key)
+        record_id = self.owner(id_property, key)
         return None if record_id is None else self.records.get(record_id)
 
     def insert(self, record: Record) -> None:
@@ -97,7 +106,7 @@ class TypeStore:
         for prop, index in self._indexes.items():
             value = record.properties.get(prop)
             if value:
-                index[value] = record.id
+                index[self.key(prop, value)] = record.id
 
     def write(self, record: Record, properties: Mapping[str, str], now: str) -> None:
         """Set ``properties`` on ``record``, keeping the indexes right."""
@@ -105,10 +114,10 @@ class TypeStore:
             index = self._indexes.get(prop)
             if index is not None:
                 old = record.properties.get(prop)
-                if old and index.get(old) == record.id:
-                    del index[old]
+                if old and index.get(self.key(prop, old)) == record.id:
+                    del index[self.key(prop, old)]
                 if value:
-                    index[value] = record.id
+                    index[self.key(prop, value)] = record.id
         record.properties.update(properties)
         record.updated_at = now
 
@@ -116,22 +125,26 @@ class TypeStore:
         self.records.pop(record.id, None)
         for prop, index in self._indexes.items():
             value = record.properties.get(prop)
-            if value and index.get(value) == record.id:
-                del index[value]
+            if value and index.get(self.key(prop, value)) == record.id:
+                del index[self.key(prop, value)]
 
 
 class Store:
-    """All object types' records, and the record id counter."""
+    """All object types' records, and the record id counter.
 
-    def __init__(self) -> None:
+    ``folded`` names, per canonical type, the properties compared without case or spaces.
+    """
+
+    def __init__(self, folded: Mapping[str, frozenset[str]] | None = None) -> None:
         self._types: dict[str, TypeStore] = {}
+        self._folded = dict(folded or {})
         self._next_id = 1
 
     def of(self, object_type: str) -> TypeStore:
         key = canonical_type(object_type)
         store = self._types.get(key)
         if store is None:
-            store = self._types[key] = TypeStore()
+            store = self._types[key] = TypeStore(self._folded.get(key, frozenset()))
         return store
 
     def create(self, object_type: str, properties: dict[str, str], now: datetime) -> Record:
@@ -143,89 +156,3 @@ class Store:
     def clear(self) -> None:
         self._types.clear()
         self._next_id = 1
-
-
-def _is_number(value: str) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except ValueError:
-        return False
-
-
-def _is_date(value: str) -> bool:
-    if value.isdigit():
-        return int(value) % _MS_PER_DAY == 0
-    if not _DATE_RE.match(value):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_datetime(value: str) -> bool:
-    if value.isdigit():
-        return True
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def check_value(definition: PropertyDef, value: str) -> tuple[str, str] | None:
-    """``(code, message)`` if ``value`` is invalid for ``definition``, else ``None``.
-
-    An empty string is always valid: HubSpot reads it as "clear the property".
-    """
-    if value == "":
-        return None
-    kind = definition.type
-    if kind == "number" and not _is_number(value):
-        return "INVALID_NUMBER", f"{value} was not a valid number."
-    if kind == "bool" and value.lower() not in ("true", "false"):
-        return "INVALID_BOOLEAN", f"{value} was not a valid boolean (true or false)."
-    if kind == "enumeration":
-        bad = [part for part in value.split(";") if part not in definition.options]
-        if bad:
-            allowed = ", ".join(definition.options)
-            return "INVALID_OPTION", f"{bad[0]} was not one of the allowed options: [{allowed}]"
-    if kind == "date" and not _is_date(value):
-        return (
-            "INVALID_DATE",
-            f"{value} is not a valid date: use YYYY-MM-DD or epoch milliseconds at midnight UTC.",
-        )
-    if kind == "datetime" and not _is_datetime(value):
-        return "INVALID_DATETIME", f"{value} is not a valid ISO 8601 datetime or epoch millis."
-    return None
-
-
-def check_properties(
-    definitions: Mapping[str, PropertyDef] | None,
-    properties: Mapping[str, str],
-    *,
-    strict: bool,
-    extra_names: Iterable[str] = (),
-) -> list[tuple[str, str, str]]:
-    """The invalid properties of one input, as ``(name, code, message)``.
-
-    Nothing is checked on object types without declared properties. With ``strict``, a
-    property (or an ``extra_names`` one, e.g. the ``idProperty``) that is not declared fails.
-    """
-    if not definitions:
-        return []
-    issues: list[tuple[str, str, str]] = []
-    for name in extra_names:
-        if strict and name not in definitions and name != RECORD_ID_PROPERTY:
-            issues.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
-    for name, value in properties.items():
-        definition = definitions.get(name)
-        if definition is None:
-            if strict:
-                issues.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
-            continue
-        problem = check_value(definition, value)
-        if problem is not None:
-            issues.append((name, *problem))
-    return issues

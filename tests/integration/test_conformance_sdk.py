@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import hubspot.crm.objects.goals as goals  # type: ignore[import-untyped]
+import hubspot.crm.properties as properties_api  # type: ignore[import-untyped]
 import pytest
 from hubspot import Client
 from hubspot.crm.objects import (
@@ -30,22 +31,24 @@ from asyncbatch.emulator import Emulator, EmulatorConfig, PropertyDef
 TOKEN = "sdk-token"
 T = TypeVar("T")
 
-pytestmark = pytest.mark.hubspot_emulator(
-    token=TOKEN,
-    properties={"0-410": (PropertyDef("course_code"), PropertyDef("credits", "number"))},
-)
+# The emulator is as strict as HubSpot: records use HubSpot's default properties, and courses
+# get one declared on top of them (course_code is a default unique one).
+COURSE_PROPS = {"0-410": (PropertyDef("credits", "number"),)}
+pytestmark = pytest.mark.hubspot_emulator(token=TOKEN, properties=COURSE_PROPS)
 
 
 class SDK:
-    """The SDK's generic and goal-target batch APIs, pointed at an emulator, closed after use."""
+    """The SDK's generic and goal-target batch APIs and its properties API, pointed at an
+    emulator, closed after use."""
 
     def __init__(self, url: str) -> None:
         client = Client.create(access_token=TOKEN, host=url)
         self.objects = client.crm.objects.batch_api
         self.goals = client.crm.objects.goals.batch_api
+        self.properties = client.crm.properties.core_api
 
     def close(self) -> None:
-        for api in (self.objects, self.goals):
+        for api in (self.objects, self.goals, self.properties):
             api.api_client.close()
             api.api_client.rest_client.pool_manager.clear()
 
@@ -66,31 +69,34 @@ async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def goals_update_input(ids: list[str]) -> goals.BatchInputSimplePublicObjectBatchInput:
     """The goal-targets API has its own copies of the models (and of ApiException)."""
     return goals.BatchInputSimplePublicObjectBatchInput(
-        inputs=[goals.SimplePublicObjectBatchInput(id=i, properties={"name": f"n{i}"}) for i in ids]
+        inputs=[
+            goals.SimplePublicObjectBatchInput(id=i, properties={"hs_goal_name": f"n{i}"})
+            for i in ids
+        ]
     )
 
 
 @pytest.mark.asyncio
 async def test_sdk_update_200(hubspot_emulator: Emulator, sdk: SDK) -> None:
-    ids = hubspot_emulator.preload("goal_targets", [{"x": "1"}] * 3)
+    ids = hubspot_emulator.preload("goal_targets", [{"hs_target_amount": "1"}] * 3)
     answer = await in_thread(
         sdk.goals.update, batch_input_simple_public_object_batch_input=goals_update_input(ids)
     )
     assert isinstance(answer, goals.BatchResponseSimplePublicObject)
     assert answer.status == "COMPLETE"
     assert sorted(r.id for r in answer.results) == sorted(ids)
-    assert all(r.properties["name"] == f"n{r.id}" for r in answer.results)
+    assert all(r.properties["hs_goal_name"] == f"n{r.id}" for r in answer.results)
     assert all(r.archived is False and r.updated_at is not None for r in answer.results)
     assert answer.started_at is not None and answer.completed_at is not None
 
 
 @pytest.mark.asyncio
 async def test_sdk_update_207_with_trace_ids(hubspot_emulator: Emulator, sdk: SDK) -> None:
-    (found,) = hubspot_emulator.preload("partner_clients", [{"x": "1"}])
+    (found,) = hubspot_emulator.preload("partner_clients", [{"property_string": "1"}])
     body = BatchInputSimplePublicObjectBatchInput(
         inputs=[
             SimplePublicObjectBatchInput(
-                id=i, properties={"name": "v"}, object_write_trace_id=f"trace-{i}"
+                id=i, properties={"property_string": "v"}, object_write_trace_id=f"trace-{i}"
             )
             for i in (found, "555")
         ]
@@ -117,7 +123,7 @@ async def test_sdk_upsert_new_then_existing(hubspot_emulator: Emulator, sdk: SDK
         return BatchInputSimplePublicObjectBatchInputUpsert(
             inputs=[
                 SimplePublicObjectBatchInputUpsert(
-                    id=code, id_property="course_code", properties={"title": title}
+                    id=code, id_property="course_code", properties={"hs_course_name": title}
                 )
                 for code in ("c1", "c2")
             ]
@@ -133,7 +139,7 @@ async def test_sdk_upsert_new_then_existing(hubspot_emulator: Emulator, sdk: SDK
     )
     assert [r.new for r in second.results] == [False, False]
     assert {r.id for r in first.results} == {r.id for r in second.results}
-    assert {r.properties["title"] for r in second.results} == {"b"}
+    assert {r.properties["hs_course_name"] for r in second.results} == {"b"}
 
 
 @pytest.mark.asyncio
@@ -142,7 +148,10 @@ async def test_sdk_goal_targets_upsert(hubspot_emulator: Emulator, sdk: SDK) -> 
     body = goals.BatchInputSimplePublicObjectBatchInputUpsert(
         inputs=[
             goals.SimplePublicObjectBatchInputUpsert(
-                id="g1", id_property="goal_key", properties={}, object_write_trace_id="t1"
+                id="g1",
+                id_property="my_unique_property_name",
+                properties={},
+                object_write_trace_id="t1",
             )
         ]
     )
@@ -154,11 +163,7 @@ async def test_sdk_goal_targets_upsert(hubspot_emulator: Emulator, sdk: SDK) -> 
     assert result.new is True and result.object_write_trace_id == "t1"
 
 
-@pytest.mark.hubspot_emulator(
-    token=TOKEN,
-    properties={"0-410": (PropertyDef("course_code"), PropertyDef("credits", "number"))},
-    validation_errors_as_207=True,
-)
+@pytest.mark.hubspot_emulator(token=TOKEN, properties=COURSE_PROPS, validation_errors_as_207=True)
 @pytest.mark.asyncio
 async def test_sdk_upsert_207_validation_errors(hubspot_emulator: Emulator, sdk: SDK) -> None:
     body = BatchInputSimplePublicObjectBatchInputUpsert(
@@ -181,7 +186,7 @@ async def test_sdk_upsert_207_validation_errors(hubspot_emulator: Emulator, sdk:
     assert error.category == "VALIDATION_ERROR"
     assert error.context["objectWriteTraceId"] == ["t-c2"]
     assert error.errors[0].context["propertyName"] == ["credits"]
-    assert error.errors[0].code == "INVALID_NUMBER"
+    assert error.errors[0].code == "INVALID_LONG"
 
 
 @pytest.mark.asyncio
@@ -221,5 +226,54 @@ async def test_sdk_whole_request_errors_parse_as_error_model(
     assert error.message.startswith("Authentication credentials not found")
 
 
+@pytest.mark.asyncio
+async def test_sdk_reads_property_definitions(sdk: SDK) -> None:
+    answer = await in_thread(sdk.properties.get_all, "0-410")
+    assert isinstance(answer, properties_api.CollectionResponsePropertyNoPaging)
+    by_name = {p.name: p for p in answer.results}
+    assert by_name["course_code"].has_unique_value is True
+    assert [o.value for o in by_name["level"].options] == ["beginner", "intermediate", "advanced"]
+    assert by_name["hs_object_id"].modification_metadata.read_only_value is True
+    assert by_name["credits"].type == "number"  # the declared one
+    with pytest.raises(properties_api.ApiException) as caught:
+        await in_thread(sdk.properties.get_all, "widgets")
+    assert caught.value.status == 400
+
+
+@pytest.mark.asyncio
+async def test_sdk_parses_hubspot_refusals_as_error_model(
+    hubspot_emulator: Emulator, sdk: SDK
+) -> None:
+    deserialize = sdk.objects.api_client._ApiClient__deserialize
+
+    async def refusal(object_type: str, key: str, id_property: str, **props: str) -> Any:
+        body = BatchInputSimplePublicObjectBatchInputUpsert(
+            inputs=[
+                SimplePublicObjectBatchInputUpsert(
+                    id=key, id_property=id_property, properties=props
+                )
+            ]
+        )
+        with pytest.raises(ApiException) as caught:
+            await in_thread(
+                sdk.objects.upsert,
+                object_type,
+                batch_input_simple_public_object_batch_input_upsert=body,
+            )
+        return caught.value.status, deserialize(json.loads(caught.value.body), "Error")
+
+    status, error = await refusal("0-410", "C1", "course_code", level="expert")
+    assert status == 400 and error.category == "VALIDATION_ERROR"
+    assert error.errors[0].code == "INVALID_OPTION"
+    assert error.errors[0].context == {"propertyName": ["level"]}
+    status, error = await refusal("contacts", "a@x.com", "hs_object_id")
+    assert status == 400 and "non-unique 0-1 property hs_object_id" in error.message
+    hubspot_emulator.preload("0-410", [{"course_code": "C9", "my_unique_property_name": "u1"}])
+    status, error = await refusal("0-410", "C10", "course_code", my_unique_property_name="u1")
+    assert status == 409 and error.category == "CONFLICT"
+
+
 def test_default_config_is_valid() -> None:
-    assert EmulatorConfig().rate_limit_requests == 100
+    config = EmulatorConfig()
+    assert config.rate_limit_requests == 100
+    assert config.strict is True

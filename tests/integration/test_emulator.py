@@ -1,4 +1,8 @@
-"""The HubSpot emulator over real HTTP (aiohttp client against 127.0.0.1:0)."""
+"""The HubSpot emulator over real HTTP (aiohttp client against 127.0.0.1:0).
+
+The records use HubSpot's default properties of each object type (the emulator is as strict as
+HubSpot by default); ``test_emulator_strict.py`` covers what strict mode refuses.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +32,14 @@ RATE_HEADERS = (
     "X-HubSpot-RateLimit-Interval-Milliseconds",
     "X-HubSpot-RateLimit-Daily",
     "X-HubSpot-RateLimit-Daily-Remaining",
+    "X-HubSpot-RateLimit-Secondly",
+    "X-HubSpot-RateLimit-Secondly-Remaining",
 )
 
+# Declared on top of HubSpot's default course properties (course_code is one of them: the
+# lenient mode, which knows no defaults, needs it declared).
 COURSE_PROPS = (
-    PropertyDef("course_code"),
+    PropertyDef("course_code", has_unique_value=True),
     PropertyDef("credits", "number"),
     PropertyDef("active", "bool"),
     PropertyDef("level", "enumeration", ("intro", "advanced")),
@@ -73,7 +81,7 @@ def assert_error_shape(body: Any, category: str) -> None:
 
 
 def update_inputs(ids: list[str], **extra: str) -> dict[str, Any]:
-    return {"inputs": [{"id": i, "properties": {"name": f"n{i}"}, **extra} for i in ids]}
+    return {"inputs": [{"id": i, "properties": {"hs_goal_name": f"n{i}"}, **extra} for i in ids]}
 
 
 # -- authentication ------------------------------------------------------------------------
@@ -114,7 +122,7 @@ async def test_any_token_accepted_when_none_configured(
 async def test_update_all_found_is_200(
     hubspot_emulator: Emulator, session: aiohttp.ClientSession
 ) -> None:
-    ids = hubspot_emulator.preload("goal_targets", [{"properties": {"x": "1"}}] * 3)
+    ids = hubspot_emulator.preload("goal_targets", [{"properties": {"hs_target_amount": "1"}}] * 3)
     status, body, headers = await call(session, hubspot_emulator, "update", update_inputs(ids))
     assert status == 200
     assert body["status"] == "COMPLETE"
@@ -122,12 +130,12 @@ async def test_update_all_found_is_200(
     assert ISO_RE.match(body["startedAt"]) and ISO_RE.match(body["completedAt"])
     assert sorted(r["id"] for r in body["results"]) == sorted(ids)
     for result in body["results"]:
-        assert result["properties"]["name"] == f"n{result['id']}"
+        assert result["properties"]["hs_goal_name"] == f"n{result['id']}"
         assert result["archived"] is False
         assert ISO_RE.match(result["createdAt"]) and ISO_RE.match(result["updatedAt"])
     assert all(h in headers for h in RATE_HEADERS)
     stored = {r["id"]: r["properties"] for r in hubspot_emulator.records("goal_targets")}
-    assert stored[ids[0]] == {"x": "1", "name": f"n{ids[0]}"}
+    assert stored[ids[0]] == {"hs_target_amount": "1", "hs_goal_name": f"n{ids[0]}"}
     assert hubspot_emulator.stats.writes_to("goal_targets", ids[0]) == 1
     assert hubspot_emulator.stats.status_counts[200] == 1
 
@@ -162,7 +170,7 @@ async def test_update_missing_ids_with_trace_ids_one_error_each(
 ) -> None:
     (found,) = hubspot_emulator.preload("goal_targets", [{"x": "1"}])
     inputs = [
-        {"id": i, "properties": {"name": "v"}, "objectWriteTraceId": f"trace-{i}"}
+        {"id": i, "properties": {"hs_goal_name": "v"}, "objectWriteTraceId": f"trace-{i}"}
         for i in (found, "777", "778")
     ]
     status, body, _ = await call(session, hubspot_emulator, "update", {"inputs": inputs})
@@ -180,10 +188,11 @@ async def test_update_missing_ids_with_trace_ids_one_error_each(
 async def test_update_by_id_property(
     hubspot_emulator: Emulator, session: aiohttp.ClientSession
 ) -> None:
-    ids = hubspot_emulator.preload("partner_clients", [{"ext_key": "a"}, {"ext_key": "b"}])
+    key = "my_unique_property_name"  # the unique property of HubSpot's partner_clients page
+    ids = hubspot_emulator.preload("partner_clients", [{key: "a"}, {key: "b"}])
     inputs = [
-        {"id": "b", "idProperty": "ext_key", "properties": {"name": "B"}},
-        {"id": "zz", "idProperty": "ext_key", "properties": {"name": "Z"}},
+        {"id": "b", "idProperty": key, "properties": {"property_string": "B"}},
+        {"id": "zz", "idProperty": key, "properties": {"property_string": "Z"}},
     ]
     status, body, _ = await call(
         session, hubspot_emulator, "update", {"inputs": inputs}, object_type="partner_clients"
@@ -191,7 +200,8 @@ async def test_update_by_id_property(
     assert status == 207
     assert [r["id"] for r in body["results"]] == [ids[1]]
     assert body["errors"][0]["context"]["ids"] == ["zz"]
-    assert hubspot_emulator.record("partner_clients", "b", "ext_key")["properties"]["name"] == "B"
+    stored = hubspot_emulator.record("partner_clients", "b", key)["properties"]
+    assert stored["property_string"] == "B"
 
 
 # -- upsert ---------------------------------------------------------------------------------
@@ -202,7 +212,7 @@ async def test_upsert_creates_then_updates(
     hubspot_emulator: Emulator, session: aiohttp.ClientSession
 ) -> None:
     inputs = [
-        {"id": code, "idProperty": "course_code", "properties": {"title": f"T{code}"}}
+        {"id": code, "idProperty": "course_code", "properties": {"hs_course_name": f"T{code}"}}
         for code in ("c1", "c2")
     ]
     status, body, _ = await call(
@@ -213,7 +223,7 @@ async def test_upsert_creates_then_updates(
     assert {r["properties"]["course_code"] for r in body["results"]} == {"c1", "c2"}
     first_ids = {r["properties"]["course_code"]: r["id"] for r in body["results"]}
 
-    inputs[0]["properties"] = {"title": "changed"}
+    inputs[0]["properties"] = {"hs_course_name": "changed"}
     status, body, _ = await call(
         session, hubspot_emulator, "upsert", {"inputs": inputs}, object_type="courses"
     )
@@ -222,7 +232,8 @@ async def test_upsert_creates_then_updates(
     assert {r["properties"]["course_code"]: r["id"] for r in body["results"]} == first_ids
     records = hubspot_emulator.records("0-410")
     assert len(records) == 2  # "courses" and "0-410" are one store
-    assert hubspot_emulator.record("0-410", "c1", "course_code")["properties"]["title"] == "changed"
+    stored = hubspot_emulator.record("0-410", "c1", "course_code")["properties"]
+    assert stored["hs_course_name"] == "changed"
     assert hubspot_emulator.stats.writes_to("courses", first_ids["c1"]) == 2
 
 
@@ -268,9 +279,9 @@ async def test_duplicate_ids_is_400_with_exact_message(
     assert hubspot_emulator.stats.total_writes == 0
 
 
-@pytest.mark.hubspot_emulator(properties={"0-410": COURSE_PROPS})
+@pytest.mark.hubspot_emulator(properties={"0-410": COURSE_PROPS}, strict=False)
 @pytest.mark.asyncio
-async def test_invalid_property_value_fails_whole_request(
+async def test_lenient_invalid_property_value_fails_whole_request_naming_ids(
     hubspot_emulator: Emulator, session: aiohttp.ClientSession
 ) -> None:
     inputs = [
@@ -288,14 +299,23 @@ async def test_invalid_property_value_fails_whole_request(
     assert body["context"]["propertyName"] == ["credits", "level"]
     details = {d["context"]["ids"][0]: d for d in body["errors"]}
     assert details["c2"]["context"]["propertyName"] == ["credits"]
-    assert details["c2"]["code"] == "INVALID_NUMBER"
+    assert details["c2"]["code"] == "INVALID_LONG"
     assert details["c3"]["code"] == "INVALID_OPTION"
     assert hubspot_emulator.records("0-410") == []
+    # Lenient: a property no one declared is written, whatever its name.
+    inputs = [{"id": "c4", "idProperty": "course_code", "properties": {"colour": "red"}}]
+    status, _, _ = await call(
+        session, hubspot_emulator, "upsert", {"inputs": inputs}, object_type="0-410"
+    )
+    assert status == 200
+    assert hubspot_emulator.record("0-410", "c4", "course_code")["properties"]["colour"] == "red"
 
 
-@pytest.mark.hubspot_emulator(properties={"0-410": COURSE_PROPS}, strict_properties=True)
+@pytest.mark.hubspot_emulator(
+    properties={"0-410": COURSE_PROPS}, strict=False, strict_properties=True
+)
 @pytest.mark.asyncio
-async def test_strict_properties_reject_unknown(
+async def test_lenient_strict_properties_reject_unknown(
     hubspot_emulator: Emulator, session: aiohttp.ClientSession
 ) -> None:
     inputs = [{"id": "c1", "idProperty": "course_code", "properties": {"colour": "red"}}]
@@ -524,7 +544,8 @@ async def test_lost_fault_applies_write_then_drops(
         await call(session, hubspot_emulator, "update", update_inputs([record_id]))
     assert hubspot_emulator.stats.writes_to("goal_targets", record_id) == 1
     assert (
-        hubspot_emulator.record("goal_targets", record_id)["properties"]["name"] == f"n{record_id}"
+        hubspot_emulator.record("goal_targets", record_id)["properties"]["hs_goal_name"]
+        == f"n{record_id}"
     )
     assert hubspot_emulator.stats.status_counts == {}  # no answer was sent
 
@@ -612,17 +633,19 @@ async def test_create_read_archive(
     hubspot_emulator: Emulator, session: aiohttp.ClientSession
 ) -> None:
     create = {
-        "inputs": [{"properties": {"n": str(i)}, "objectWriteTraceId": f"t{i}"} for i in range(3)]
+        "inputs": [
+            {"properties": {"hs_name": str(i)}, "objectWriteTraceId": f"t{i}"} for i in range(3)
+        ]
     }
     status, body, _ = await call(session, hubspot_emulator, "create", create, object_type="0-420")
     assert status == 201
     ids = sorted(r["id"] for r in body["results"])
     assert {r["objectWriteTraceId"] for r in body["results"]} == {"t0", "t1", "t2"}
 
-    read = {"inputs": [{"id": ids[0]}, {"id": "404404"}], "properties": ["n"]}
+    read = {"inputs": [{"id": ids[0]}, {"id": "404404"}], "properties": ["hs_name"]}
     status, body, _ = await call(session, hubspot_emulator, "read", read, object_type="listings")
     assert status == 207
-    assert body["results"][0]["properties"]["n"] in {"0", "1", "2"}
+    assert body["results"][0]["properties"]["hs_name"] in {"0", "1", "2"}
     assert body["errors"][0]["context"]["ids"] == ["404404"]
 
     archive = {"inputs": [{"id": ids[0]}]}
@@ -682,7 +705,7 @@ async def test_http_introspection(
     async with session.get(f"{url}/records/goal_targets") as response:
         records = await response.json()
     assert records["total"] == 2
-    assert records["results"][0]["properties"] == {"a": "1", "name": f"n{ids[0]}"}
+    assert records["results"][0]["properties"] == {"a": "1", "hs_goal_name": f"n{ids[0]}"}
     async with session.post(f"{url}/inject", json={"kind": "nope"}) as response:
         assert response.status == 400
     async with session.post(f"{url}/reset") as response:

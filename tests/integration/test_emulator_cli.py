@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,7 +24,7 @@ def test_help_lists_options() -> None:
         check=False,
     )
     assert completed.returncode == 0
-    for option in ("--port", "--host", "--token", "--rate-limit", "--fault-rate", "--latency"):
+    for option in ("--port", "--host", "--token", "--rate-limit", "--fault-rate", "--lenient"):
         assert option in completed.stdout
 
 
@@ -50,6 +52,33 @@ def test_options_become_config() -> None:
     assert config.faults.rate == 0.1
     assert config.faults.kinds == ("500", "reset")
     assert config.shuffle_results is False
+    assert config.strict is True  # as strict as HubSpot unless told otherwise
+
+
+def test_lenient_and_hubspot_options_become_config(tmp_path: Path) -> None:
+    import argparse
+
+    from asyncbatch.emulator.__main__ import add_arguments
+
+    definitions = tmp_path / "properties.json"
+    definitions.write_text(
+        json.dumps(
+            {"2-123456": [{"name": "machine_id", "hasUniqueValue": True, "fieldType": "text"}]}
+        ),
+        encoding="utf-8",
+    )
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--lenient", "--portal-id", "42", "--token-expires-after", "1800",
+         "--properties", str(definitions)]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.strict is False
+    assert config.portal_id == 42
+    assert config.token_expires_after_seconds == 1800.0
+    (machine,) = config.properties["2-123456"]
+    assert machine.has_unique_value is True and machine.field_type == "text"
 
 
 @pytest.mark.asyncio
