@@ -26,10 +26,20 @@ async def emulator() -> AsyncIterator[Emulator]:
     config = EmulatorConfig(
         token=TOKEN,
         rate_limit_requests=1000,
+        # The account's custom properties, on top of HubSpot's defaults (the emulator is as
+        # strict as HubSpot: an undefined property or a non-unique idProperty is refused).
         properties={
-            "goal_targets": (PropertyDef("hs_status", "enumeration", ("on", "off")),),
-            "0-420": (PropertyDef("hs_price", "number"),),
-            "0-410": (PropertyDef("hs_start", "date"),),
+            "goal_targets": (
+                PropertyDef("hs_status", "enumeration", ("on", "off")),
+                PropertyDef("ext_goal", has_unique_value=True),
+                PropertyDef("n"),
+            ),
+            "partner_clients": (
+                PropertyDef("ext_key", has_unique_value=True),
+                PropertyDef("tier"),
+                PropertyDef("seq", "number"),
+            ),
+            "0-410": (PropertyDef("hs_start", "date"), PropertyDef("seats", "number")),
         },
     )
     async with Emulator(config) as emu:
@@ -178,7 +188,10 @@ async def test_courses_0_410_upsert(emulator: Emulator) -> None:
 
 async def test_matched_limits_see_zero_429s(make_hubspot_emulator: Any) -> None:
     emu = await make_hubspot_emulator(
-        token=TOKEN, rate_limit_requests=10, rate_limit_window_seconds=1.0
+        token=TOKEN,
+        rate_limit_requests=10,
+        rate_limit_window_seconds=1.0,
+        properties={"contacts": (PropertyDef("code", has_unique_value=True),)},
     )
     records = [{"id": f"k{i}", "properties": {"code": f"k{i}"}} for i in range(400)]
     async with asyncbatch.BatchClient(

@@ -22,11 +22,13 @@ import redis.asyncio as redis_asyncio
 import asyncbatch
 from asyncbatch import LimiterUnavailableError, RateLimit, RateLimitInfo
 from asyncbatch._limiters import RedisWindowLimiter
-from asyncbatch.emulator import Emulator
+from asyncbatch.emulator import Emulator, PropertyDef
 
 pytestmark = pytest.mark.asyncio
 
 TOKEN = "redis-test-token"
+# The unique property the clients upsert contacts by: the emulator is as strict as HubSpot.
+ACCOUNT = {"contacts": (PropertyDef("code", has_unique_value=True),)}
 
 
 class _SleepCalls(Exception):
@@ -302,7 +304,7 @@ async def test_a_nonsense_wait_stops_instead_of_spinning() -> None:
 
 
 async def test_client_refuses_to_start_when_redis_is_down(make_hubspot_emulator: Any) -> None:
-    emu: Emulator = await make_hubspot_emulator(token=TOKEN)
+    emu: Emulator = await make_hubspot_emulator(properties=ACCOUNT, token=TOKEN)
     rate = RateLimit(10, 1.0, redis_url=f"redis://127.0.0.1:{free_port()}/0", key="down")
     records = [{"id": "a", "properties": {"code": "a"}}]
     entered = asyncbatch.BatchClient(TOKEN, base_url=emu.url, rate_limit=rate)
@@ -387,7 +389,9 @@ def _redis_port(url: str) -> int:
 async def test_redis_failing_mid_run_stops_sending_and_reports_unsent(
     make_hubspot_emulator: Any, redis_url: str, redis_key: str
 ) -> None:
-    emu: Emulator = await make_hubspot_emulator(token=TOKEN, rate_limit_requests=1000)
+    emu: Emulator = await make_hubspot_emulator(
+        properties=ACCOUNT, token=TOKEN, rate_limit_requests=1000
+    )
     records = [{"id": f"r{i}", "properties": {"code": f"r{i}"}} for i in range(1000)]
     async with _Proxy(_redis_port(redis_url)) as proxy:
         rate = RateLimit(1000, 10.0, redis_url=f"redis://127.0.0.1:{proxy.port}/0", key=redis_key)
@@ -413,7 +417,9 @@ async def test_redis_failing_mid_run_stops_sending_and_reports_unsent(
 async def test_redis_failing_mid_stream_stops_reading(
     make_hubspot_emulator: Any, redis_url: str, redis_key: str
 ) -> None:
-    emu: Emulator = await make_hubspot_emulator(token=TOKEN, rate_limit_requests=1000)
+    emu: Emulator = await make_hubspot_emulator(
+        properties=ACCOUNT, token=TOKEN, rate_limit_requests=1000
+    )
     records = [{"id": f"r{i}", "properties": {"code": f"r{i}"}} for i in range(1000)]
     async with _Proxy(_redis_port(redis_url)) as proxy:
         rate = RateLimit(1000, 10.0, redis_url=f"redis://127.0.0.1:{proxy.port}/0", key=redis_key)
@@ -543,7 +549,7 @@ async def test_four_clients_share_one_account_without_429s(
     make_hubspot_emulator: Any, redis_url: str, redis_key: str
 ) -> None:
     emu: Emulator = await make_hubspot_emulator(
-        token=TOKEN, rate_limit_requests=10, rate_limit_window_seconds=1.0
+        properties=ACCOUNT, token=TOKEN, rate_limit_requests=10, rate_limit_window_seconds=1.0
     )
     argvs = [[redis_url, redis_key, emu.url, TOKEN, str(w), "80"] for w in range(4)]
     reports = [report async for report in run_together(_UPSERTER, argvs)]

@@ -17,13 +17,25 @@ from aiohttp import web
 
 import asyncbatch
 from asyncbatch._transport import AiohttpTransport, RawResponse
-from asyncbatch.emulator import ALL_FAULT_KINDS, Emulator, EmulatorConfig, FaultConfig
+from asyncbatch.emulator import (
+    ALL_FAULT_KINDS,
+    Emulator,
+    EmulatorConfig,
+    FaultConfig,
+    PropertyDef,
+)
 from tests.invariants import assert_accounted, assert_stored_matches
 
 pytestmark = pytest.mark.asyncio
 
 TOKEN = "soak-token"
 SOAK_RECORDS = 20_000
+# The account's custom properties: the emulator is as strict as HubSpot, so the ones these runs
+# write (and the unique ``code`` they upsert by) must exist.
+ACCOUNT = {
+    "contacts": (PropertyDef("code", has_unique_value=True), PropertyDef("v", "number")),
+    "goal_targets": (PropertyDef("v"), PropertyDef("a")),
+}
 
 
 def soak_config(seed: int) -> EmulatorConfig:
@@ -35,6 +47,7 @@ def soak_config(seed: int) -> EmulatorConfig:
             rate=0.2, kinds=ALL_FAULT_KINDS, seed=seed, slow_seconds=1.5, retry_after_seconds=0.1
         ),
         seed=seed,
+        properties=ACCOUNT,
     )
 
 
@@ -133,6 +146,7 @@ async def test_soak_with_exhausted_retries_still_accounts_for_everything() -> No
         rate_limit_requests=2000,
         rate_limit_window_seconds=1.0,
         faults=FaultConfig(rate=0.6, kinds=("500", "503", "reset", "html", "lost"), seed=5),
+        properties=ACCOUNT,
     )
     records = [{"id": f"x{i}", "properties": {"code": f"x{i}", "v": i}} for i in range(3000)]
     async with Emulator(config) as emu:
@@ -155,7 +169,9 @@ async def test_soak_with_exhausted_retries_still_accounts_for_everything() -> No
 
 
 async def test_daily_limit_stops_the_run_and_reports_unsent(make_hubspot_emulator: Any) -> None:
-    emu = await make_hubspot_emulator(token=TOKEN, daily_limit=3, rate_limit_requests=1000)
+    emu = await make_hubspot_emulator(
+        properties=ACCOUNT, token=TOKEN, daily_limit=3, rate_limit_requests=1000
+    )
     records = [{"id": f"d{i}", "properties": {"code": f"d{i}"}} for i in range(100)]
     async with asyncbatch.BatchClient(
         TOKEN,
@@ -191,7 +207,7 @@ class SignallingTransport:
 
 
 async def test_cancelling_a_call_leaves_nothing_behind(make_hubspot_emulator: Any) -> None:
-    emu = await make_hubspot_emulator(token=TOKEN, latency_seconds=30.0)
+    emu = await make_hubspot_emulator(properties=ACCOUNT, token=TOKEN, latency_seconds=30.0)
     transport = SignallingTransport()
     records = [{"id": f"c{i}", "properties": {"code": f"c{i}"}} for i in range(1000)]
     before = asyncio.all_tasks()
@@ -219,7 +235,7 @@ async def test_client_stays_usable_after_a_cancelled_call() -> None:
         arrived.set()
         return await handler(request)
 
-    emu = Emulator(EmulatorConfig(token=TOKEN))
+    emu = Emulator(EmulatorConfig(token=TOKEN, properties=ACCOUNT))
     emu.app.middlewares.append(signal_arrival)
     await emu.start()
     try:
@@ -280,7 +296,7 @@ async def test_token_absent_from_debug_logs_reprs_and_errors(
 ) -> None:
     secret = "pat-na1-11111111-2222-3333-4444-555555555555"
     caplog.set_level(logging.DEBUG)  # every logger, aiohttp's included
-    emu = await make_hubspot_emulator(token=secret)
+    emu = await make_hubspot_emulator(properties=ACCOUNT, token=secret)
     texts: list[str] = []
     for token in (secret, secret + "-revoked"):
         async with asyncbatch.BatchClient(token, base_url=emu.url) as client:
