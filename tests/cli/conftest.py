@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
+import attrs
 import pytest
 
 from asyncbatch.cli import main
+from asyncbatch.emulator import EmulatorConfig
 from tests.cli._helpers import RunCli
 
 
@@ -29,3 +31,15 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
 @pytest.fixture(autouse=True)
 def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "test-token")
+
+
+@pytest.fixture
+def hubspot_emulator_config(request: pytest.FixtureRequest) -> EmulatorConfig:
+    """The CLI tests' emulator: lenient (``strict=False``), because their records exercise the
+    command line (files, journal, exits), not HubSpot's property validation, which the
+    emulator and client tests cover; a ``hubspot_emulator`` marker still updates it."""
+    config = EmulatorConfig(strict=False)
+    marker = request.node.get_closest_marker("hubspot_emulator")
+    if marker is not None:
+        config = attrs.evolve(config, **marker.kwargs)
+    return config
