@@ -26,7 +26,7 @@ kind            recognised by                                what the client doe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -35,7 +35,16 @@ import orjson
 from ._exceptions import APIError
 from ._plan import PlannedInput
 
-__all__ = ["Problem", "Refusal", "Triage", "classify_refusal", "triage"]
+__all__ = [
+    "Problem",
+    "Refusal",
+    "Triage",
+    "allowed_options",
+    "classify_refusal",
+    "problems_in",
+    "refused_value",
+    "triage",
+]
 
 Kind = Literal["request", "property", "value", "records", "isolate"]
 
@@ -57,6 +66,11 @@ _PROPERTY_MESSAGES = (
     ),
 )
 _OPTION_VALUE = re.compile(r"^(.*) was not one of the allowed options", re.DOTALL)
+# "12.5 was not a valid long.", "tomorrow was not a valid date.", "x was not one of ...".
+_NAMED_VALUE = re.compile(r"^(.*?) was not (?:one of the allowed options|a valid )", re.DOTALL)
+_ALLOWED_LIST = re.compile(r"allowed options: \[(.*)\]", re.DOTALL)
+# The protobuf text form of an option: label: "Less than 5,000"\nvalue: "Less than 5,000"...
+_PROTO_VALUE = re.compile(r'(?:^|[\s,])value: "((?:[^"\\]|\\.)*)"')
 _EMBEDDED = "Property values were not valid: "
 
 
@@ -98,6 +112,35 @@ def classify_refusal(error: APIError) -> Refusal:
     if any(p.code for p in problems):
         return Refusal("value", problems)
     return Refusal("isolate", problems)
+
+
+def problems_in(body: Mapping[str, Any]) -> tuple[Problem, ...]:
+    """The property-level facts of an error body in HubSpot's wire shape (an ``Error`` or a
+    ``StandardError``): its ``errors[]`` details naming a property, the validation results
+    embedded in its message (``Property values were not valid: [...]``), and the properties
+    its words name. One per property and code; empty when it names none."""
+    return _problems(dict(body), _text(body.get("message")))
+
+
+def refused_value(message: str) -> str | None:
+    """The value a property-level message names (``expert was not one of the allowed
+    options: [...]``, ``12.5 was not a valid long.``), None when it names none."""
+    match = _NAMED_VALUE.match(message)
+    return match.group(1) if match else None
+
+
+def allowed_options(message: str) -> tuple[str, ...]:
+    """The values an ``INVALID_OPTION`` message allows, in its order: from ``[a, b, c]``, or
+    from the protobuf text form HubSpot also writes (``[label: "A"\\nvalue: "a"\\n..., ...]``,
+    whose values may hold commas). Empty when the message lists none."""
+    match = _ALLOWED_LIST.search(message)
+    if match is None:
+        return ()
+    listed = match.group(1)
+    values = _PROTO_VALUE.findall(listed)
+    if values:
+        return tuple(v.replace('\\"', '"').replace("\\\\", "\\") for v in values)
+    return tuple(part.strip() for part in listed.split(",") if part.strip())
 
 
 def _named_ids(body: dict[str, Any]) -> tuple[str, ...]:
