@@ -54,14 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="NAME",
         help="run only this scenario (repeatable): rate-bound, latency-bound, cpu-bound, "
-        "shared-budget, scale-out, memory",
+        "shared-budget, scale-out, memory, refusals",
     )
     parser.add_argument(
         "--tool",
         action="append",
         metavar="NAME",
         help="run only this tool (repeatable): asyncbatch, sdk-sequential, sdk-threads, "
-        "aiohttp-gather, aiohttp-aiolimiter",
+        "aiohttp-gather, aiohttp-aiolimiter, bisection (refusals only)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run, ~1 min)")
     parser.add_argument(

@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,12 +70,26 @@ class Emulator:
         async with self._session.post(f"{self.url}/_emulator/reset") as response:
             response.raise_for_status()
 
+    async def preload(self, object_type: str, properties: list[dict[str, str]]) -> None:
+        """Create these records directly (not requests: no counters move)."""
+        url = f"{self.url}/_emulator/preload/{object_type}"
+        inputs = [{"properties": p} for p in properties]
+        async with self._session.post(url, json={"inputs": inputs}) as response:
+            response.raise_for_status()
+
 
 @contextlib.asynccontextmanager
 async def emulator(
-    *, token: str, rate: int, window: float, latency: float
+    *,
+    token: str,
+    rate: int,
+    window: float,
+    latency: float,
+    properties: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> AsyncIterator[Emulator]:
-    """Start ``python -m asyncbatch.emulator --port 0`` on 127.0.0.1 with these limits."""
+    """Start ``python -m asyncbatch.emulator --port 0`` on 127.0.0.1 with these limits. It is
+    as strict as HubSpot (its default); ``properties`` (``{object type: [definition in
+    HubSpot's JSON names]}``) are declared besides HubSpot's defaults (``--properties``)."""
     argv = [
         sys.executable,
         "-m",
@@ -93,7 +107,11 @@ async def emulator(
         "--latency",
         str(latency),
     ]
-    with tempfile.TemporaryFile() as stderr:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as stderr:
+        if properties:
+            declared = Path(tmp) / "properties.json"
+            declared.write_text(json.dumps(properties), encoding="utf-8")
+            argv += ["--properties", str(declared)]
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,

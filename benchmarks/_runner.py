@@ -9,6 +9,11 @@ A scenario with ``processes > 1`` starts that many client processes together aga
 (shared-budget, scale-out); one with several ``limiters`` runs each tool once per limiter: the
 "redis" one shares one budget through Redis (``RateLimit(redis_url=..., key=...)``) under a key
 unique to the run, deleted afterwards.
+
+The emulator is as strict as HubSpot (its default): the records are valid courses, and the
+four custom properties they carry are declared to it (``child.CUSTOM_PROPERTIES``). The
+refusals scenario runs one row per case and tool (``REFUSAL_CASES``): HubSpot's own refusals,
+met by asyncbatch and by the bisection it did before issue 13.
 """
 
 from __future__ import annotations
@@ -34,6 +39,16 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._procs import ROOT, Emulator, emulator, run_children
+from .child import (
+    BAD_AT,
+    BAD_EVERY,
+    BAD_OPTION,
+    CUSTOM_PROPERTIES,
+    MISSPELT,
+    NON_UNIQUE_KEY,
+    course_name,
+    make_records,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOKEN = "bench-token-not-a-secret"
@@ -47,6 +62,7 @@ REDIS = "redis"  # RateLimit(R, W, redis_url=..., key=...): one budget shared th
 REDIS_URL_ENV = "ASYNCBATCH_BENCH_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 PEERS = ("sdk-sequential", "sdk-threads", "aiohttp-gather", "aiohttp-aiolimiter")
+BISECTION = "bisection"  # asyncbatch before issue 13: bisect every whole-request 400
 
 TOOL_NOTES = {
     "asyncbatch": "BatchClient(rate_limit=RateLimit(R, W), max_concurrency=C), default retry",
@@ -54,13 +70,15 @@ TOOL_NOTES = {
     "sdk-threads": "hubspot-api-client, C threads, urllib3 Retry on 429/5xx incl. POST",
     "aiohttp-gather": "aiohttp + asyncio.gather of every chunk, connector limit C, no retry",
     "aiohttp-aiolimiter": "the same behind aiolimiter.AsyncLimiter(R, W), no retry",
+    "bisection": "asyncbatch with a refusal classifier that attributes nothing and no split "
+    "budget: every whole-request 400 bisected to single records (the client before issue 13)",
 }
 
 
 @attrs.frozen
 class Scenario:
     name: str
-    kind: str  # "rate" | "latency" | "cpu" | "shared" | "memory"
+    kind: str  # "rate" | "latency" | "cpu" | "shared" | "memory" | "refusals"
     description: str
     records: int
     quick_records: int
@@ -141,8 +159,79 @@ SCENARIOS: dict[str, Scenario] = {
             quick_records=100_000,
             tools=(ASYNCBATCH,),
         ),
+        Scenario(
+            "refusals",
+            "refusals",
+            "HubSpot's whole-request 400s from the strict emulator, no rate limit, 40 ms "
+            "latency, concurrency 8; asyncbatch beside the bisection it did before issue 13",
+            records=5_000,
+            quick_records=1_600,
+            latency=0.040,
+            tools=(ASYNCBATCH, BISECTION),
+        ),
     )
 }
+
+
+@attrs.frozen
+class RefusalCase:
+    """One mistake HubSpot refuses whole (issue 13 item 2), and the target for asyncbatch."""
+
+    name: str
+    description: str
+    records: int
+    quick_records: int
+    operation: str
+    id_property: str
+    expect_message: str  # in every failed input's reason: HubSpot's own words
+    one_per_chunk: bool = False  # the flaw is in one record per chunk, else in every record
+    requests_per_chunk: float = 0.0  # target: at most this many requests per chunk ...
+    requests_at_most: int = 0  # ... or at most this many in all
+
+    def size(self, quick: bool) -> int:
+        return self.quick_records if quick else self.records
+
+    def bad_records(self, size: int) -> int:
+        return len(range(BAD_AT, size, BAD_EVERY)) if self.one_per_chunk else size
+
+    def target_requests(self, size: int) -> int:
+        per_chunk = math.floor(self.requests_per_chunk * math.ceil(size / CHUNK))
+        return max(self.requests_at_most, per_chunk)
+
+
+REFUSAL_CASES: tuple[RefusalCase, ...] = (
+    RefusalCase(
+        "invalid-option",
+        f'upserts, level "{BAD_OPTION}" (not an option) in 1 record per chunk of {BAD_EVERY}',
+        records=3_000,
+        quick_records=1_000,
+        operation="upsert",
+        id_property=ID_PROPERTY,
+        expect_message="was not one of the allowed options",
+        one_per_chunk=True,
+        requests_per_chunk=2.5,
+    ),
+    RefusalCase(
+        "non-unique-key",
+        f"updates of existing courses keyed by {NON_UNIQUE_KEY} (not a unique property)",
+        records=1_000,
+        quick_records=300,
+        operation="update",
+        id_property=NON_UNIQUE_KEY,
+        expect_message="Unable to perform update/upsert by non-unique",
+        requests_at_most=2,
+    ),
+    RefusalCase(
+        "misspelt-property",
+        f'upserts, every record setting "{MISSPELT[1]}" (a misspelt "{MISSPELT[0]}" column)',
+        records=1_000,
+        quick_records=300,
+        operation="upsert",
+        id_property=ID_PROPERTY,
+        expect_message="does not exist",
+        requests_at_most=2,
+    ),
+)
 
 
 # -- formulas ------------------------------------------------------------------------------------
@@ -239,6 +328,9 @@ def _row(
         "max_in_flight": stats["max_in_flight"],
         "status_counts": stats["status_counts"],
         "client_errors": [o.get("errors", {}) for o in outcomes],
+        "failed": _sum_known(o.get("failed") for o in outcomes),
+        "failed_with_message": _sum_known(o.get("failed_with_message") for o in outcomes),
+        "split_requests": _sum_known(o.get("split_requests") for o in outcomes),
         "note": None,
         **ideal,
     }
@@ -252,7 +344,17 @@ def _sum_known(values: Any) -> int | None:
 
 
 def _add_ratios(rows: list[dict[str, Any]]) -> None:
-    base = next((r for r in rows if r["tool"] == ASYNCBATCH and r.get("wall_s")), None)
+    """Each row against the asyncbatch row (of the same refusals case, if any)."""
+    for case in dict.fromkeys(r.get("case") for r in rows):
+        group = [r for r in rows if r.get("case") == case]
+        _add_ratios_to(group, next((r for r in group if _is_asyncbatch(r)), None))
+
+
+def _is_asyncbatch(row: dict[str, Any]) -> bool:
+    return row.get("tool_name", row["tool"]) == ASYNCBATCH and bool(row.get("wall_s"))
+
+
+def _add_ratios_to(rows: list[dict[str, Any]], base: dict[str, Any] | None) -> None:
     for row in rows:
         for key, field in (("wall_x", "wall_s"), ("requests_x", "requests"), ("cpu_x", "cpu_s")):
             mine, theirs = row.get(field), base.get(field) if base else None
@@ -261,6 +363,16 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
 
 def _note_row(scenario: Scenario, tool: str, note: str) -> dict[str, Any]:
     return {"scenario": scenario.name, "tool": tool, "note": note}
+
+
+def start_emulator(
+    rate: int, window: float, latency: float
+) -> contextlib.AbstractAsyncContextManager[Emulator]:
+    """The scenario's emulator: strict (HubSpot's validation), the records' custom properties
+    declared."""
+    return emulator(
+        token=TOKEN, rate=rate, window=window, latency=latency, properties=CUSTOM_PROPERTIES
+    )
 
 
 async def run_scenario(
@@ -273,10 +385,10 @@ async def run_scenario(
     limiter."""
     if scenario.kind == "memory":
         return [await run_memory(scenario, quick, log)]
+    if scenario.kind == "refusals":
+        return await run_refusals(scenario, quick, log, tools)
     rows: list[dict[str, Any]] = []
-    async with emulator(
-        token=TOKEN, rate=scenario.rate, window=scenario.window, latency=scenario.latency
-    ) as emu:
+    async with start_emulator(scenario.rate, scenario.window, scenario.latency) as emu:
         for tool in scenario.tools:
             if tools and tool not in tools:
                 continue
@@ -305,12 +417,17 @@ async def _run_tool(
     emu: Emulator,
     log: Callable[[str], None],
     extra_spec: dict[str, Any],
+    *,
+    size: int | None = None,
+    preload: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """One row: reset the emulator, start ``scenario.processes`` clients together, read the
-    emulator's counts."""
-    size = scenario.size(quick)
+    """One row: reset the emulator (and preload ``preload`` courses), start
+    ``scenario.processes`` clients together, read the emulator's counts."""
+    size = scenario.size(quick) if size is None else size
     timeout = 300.0 if quick else 1200.0
     await emu.reset()
+    if preload:
+        await emu.preload(OBJECT_TYPE, preload)
     specs = [
         {**_spec(scenario, tool, emu.url, size, i), **extra_spec} for i in range(scenario.processes)
     ]
@@ -398,6 +515,104 @@ async def redis_budget(url: str) -> AsyncIterator[str]:
             await client.aclose()
 
 
+# -- refusals (issue 13 item 2) ------------------------------------------------------------------
+
+
+async def run_refusals(
+    scenario: Scenario,
+    quick: bool,
+    log: Callable[[str], None],
+    tools: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per case and tool: each case's records, from a fresh store, against the strict
+    emulator; the figure is the requests the emulator saw, against the case's target."""
+    rows: list[dict[str, Any]] = []
+    async with start_emulator(scenario.rate, scenario.window, scenario.latency) as emu:
+        for case in REFUSAL_CASES:
+            size = case.size(quick)
+            for tool in scenario.tools:
+                if tools and tool not in tools:
+                    continue
+                extra = {
+                    "flaw": case.name,
+                    "operation": case.operation,
+                    "id_property": case.id_property,
+                    "expect_message": case.expect_message,
+                    "check_properties": "off",  # HubSpot refuses, not the client (issue 14)
+                    "prefix": f"{scenario.name}-{case.name}-{tool}",
+                }
+                preload = (
+                    _existing_courses(extra["prefix"], size) if case.operation == "update" else None
+                )
+                label = f"{case.name} / {tool}"
+                row = await _run_tool(
+                    scenario, tool, label, quick, emu, log, extra, size=size, preload=preload
+                )
+                rows.append(_refusal_figures(row, case, tool, size))
+    _add_ratios(rows)
+    return rows
+
+
+def _existing_courses(prefix: str, size: int) -> list[dict[str, str]]:
+    # The courses the non-unique-key updates name (child.make_flawed_records): HubSpot refuses
+    # the key whether or not they exist; they exist, as they would in a real update.
+    keys = (r["id"] for r in make_records(size, 1, prefix, ID_PROPERTY))
+    return [{ID_PROPERTY: key, NON_UNIQUE_KEY: course_name(key)} for key in keys]
+
+
+def _refusal_figures(
+    row: dict[str, Any], case: RefusalCase, tool: str, size: int
+) -> dict[str, Any]:
+    """``row`` with the case, its targets and whether asyncbatch met them."""
+    bad = case.bad_records(size)
+    figures: dict[str, Any] = {
+        "case": case.name,
+        "tool_name": tool,
+        "case_description": case.description,
+        "bad_records": bad,
+        "good_records": size - bad,
+        "target_requests": case.target_requests(size),
+        "targets_met": None,  # the comparison row has no target
+    }
+    if tool == ASYNCBATCH and row.get("wall_s") is not None:
+        figures["targets_met"] = (
+            row["requests"] <= figures["target_requests"]
+            and row["written"] == size - bad
+            and row["failed"] == bad
+            and row["failed_with_message"] == bad
+        )
+    return {**row, **figures}
+
+
+def _refusal_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The footer of the refusals rows: each case's figures beside its targets."""
+    lines = []
+    for case in REFUSAL_CASES:
+        mine = [r for r in rows if r.get("case") == case.name and r.get("wall_s") is not None]
+        if not mine:
+            continue
+        first = mine[0]
+        lines.append(f"    {case.name}: {first['records']:,} {case.description}")
+        for row in mine:
+            if row["targets_met"] is None:
+                target = "comparison"
+            else:
+                met = "met" if row["targets_met"] else "NOT met"
+                target = f"target <= {row['target_requests']:,}, all good written, "
+                target += f"{row['bad_records']:,} failed with HubSpot's message: {met}"
+            lines.append(
+                f"      {row['tool_name']:<10} requests {row['requests']:,}, "
+                f"good records written {row['written']:,} of {row['good_records']:,}, "
+                f"failed {_count(row['failed'])} ({_count(row['failed_with_message'])} with "
+                f"HubSpot's message)  [{target}]"
+            )
+    return lines
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
 # -- memory (issue 5's streaming CLI) ------------------------------------------------------------
 
 
@@ -447,8 +662,6 @@ _RSS_WRAPPER = (
 async def run_memory(scenario: Scenario, quick: bool, log: Callable[[str], None]) -> dict:
     if not await asyncio.to_thread(cli_has_upsert):
         return _note_row(scenario, ASYNCBATCH, "pending CLI streaming (issue 5)")
-    from .child import make_records
-
     size = scenario.size(quick)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "records.jsonl"
@@ -456,7 +669,7 @@ async def run_memory(scenario: Scenario, quick: bool, log: Callable[[str], None]
             for start in range(0, size, 10_000):
                 batch = make_records(min(10_000, size - start), 5, f"mem{start}", ID_PROPERTY)
                 handle.writelines(json.dumps(r) + "\n" for r in batch)
-        async with emulator(token=TOKEN, rate=NO_LIMIT, window=1.0, latency=0.0) as emu:
+        async with start_emulator(NO_LIMIT, 1.0, 0.0) as emu:
             argv = [a.format(file=path, url=emu.url) for a in MEMORY_CLI_ARGV]
             env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
             started = time.perf_counter()
@@ -563,7 +776,9 @@ def format_table(rows: list[dict[str, Any]], quick: bool) -> str:
         # The first measured row (a skipped or failed row has no figures).
         row = next((r for r in rows if r["scenario"] == name and r.get("records")), row)
         size = row.get("records") or sc.size(quick) * sc.processes
-        parts = [f"{name}: {sc.description}; {size:,} records"]
+        parts = [f"{name}: {sc.description}"]
+        if sc.kind != "refusals":  # its cases have sizes of their own (below)
+            parts[0] += f"; {size:,} records"
         if row.get("ideal_s") is not None:
             parts.append(f"ideal {row['ideal_s']:.2f} s")
         if row.get("bound_rec_per_s") is not None:
@@ -579,6 +794,8 @@ def format_table(rows: list[dict[str, Any]], quick: bool) -> str:
                 f"    most requests the emulator saw in any {sc.window:g} s window "
                 f"(limit {sc.rate}): " + ", ".join(windows)
             )
+        if sc.kind == "refusals":
+            text.extend(_refusal_lines(rows))
     if quick:
         text.append("  (--quick sizes)")
     return "\n".join(text)
@@ -615,7 +832,7 @@ async def profile_cpu(quick: bool, top: int, log: Callable[[str], None]) -> str:
     size = scenario.size(quick)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cpu.prof"
-        async with emulator(token=TOKEN, rate=NO_LIMIT, window=1.0, latency=0.0) as emu:
+        async with start_emulator(NO_LIMIT, 1.0, 0.0) as emu:
             spec = {**_spec(scenario, ASYNCBATCH, emu.url, size, 0), "profile": str(out)}
             (outcome,) = await run_children([spec], 1200.0)
         log(f"profiled {size:,} records: {outcome['wall_s']:.2f} s wall under cProfile")

@@ -9,12 +9,21 @@ threads) and peak RSS of this process, records written/lost as the tool saw them
 SPEC_JSON keys: tool, url, token, object_type, id_property, records, properties, prefix,
 concurrency, rate, window, and optionally profile (a path: cProfile the timed call to it);
 for asyncbatch also redis_url and key (share one rate budget through Redis:
-``RateLimit(rate, window, redis_url=..., key=...)``).
+``RateLimit(rate, window, redis_url=..., key=...)``), operation (``upsert``, the default, or
+``update``), flaw (a refusals case: ``invalid-option``, ``non-unique-key``,
+``misspelt-property``), expect_message (the text HubSpot's refusal carries) and
+check_properties (``BatchClient(check_properties=...)``, passed where the client has it).
+
+The records are courses (``0-410``) whose values are valid for the strict emulator's property
+definitions: the defaults of ``asyncbatch/emulator/_properties.py`` plus ``CUSTOM_PROPERTIES``,
+which the runner declares (``--properties``). The tool ``bisection`` is asyncbatch as it was
+before issue 13 (see ``run_bisection``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import math
 import resource
@@ -28,19 +37,44 @@ from typing import Any
 CHUNK = 100
 REQUEST_TIMEOUT = 60.0
 
-PROPERTY_NAMES = (
-    "hs_course_name",
-    "level",
-    "duration_hours",
-    "start_date",
-    "price",
-    "topics",
-    "description",
-    "owner",
-    "region",
-    "status",
-)
 LEVELS = ("beginner", "intermediate", "advanced")
+TOPICS = ("analytics", "apis", "cloud", "crm", "etl", "python", "security", "sql")
+CUSTOM_NAMES = ("description", "owner", "region", "status")
+
+
+def _custom(name: str) -> Callable[[int], str]:
+    return lambda n: f"{LEVELS[n % 3]} {name} {n}"
+
+
+# The properties written after the id property, in order, each with a value its definition
+# accepts (level and topics are enumerations, duration_hours and price numbers, start_date a
+# date at midnight UTC). The last four, CUSTOM_NAMES, are the portal's own: CUSTOM_PROPERTIES.
+PROPERTY_VALUES: tuple[tuple[str, Callable[[int], str]], ...] = (
+    ("hs_course_name", lambda n: f"Course {n}: batch APIs in practice"),
+    ("level", lambda n: LEVELS[n % 3]),
+    ("duration_hours", lambda n: str(n % 40 + 1)),
+    ("start_date", lambda n: f"2026-{n % 12 + 1:02d}-{n % 28 + 1:02d}"),
+    ("price", lambda n: f"{n % 900 + 99}.50"),
+    ("topics", lambda n: f"{TOPICS[n % 8]};{TOPICS[(n + 3) % 8]}"),
+    *((name, _custom(name)) for name in CUSTOM_NAMES),
+)
+CUSTOM_PROPERTIES: dict[str, list[dict[str, Any]]] = {
+    "0-410": [{"name": name, "type": "string"} for name in CUSTOM_NAMES]
+}
+"""Declared to the emulator (its ``--properties`` JSON): HubSpot's courses do not have them."""
+
+# The refusals scenario's flaws (issue 13 item 2), each as HubSpot answers it.
+BAD_OPTION = "expert"  # level is a select of LEVELS: 400 INVALID_OPTION naming level and value
+BAD_EVERY = 100  # one bad record per chunk of 100
+BAD_AT = 37  # its place in the chunk
+MISSPELT = ("level", "levle")  # a misspelt column, on every record: 400 PROPERTY_DOESNT_EXIST
+NON_UNIQUE_KEY = "hs_course_name"  # not unique: 400 "... by non-unique 0-410 property ..."
+
+
+def course_name(key: str) -> str:
+    """The ``hs_course_name`` of the non-unique-key case's record ``key`` (the runner preloads
+    these courses; the updates name them by it)."""
+    return f"Course {key}"
 
 
 def make_records(
@@ -49,13 +83,37 @@ def make_records(
     """``count`` distinct upsert inputs in HubSpot's shape, each with ``properties`` values
     (the ``id_property`` value counts as one of them)."""
     records: list[dict[str, Any]] = []
-    extra = max(0, properties - 1)
+    values = PROPERTY_VALUES[: max(0, properties - 1)]
     for n in range(count):
         key = f"{prefix}-{n:07d}"
         props = {id_property: key}
-        for i, name in enumerate(PROPERTY_NAMES[:extra]):
-            props[name] = f"{LEVELS[(n + i) % 3]} {name} {n}"
+        for name, value in values:
+            props[name] = value(n)
         records.append({"id": key, "properties": props})
+    return records
+
+
+def make_flawed_records(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The refusals scenario's records: ``make_records`` with the case's flaw."""
+    flaw = spec["flaw"]
+    if flaw == "non-unique-key":
+        # Updates of existing courses, each named by its (not unique) course name.
+        records = make_records(spec["records"], spec["properties"], spec["prefix"], "course_code")
+        for record in records:
+            record["properties"].pop("course_code")
+            record["properties"].pop("hs_course_name", None)
+            record["id"] = course_name(record["id"])
+        return records
+    records = make_records(spec["records"], spec["properties"], spec["prefix"], spec["id_property"])
+    if flaw == "invalid-option":
+        for record in records[BAD_AT::BAD_EVERY]:
+            record["properties"]["level"] = BAD_OPTION
+    elif flaw == "misspelt-property":
+        right, wrong = MISSPELT
+        for record in records:
+            record["properties"][wrong] = record["properties"].pop(right)
+    else:
+        raise ValueError(f"unknown flaw {flaw!r}")
     return records
 
 
@@ -81,7 +139,9 @@ class Tally:
 # -- the tools -----------------------------------------------------------------------------------
 
 
-async def run_asyncbatch(spec: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+async def run_asyncbatch(
+    spec: dict[str, Any], records: list[dict[str, Any]], *, retry: Any = None
+) -> dict[str, Any]:
     import asyncbatch
 
     # What a user sets: the account's limit and the concurrency (and, to share the budget
@@ -90,26 +150,68 @@ async def run_asyncbatch(spec: dict[str, Any], records: list[dict[str, Any]]) ->
     shared: dict[str, Any] = {}
     if spec.get("redis_url"):
         shared = {"redis_url": spec["redis_url"], "key": spec.get("key") or "default"}
+    options: dict[str, Any] = {}
+    # The refusals scenario lets HubSpot be the one refusing: a client that checks values
+    # against the property definitions first (issue 14) is told not to.
+    check = spec.get("check_properties")
+    if check and "check_properties" in inspect.signature(asyncbatch.BatchClient).parameters:
+        options["check_properties"] = check
     async with asyncbatch.BatchClient(
         spec["token"],
         base_url=spec["url"],
         rate_limit=asyncbatch.RateLimit(spec["rate"], spec["window"], **shared),
         max_concurrency=spec["concurrency"],
+        retry=retry,
+        **options,
     ) as client:
+        call = client.update if spec.get("operation") == "update" else client.upsert
         with Timed(spec.get("profile")) as timed:
-            result = await client.upsert(
-                spec["object_type"], records, id_property=spec["id_property"]
-            )
+            result = await call(spec["object_type"], records, id_property=spec["id_property"])
     reasons = Counter(f.reason.split(":")[0][:60] for f in result.failed)
+    expected = spec.get("expect_message")
     return {
         **timed.figures(),
         "written": len(result.results),
         "lost": sum(len(f.positions) for f in result.failed),
+        "failed": sum(len(f.positions) for f in result.failed),
+        "failed_with_message": (
+            sum(len(f.positions) for f in result.failed if expected in f.reason)
+            if expected
+            else None
+        ),
         "client_requests": result.stats.requests,
         "client_429s": result.stats.rate_limited,
         "retries": result.stats.retries,
+        "split_requests": result.stats.split_requests,
+        "check_properties": options.get("check_properties"),
         "errors": dict(reasons),
     }
+
+
+async def run_bisection(spec: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """asyncbatch as it was before issue 13 (the refusals scenario's comparison): every
+    whole-request 400 split in halves until single records stand alone, no split budget.
+
+    The same client, with its refusal classifier replaced by one that attributes nothing:
+    every refusal is "isolate" (bisect every input of the chunk, and never stop the call), and
+    with a split budget no chunk can spend. The pre-issue-13 client (36a47be) against the same
+    emulator made the same requests: 390, 1,990 and 1,990 for the three full-size cases.
+    """
+    import asyncbatch
+    from asyncbatch import _dispatch, _refusals
+
+    def attribute_nothing(_error: object) -> Any:
+        return _refusals.Refusal("isolate")
+
+    if not hasattr(_dispatch, "classify_refusal"):
+        raise RuntimeError(
+            "asyncbatch._dispatch no longer calls classify_refusal: update run_bisection"
+        )
+    _dispatch.classify_refusal = attribute_nothing
+    unbounded = asyncbatch.RetryPolicy(
+        max_split_requests_per_chunk=10**9, max_split_requests_per_call=10**9
+    )
+    return await run_asyncbatch(spec, records, retry=unbounded)
 
 
 def _sdk_client(spec: dict[str, Any], retry: Any = None) -> Any:
@@ -312,6 +414,7 @@ class Timed:
 
 TOOLS: dict[str, Callable[[dict[str, Any], list[dict[str, Any]]], Any]] = {
     "asyncbatch": run_asyncbatch,
+    "bisection": run_bisection,
     "sdk-sequential": run_sdk_sequential,
     "sdk-threads": run_sdk_threads,
     "aiohttp-gather": lambda s, r: run_aiohttp(s, r, limited=False),
@@ -322,9 +425,14 @@ TOOLS: dict[str, Callable[[dict[str, Any], list[dict[str, Any]]], Any]] = {
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     runner = TOOLS[spec["tool"]]
-    records = make_records(spec["records"], spec["properties"], spec["prefix"], spec["id_property"])
+    if spec.get("flaw"):
+        records = make_flawed_records(spec)
+    else:
+        records = make_records(
+            spec["records"], spec["properties"], spec["prefix"], spec["id_property"]
+        )
     # Import the tool's libraries before the clock starts.
-    if spec["tool"] == "asyncbatch":
+    if spec["tool"] in ("asyncbatch", "bisection"):
         import asyncbatch  # noqa: F401
 
         if spec.get("redis_url"):
