@@ -3,7 +3,9 @@
 Fixtures:
     hubspot_emulator_config: the ``EmulatorConfig`` of ``hubspot_emulator``. Override it in a
         test module, or mark a test ``@pytest.mark.hubspot_emulator(rate_limit_requests=10)``
-        (keyword arguments of ``EmulatorConfig``).
+        (keyword arguments of ``EmulatorConfig``). The emulator is as strict as HubSpot by
+        default: declare the account's custom properties (``properties={...}``), or mark a
+        test ``@pytest.mark.hubspot_emulator(strict=False)`` for the lenient mode.
     hubspot_emulator: a started ``Emulator`` (``.url`` is ``http://127.0.0.1:PORT``), stopped
         after the test.
     make_hubspot_emulator: ``await make_hubspot_emulator(config=None, **config_fields)`` starts
