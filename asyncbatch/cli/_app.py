@@ -18,6 +18,7 @@ import click
 from .. import DEFAULT_BASE_URL
 from .._limiters import RateLimit
 from .._plan import Operation
+from ._csv import parse_delimiter
 from ._exit import EXIT_FAILED, EXIT_OK
 from ._input import FORMATS, SAMPLES
 from ._job import run_job
@@ -28,12 +29,30 @@ __all__ = ["cli"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _FILE_HELP = (
-    "FILE is CSV (a header row; columns become properties), JSON Lines in HubSpot's input "
-    "shape (numbers kept digit for digit), either optionally gzip'd, '-' for stdin, or "
+    "FILE is CSV (a header row; columns become properties, those named _... are skipped), "
+    "JSON Lines in HubSpot's input shape (numbers kept digit for digit), either optionally "
+    "gzip'd, '-' for stdin, or "
     + " / ".join(SAMPLES)
-    + " for the bundled sample. It is read as a stream, never whole. --out, --errors and "
-    "--checkpoint must each name another file than FILE and each other."
+    + " for the bundled sample. It is read as a stream, never whole. --out, --errors, "
+    "--checkpoint and --summary-json must each name another file than FILE and each other."
+    "\n\n"
+    "Bad rows (a wrong number of fields, bad JSON, a byte the encoding cannot read, an empty "
+    "id, a value the client refuses): a FILE is read once before anything is sent; if it has "
+    "any, nothing is sent and the first are listed (line, column, problem) with their count "
+    "(exit 2). With --skip-bad-rows the good rows are sent and each bad one is written to "
+    "--errors with its line and reason (exit 1); --max-bad-rows N sends nothing if there are "
+    "more than N. Stdin is read once: a bad row is skipped the same way, or stops the run "
+    "(exit 2), the last line saying how many records were written."
 )
+
+
+def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return parse_delimiter(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> RateLimit | None:
@@ -62,6 +81,34 @@ def _job_options(command: F) -> F:
             "--empty-clears",
             is_flag=True,
             help="CSV: an empty cell clears its property (default: leaves it out).",
+        ),
+        click.option(
+            "--delimiter",
+            callback=_delimiter,
+            metavar="C",
+            help="CSV: the field delimiter, one character or 'tab' (default: told from the "
+            "header line: the most frequent of , ; tab |).",
+        ),
+        click.option(
+            "--encoding",
+            default="utf-8",
+            show_default=True,
+            metavar="NAME",
+            help="CSV: the text encoding (cp1252 or latin-1 for many Excel exports); a "
+            "byte-order mark is skipped.",
+        ),
+        click.option(
+            "--skip-bad-rows",
+            is_flag=True,
+            help="Send the good rows; write each bad row to --errors with its line and "
+            "reason; exit 1 (default: a FILE with bad rows sends nothing, exit 2).",
+        ),
+        click.option(
+            "--max-bad-rows",
+            type=click.IntRange(min=0),
+            metavar="N",
+            help="With more than N bad rows send nothing (a FILE) or stop (stdin), exit 2. "
+            "Implies --skip-bad-rows.",
         ),
         click.option(
             "--format",
@@ -143,8 +190,17 @@ def _job_options(command: F) -> F:
             "--errors",
             type=_PathOption,
             metavar="PATH",
-            help="Write each failed input, in input shape plus '_error', as JSON "
-            "Lines ('-': stdout): fix it and feed it back as FILE.",
+            help="Write each failed input and skipped bad row with its reason (code, "
+            "property, value, allowed options, message): JSON Lines in input shape plus "
+            "'_error' ('-': stdout), or, for a CSV FILE and a PATH ending in .csv, CSV in "
+            "FILE's columns plus _error_... columns. Fix it and feed it back as FILE.",
+        ),
+        click.option(
+            "--summary-json",
+            type=_PathOption,
+            metavar="PATH",
+            help="Write the run's summary as JSON ('-': stdout): counts, failures by "
+            "reason, timings, the exit code, a checkpoint's totals over all runs.",
         ),
         click.option(
             "--checkpoint",
@@ -171,6 +227,15 @@ def _job_options(command: F) -> F:
             show_default=True,
             metavar="SECONDS",
             help="Without a terminal: seconds between progress lines (0: none).",
+        ),
+        click.option(
+            "--no-progress", is_flag=True, help="No progress bar or lines (the summary stays)."
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="No progress and no summary: only errors and the last line.",
         ),
         click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors."),
         click.argument("file", metavar="FILE"),

@@ -17,6 +17,12 @@ data)::
 
     {"done": [[0, 100]]}
 
+A line may also list, among its ``done`` positions, those that failed for good (refused by
+HubSpot for their data, or bad rows skipped), so that a resumed run reports the totals of every
+run and exits 1 if any failure is on record::
+
+    {"done": [[100, 200]], "failed": [[117, 118]]}
+
 Each line is appended and fsync'd when its chunk's answer arrives, so the journal only ever
 names finished records; a line torn by a crash is ignored on reading (its records are
 sent again: never lost). ``RangeSet`` and
@@ -101,9 +107,12 @@ class Checkpoint:
     line; an existing one must carry the same header, else ``CheckpointError``.
     """
 
-    def __init__(self, path: Path, done: RangeSet, resumed: bool) -> None:
+    def __init__(
+        self, path: Path, done: RangeSet, resumed: bool, failed: RangeSet | None = None
+    ) -> None:
         self.path = path
         self.done = done
+        self.failed = failed if failed is not None else RangeSet()
         self.resumed = resumed
         self._fd: int | None = None
 
@@ -111,7 +120,7 @@ class Checkpoint:
     def open(cls, path: Path, header: dict[str, Any]) -> Self:
         """Read (or create) the journal at ``path`` for the job described by ``header``."""
         header = {_HEADER_KEY: _VERSION, **header}
-        done = RangeSet()
+        done, failed = RangeSet(), RangeSet()
         resumed = False
         try:
             raw = path.read_bytes()
@@ -136,15 +145,8 @@ class Checkpoint:
                     + "; delete it to start over"
                 )
             for line in lines[1:]:
-                try:
-                    entry = orjson.loads(line)
-                    for start, end in entry["done"]:
-                        done.add(int(start), int(end))
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    # A line torn by a crash mid-write. Skipping an entry is always safe: its
-                    # records are sent again (update and upsert are idempotent), never lost.
-                    continue
-        checkpoint = cls(path, done, resumed)
+                _read_entry(line, done, failed)
+        checkpoint = cls(path, done, resumed, failed)
         try:
             checkpoint._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             if raw and not raw.endswith(b"\n"):
@@ -164,8 +166,9 @@ class Checkpoint:
             view = view[written:]
         os.fsync(self._fd)
 
-    def record(self, positions: Iterable[int]) -> None:
-        """Journal ``positions`` as finished (one line, fsync'd) and add them to ``done``.
+    def record(self, positions: Iterable[int], *, failed: Iterable[int] = ()) -> None:
+        """Journal ``positions`` as finished, ``failed`` (some of them) as failed for good
+        (one line, fsync'd), and add them to ``done`` and ``failed``.
 
         Raises:
             OutputError: the journal cannot be written (naming it).
@@ -173,18 +176,40 @@ class Checkpoint:
         ranges = ranges_of(positions)
         if not ranges:
             return
+        entry: dict[str, list[list[int]]] = {"done": ranges}
+        failed_ranges = ranges_of(failed)
+        if failed_ranges:
+            entry["failed"] = failed_ranges
         try:
-            self._write(orjson.dumps({"done": ranges}) + b"\n")
+            self._write(orjson.dumps(entry) + b"\n")
         except OSError as exc:
             raise OutputError(f"cannot write checkpoint {self.path}: {exc.strerror}") from None
         for start, end in ranges:
             self.done.add(start, end)
+        for start, end in failed_ranges:
+            self.failed.add(start, end)
 
     def close(self) -> None:
         """Close the journal file. Idempotent."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _read_entry(line: bytes, done: RangeSet, failed: RangeSet) -> None:
+    """Add one journal line's ranges to ``done`` and ``failed``; skip a torn line."""
+    try:
+        entry = orjson.loads(line)
+        spans = [(int(start), int(end)) for start, end in entry["done"]]
+        failures = [(int(start), int(end)) for start, end in entry.get("failed", ())]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        # A line torn by a crash mid-write. Skipping an entry is always safe: its records are
+        # sent again (update and upsert are idempotent), never lost.
+        return
+    for start, end in spans:
+        done.add(start, end)
+    for start, end in failures:
+        failed.add(start, end)
 
 
 def _differences(found: dict[str, Any], header: dict[str, Any]) -> list[str]:

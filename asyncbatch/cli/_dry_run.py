@@ -9,15 +9,13 @@ import sys
 
 from .._exceptions import InvalidInputError
 from .._limiters import RateLimit
-from .._plan import StreamPlanner
 from .._redact import redact_url
 from ._exit import Outcome
 from ._input import InputError
 from ._prepare import Prepared
+from ._validate import RowCheck, Scan, scan
 
-__all__ = ["budget", "describe", "dry_run"]
-
-_SHOWN_BAD = 20
+__all__ = ["budget", "describe", "dry_run", "print_bad_rows"]
 
 
 def describe(exc: InvalidInputError) -> str:
@@ -32,42 +30,39 @@ def budget(rate: RateLimit) -> str:
     return f"in Redis at {redact_url(rate.redis_url)}, key {rate.key!r}"
 
 
+def print_bad_rows(name: str, found: Scan) -> None:
+    """The first bad rows the validation pass found, one line each, and how many more."""
+    for row in found.first_bad:
+        print(f"asyncbatch: error: {name}, {row.describe()}", file=sys.stderr)
+    more = found.bad - len(found.first_bad)
+    if more > 0:
+        print(f"asyncbatch: ... and {more:,} more bad rows", file=sys.stderr)
+
+
 def dry_run(job: Prepared) -> Outcome:
     """Validate every record and print the plan; the outcome is a usage error if any record
     (or the file) is invalid."""
     o, name = job.options, job.options.display_name
-    planner = StreamPlanner(
+    check = RowCheck(
         operation=o.operation,
         id_property=o.id_property,
         chunk_size=o.chunk_size,
-        trace_prefix="dry-run",
+        id_column=o.id_column if job.source.format == "csv" else None,
     )
-    chunks = 0
-    bad: list[str] = []  # the first _SHOWN_BAD problems
-    bad_count = 0
     try:
-        for item in job.records()():
-            problem = item.error
-            if problem is None:
-                try:
-                    chunks += planner.feed(item.record, item.position) is not None
-                except InvalidInputError as exc:
-                    problem = describe(exc)
-            if problem is not None:
-                bad_count += 1
-                if len(bad) < _SHOWN_BAD:
-                    bad.append(f"line {item.line}: {problem}")
+        found = scan(job.records()(), check)
     except InputError as exc:
         return Outcome(usage_error=exc.located(name))
-    chunks += len(planner.flush())
-    records = planner.read + bad_count
-    _print_plan(job, records=records, bad=bad_count, coalesced=planner.coalesced, chunks=chunks)
-    for line in bad:
-        print(f"asyncbatch: error: {name}, {line}", file=sys.stderr)
-    if bad_count > len(bad):
-        print(f"asyncbatch: ... and {bad_count - len(bad):,} more invalid records", file=sys.stderr)
-    if bad_count:
-        return Outcome(usage_error=f"{name}: {bad_count:,} invalid records; nothing was sent")
+    _print_plan(
+        job,
+        records=found.records,
+        bad=found.bad,
+        coalesced=check.planner.coalesced,
+        chunks=check.chunks,
+    )
+    print_bad_rows(name, found)
+    if found.bad:
+        return Outcome(usage_error=f"{name}: {found.bad:,} bad rows; nothing was sent")
     return Outcome()
 
 

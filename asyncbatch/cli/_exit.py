@@ -8,7 +8,8 @@ Pure: no I/O. ``exit_code`` is the one place that maps a run's ``Outcome`` to an
   gone, an output file that cannot be written, or no record got an answer from HubSpot (a
   network outage: every failure was transient and nothing was written);
 - 130: interrupted (SIGINT/SIGTERM; rerun the same command to resume);
-- 1: some records failed (see ``--errors``);
+- 1: some records failed (see ``--errors``), bad rows were skipped (``--skip-bad-rows``), or,
+  resuming a checkpoint, an earlier run's failures are on record;
 - 0: every record written.
 
 When several apply, the first in that order (2, 3, 130, 1, 0) wins.
@@ -51,6 +52,8 @@ class Outcome:
             ones without a final answer (the rerun sends them again).
         unfinished_reason: the reason of one unfinished record, to say why nothing was
             answered.
+        bad_rows: bad rows skipped (``--skip-bad-rows``), not sent.
+        failed_before: failures journaled by earlier runs of a resumed checkpoint.
     """
 
     usage_error: str | None = None
@@ -62,6 +65,8 @@ class Outcome:
     failed: int = 0
     unfinished: int = 0
     unfinished_reason: str | None = None
+    bad_rows: int = 0
+    failed_before: int = 0
 
     @property
     def unanswered(self) -> bool:
@@ -77,7 +82,7 @@ def exit_code(outcome: Outcome) -> int:
         return EXIT_STOPPED
     if outcome.interrupted or outcome.aborted:
         return EXIT_INTERRUPTED
-    if outcome.failed:
+    if outcome.failed or outcome.bad_rows or outcome.failed_before:
         return EXIT_FAILED
     return EXIT_OK
 
@@ -104,5 +109,12 @@ def exit_line(outcome: Outcome, *, checkpoint: str | None, errors: str | None) -
         return f"{'aborted' if outcome.aborted else 'interrupted'}{resume}"
     if code == EXIT_FAILED:
         where = f" (see {errors})" if errors else " (keep them with --errors)"
-        return f"{outcome.failed:,} records failed{where}"
+        parts = []
+        if outcome.failed:
+            parts.append(f"{outcome.failed:,} records failed")
+        if outcome.bad_rows:
+            parts.append(f"{outcome.bad_rows:,} bad rows were skipped")
+        if outcome.failed_before:
+            parts.append(f"{outcome.failed_before:,} records failed in earlier runs")
+        return " and ".join(parts) + where
     return None

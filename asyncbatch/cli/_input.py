@@ -11,8 +11,11 @@ with a fraction or an exponent, or an integer wider than 64 bits) makes its line
 with ``json.loads(parse_float=Decimal)``, so ``123456789012345678901234567890`` and
 ``0.10000000000000000001`` reach HubSpot digit for digit (Python's ints are exact).
 
-The parsers ``parse_jsonl`` and ``parse_csv`` are pure (they take an iterable of lines).
-``open_records``, ``count_lines`` and ``Source.fingerprint`` do file I/O; ``ThreadedSource``
+The parsers ``parse_jsonl`` and ``parse_csv`` (``_csv``: delimiters, encodings, long fields)
+are pure (they take an iterable of lines); a line that is not a record is a ``SourceRecord``
+with its reason, so a bad row never ends the input. An empty file, or one with no record, is
+an ``InputError``.
+``open_records`` and ``Source.fingerprint`` do file I/O; ``ThreadedSource``
 runs a blocking reader (stdin, which may wait on a slow producer) in a daemon thread so the
 event loop never blocks.
 """
@@ -22,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import csv
 import gzip
 import hashlib
 import io
@@ -35,10 +37,13 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import IO, NamedTuple, cast
+from typing import IO, cast
 
 import attrs
 import orjson
+
+from ._csv import CsvLayout, Undecodable, decode_lines, parse_csv
+from ._records import InputError, SourceRecord
 
 __all__ = [
     "FORMATS",
@@ -51,11 +56,9 @@ __all__ = [
     "SourceRecord",
     "ThreadedSource",
     "aiter_records",
-    "count_lines",
     "open_records",
     "parse_csv",
     "parse_jsonl",
-    "primed",
     "resolve_source",
     "sample_source",
 ]
@@ -67,41 +70,24 @@ Format = str
 SAMPLES = {"sample:courses": "courses_sample.jsonl.gz"}
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
 #: A checkpoint identifies its input by the size, the modification time and a hash of the
 #: first and last blocks of this size (see ``Source.fingerprint``).
 FINGERPRINT_BLOCK = 64 * 1024
 
 
-class InputError(Exception):
-    """The input cannot be read (as a whole, or from ``line`` on). The message is for users."""
-
-    def __init__(self, message: str, *, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-
-    def located(self, name: str) -> str:
-        """The message after the input's name (and line): ``in.csv, line 3: ...``."""
-        where = f", line {self.line}" if self.line is not None else ""
-        return f"{name}{where}: {self.message}"
-
-
-class SourceRecord(NamedTuple):
-    """One record of the input: exactly one of ``record`` and ``error`` is set."""
-
-    position: int
-    line: int
-    record: dict[str, object] | None
-    error: str | None = None
-
-
 @attrs.frozen(kw_only=True)
 class ReadOptions:
-    """How CSV columns become a record (JSON Lines ignores them)."""
+    """How CSV columns become a record (JSON Lines ignores them): the id column, the
+    delimiter (None: detected from the header line), the encoding, and who is told the
+    layout once the header is read (the CSV ``--errors`` file writes the same columns)."""
 
     id_column: str = "id"
     id_as_property: bool = False
     empty_clears: bool = False
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    on_header: Callable[[CsvLayout], None] | None = attrs.field(default=None, eq=False)
 
 
 Reader = Callable[[IO[bytes], ReadOptions], Iterator[SourceRecord]]
@@ -109,13 +95,12 @@ Reader = Callable[[IO[bytes], ReadOptions], Iterator[SourceRecord]]
 
 @attrs.frozen
 class InputFormat:
-    """One input format: its ``--format`` name, its reader, the file suffixes that mean it,
-    and how many header lines come before the records (for a progress total)."""
+    """One input format: its ``--format`` name, its reader and the file suffixes that mean
+    it."""
 
     name: str
     read: Reader
     suffixes: tuple[str, ...]
-    header_lines: int = 0
 
 
 @attrs.frozen
@@ -296,109 +281,41 @@ def _loads(line: bytes) -> object:
 def parse_jsonl(lines: Iterable[bytes]) -> Iterator[SourceRecord]:
     """Records from JSON Lines in HubSpot's input shape. Pure.
 
-    Blank lines are skipped; keys starting with ``_`` (such as the ``_error`` of a dead-letter
-    file) are dropped, so a file of failed inputs can be fed back as it is.
+    Blank lines are skipped, and a leading UTF-8 byte-order mark; keys starting with ``_``
+    (such as the ``_error`` of a dead-letter file) are dropped, so a file of failed inputs
+    can be fed back as it is. A line that is not a record keeps its text in ``raw``.
+
+    Raises:
+        InputError: no record at all (an empty file, or only blank lines).
     """
-    position = 0
+    position = number = 0
     for number, line in enumerate(lines, start=1):
+        if number == 1 and line.startswith(_UTF8_BOM):
+            line = line[len(_UTF8_BOM) :]
         if not line.strip():
             continue
+        problem = None
         try:
             value = _loads(line)
         except orjson.JSONDecodeError as exc:
-            reason = str(exc).split(": line ")[0]
-            yield SourceRecord(position, number, None, f"not valid JSON ({reason})")
+            problem = f"not valid JSON ({str(exc).split(': line ')[0]})"
         except ValueError as exc:  # json.loads: an integer past Python's 4300-digit limit
-            yield SourceRecord(position, number, None, f"not a number HubSpot can take ({exc})")
+            problem = f"not a number HubSpot can take ({exc})"
         else:
             if isinstance(value, dict):
                 if any(key.startswith("_") for key in value):
                     value = {k: v for k, v in value.items() if not k.startswith("_")}
                 yield SourceRecord(position, number, value)
             else:
-                yield SourceRecord(
-                    position,
-                    number,
-                    None,
-                    f"a line must be a JSON object (a record), got {type(value).__name__}",
-                )
+                problem = f"a line must be a JSON object (a record), got {type(value).__name__}"
+        if problem is not None:
+            raw = line.decode("utf-8", "replace").rstrip("\r\n")
+            yield SourceRecord(position, number, None, problem, None, raw)
         position += 1
-
-
-def _read_header(reader: Iterator[list[str]], id_column: str) -> list[str] | None:
-    """The CSV header's column names (None for an empty file), checked: each named, once,
-    ``id_column`` among them."""
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        return None
-    except csv.Error as exc:
-        raise InputError(f"the header row is not valid CSV: {exc}", line=1) from None
-    seen: set[str] = set()
-    for number, name in enumerate(header, start=1):
-        if not name:
-            raise InputError(f"column {number} of the header has no name", line=1)
-        if name in seen:
-            raise InputError(f"column {name!r} appears twice in the header", line=1)
-        seen.add(name)
-    if id_column not in seen:
+    if not position:
         raise InputError(
-            f"no id column {id_column!r} in the header (columns: {', '.join(header)}); "
-            "name it with --id-column",
-            line=1,
+            "the file is empty: no records" if not number else "no records, only blank lines"
         )
-    return header
-
-
-def parse_csv(
-    lines: Iterable[str],
-    *,
-    id_column: str = "id",
-    id_as_property: bool = False,
-    empty_clears: bool = False,
-) -> Iterator[SourceRecord]:
-    """Records from CSV with a header row: each column is a property, ``id_column`` the id.
-
-    Pure. An empty cell leaves its property out, or clears it (``""``) with
-    ``empty_clears``. The id column is a property too when ``id_as_property`` (an upsert
-    keyed by that column). Blank lines are skipped.
-
-    Raises:
-        InputError: a bad header (no id column, an unnamed or repeated column) or a line the
-            CSV reader cannot read.
-    """
-    reader = csv.reader(lines, strict=True)
-    header = _read_header(reader, id_column)
-    if header is None:
-        return
-    id_index = header.index(id_column)
-    columns = [(i, name) for i, name in enumerate(header) if i != id_index or id_as_property]
-    width = len(header)
-    position = 0
-    last_line = reader.line_num
-    while True:
-        start = last_line + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise InputError(f"not valid CSV: {exc}", line=start) from None
-        last_line = reader.line_num
-        if not row:
-            continue
-        if len(row) != width:
-            yield SourceRecord(
-                position, start, None, f"{len(row)} fields, but the header has {width}"
-            )
-        else:
-            properties: dict[str, str] = {}
-            for i, name in columns:
-                value = row[i]
-                if value or empty_clears:
-                    properties[name] = value
-            yield SourceRecord(position, start, {"id": row[id_index], "properties": properties})
-        position += 1
 
 
 def _read_jsonl(binary: IO[bytes], options: ReadOptions) -> Iterator[SourceRecord]:
@@ -406,23 +323,24 @@ def _read_jsonl(binary: IO[bytes], options: ReadOptions) -> Iterator[SourceRecor
 
 
 def _read_csv(binary: IO[bytes], options: ReadOptions) -> Iterator[SourceRecord]:
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-    try:
-        yield from parse_csv(
-            text,
-            id_column=options.id_column,
-            id_as_property=options.id_as_property,
-            empty_clears=options.empty_clears,
-        )
-    finally:
-        text.detach()  # ``binary`` is closed by its opener
+    undecodable: Undecodable = []
+    return parse_csv(
+        decode_lines(binary, options.encoding, undecodable),
+        id_column=options.id_column,
+        id_as_property=options.id_as_property,
+        empty_clears=options.empty_clears,
+        delimiter=options.delimiter,
+        encoding=options.encoding,
+        undecodable=undecodable,
+        on_header=options.on_header,
+    )
 
 
 #: The input formats, by ``--format`` name.
 FORMATS: dict[Format, InputFormat] = {
     f.name: f
     for f in (
-        InputFormat("csv", _read_csv, (".csv",), header_lines=1),
+        InputFormat("csv", _read_csv, (".csv",)),
         InputFormat("jsonl", _read_jsonl, (".jsonl", ".ndjson", ".json")),
     )
 }
@@ -443,54 +361,11 @@ def open_records(source: Source, options: ReadOptions | None = None) -> Iterator
             for record in read(binary, options or ReadOptions()):
                 line = record.line
                 yield record
-        except UnicodeDecodeError:
-            raise InputError("not valid UTF-8 text", line=line + 1) from None
         except zlib.error as exc:
             raise InputError(f"not valid gzip data after line {line} ({exc})") from None
         except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise InputError(f"cannot read after line {line}: {reason}") from None
-
-
-def count_lines(source: Source) -> int | None:
-    """Roughly how many records ``source`` holds (its line count), for a progress total.
-
-    Reads the file once in large blocks (I/O); None for stdin or an unreadable file.
-    """
-    if source.is_stdin:
-        return None
-    count = 0
-    last = b"\n"
-    try:
-        with _open_binary(source) as binary:
-            while block := binary.read(1 << 20):
-                count += block.count(b"\n")
-                last = block[-1:]
-    except (OSError, EOFError, zlib.error, InputError):
-        return None
-    count += last != b"\n"
-    return max(0, count - FORMATS[source.format].header_lines)
-
-
-def primed(make: Callable[[], Iterator[SourceRecord]]) -> Callable[[], Iterator[SourceRecord]]:
-    """Read the first record now (raising ``InputError`` for a bad file or header), and
-    return a factory of the whole iterator, first record included."""
-    records = make()
-    try:
-        first = next(records)
-    except StopIteration:
-        return lambda: iter(())
-
-    def again() -> Iterator[SourceRecord]:
-        try:
-            yield first
-            yield from records
-        finally:
-            close = getattr(records, "close", None)
-            if close is not None:
-                close()
-
-    return again
 
 
 async def aiter_records(records: Iterator[SourceRecord]) -> AsyncGenerator[SourceRecord, None]:

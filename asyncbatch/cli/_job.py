@@ -1,20 +1,29 @@
 """One ``asyncbatch update|upsert`` job: prepared (``_prepare``), then a dry run (``_dry_run``)
-or a run: FILE's records streamed through ``BatchClient``, each chunk's answer written to the
-sinks (``_sinks``) as it arrives, progress shown, a summary and one last line printed, and the
-exit code given by ``_exit.exit_code``. Does I/O: files, terminal, network, signals.
+or a run: FILE checked (``_validate``), its records streamed through ``BatchClient``, each
+chunk's answer written to the sinks (``_sinks``) as it arrives, progress shown, a summary and
+one last line printed, ``--summary-json`` written, and the exit code given by
+``_exit.exit_code``. Does I/O: files, terminal, network, signals.
+
+Bad rows: a file (not stdin) is read once before anything is sent, judged as the client
+judges (``RowCheck``). With bad rows and no ``--skip-bad-rows`` (or more than
+``--max-bad-rows``), nothing is sent: the first are listed (line, column, problem) with their
+count, exit 2. With ``--skip-bad-rows`` each bad row goes to ``--errors`` (and the checkpoint,
+as failed) and is not sent; the run exits 1. Stdin cannot be read twice: a bad row is skipped
+the same way, or stops the run, the last line saying how many records were written.
 
 Interruption (``_signals``): the first SIGINT or SIGTERM ends the input, lets the chunks in
 flight finish and be journaled, then prints the summary; a second one aborts at once, and the
 rerun sends the dropped chunks again.
 
-An input that breaks off mid-stream (a bad line, a corrupt gzip, a read error) ends the input
-the same way: the chunks read before it finish and are journaled, then one line names the file
-(and line) and the run exits 2.
+An input that breaks off mid-stream (a corrupt gzip, a read error) ends the input the same
+way: the chunks read before it finish and are journaled, then one line names the file (and
+line) and how many records were written, and the run exits 2.
 
-Shared rate budget: with ``--redis-url`` Redis is checked before anything is sent or any output
-file is opened: unreachable, the job sends nothing, leaves ``--out``, ``--errors`` and
-``--checkpoint`` untouched and exits 3. Failing mid-run, it stops like the daily limit (exit 3;
-the unsent records are left for the rerun). The URL's secrets are never printed.
+Shared rate budget: with ``--redis-url`` Redis is checked before the file is read, anything is
+sent or any output file is opened: unreachable, the job sends nothing, leaves ``--out``,
+``--errors`` and ``--checkpoint`` untouched and exits 3. Failing mid-run, it stops like the
+daily limit (exit 3; the unsent records are left for the rerun). The URL's secrets are never
+printed.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import attrs
@@ -32,27 +41,44 @@ from .._exceptions import InvalidInputError, LimiterUnavailableError
 from .._models import BatchResult
 from .._redact import mask
 from ._checkpoint import CheckpointError
-from ._dry_run import budget, describe, dry_run
+from ._csv import CsvLayout
+from ._dry_run import budget, describe, dry_run, print_bad_rows
 from ._exit import Outcome, exit_code, exit_line
-from ._input import InputError, SourceRecord, ThreadedSource, aiter_records, count_lines, primed
+from ._input import InputError, ThreadedSource, aiter_records
 from ._output import OutputError
 from ._prepare import JobOptions, Prepared, UsageError, prepare
-from ._progress import PlainReporter, Reporter, RichReporter, Tally, summary_rows
+from ._progress import (
+    Estimate,
+    PlainReporter,
+    QuietReporter,
+    Reporter,
+    RichReporter,
+    Tally,
+    estimate,
+    failure_rows,
+    summary_rows,
+)
+from ._reasons import reason_of, reason_of_row
 from ._signals import Interrupts
 from ._sinks import Origin, Settled, Sinks, settle
+from ._summary import RunFacts, summary_document, write_summary
+from ._validate import BadRow, RowCheck, Scan, Scanner, refusal
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
 
 __all__ = ["run_job"]
 
-Records = Callable[[], Iterator[SourceRecord]]
+#: The validation pass gives the event loop a turn this often (an interruption is seen).
+_SCAN_BATCH = 4096
 
 
 def run_job(options: JobOptions) -> int:
-    """Run one job to its end; print its last line (secrets masked); return the exit code."""
+    """Run one job to its end; print its last line (secrets masked); write its summary
+    document; return the exit code."""
+    facts = RunFacts()
     try:
-        outcome = _prepare_and_run(options)
+        outcome = _prepare_and_run(options, facts)
     except (UsageError, CheckpointError, InvalidInputError) as exc:
         outcome = Outcome(usage_error=str(exc))
     except InputError as exc:
@@ -67,7 +93,43 @@ def run_job(options: JobOptions) -> int:
     )
     if line is not None:
         print(f"asyncbatch: {line}", file=sys.stderr, flush=True)
-    return exit_code(outcome)
+    code = exit_code(outcome)
+    if options.summary_json is not None:
+        code = _write_summary(options, facts, code, line)
+    return code
+
+
+def _write_summary(options: JobOptions, facts: RunFacts, code: int, line: str | None) -> int:
+    """Write ``--summary-json``; if it cannot be, say so and make the exit code at least 3
+    (a scheduler would otherwise read a stale summary as this run's)."""
+    import datetime as dt
+
+    assert options.summary_json is not None
+    command = {
+        "operation": options.operation,
+        "object_type": options.object_type,
+        "file": options.file,
+        "id_property": options.id_property,
+        "checkpoint_path": str(options.checkpoint) if options.checkpoint else None,
+        "errors_path": str(options.errors) if options.errors else None,
+    }
+    document = summary_document(
+        facts,
+        command=command,
+        exit_code=code,
+        message=line and mask(line, options.secrets),
+        finished_at=dt.datetime.now(dt.UTC),
+    )
+    try:
+        write_summary(options.summary_json, document)
+    except OSError as exc:
+        print(
+            f"asyncbatch: error: cannot write --summary-json {options.summary_json}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return code if code in (2, 3) else 3
+    return code
 
 
 def _masked(outcome: Outcome, secrets: list[str]) -> Outcome:
@@ -83,33 +145,48 @@ def _masked(outcome: Outcome, secrets: list[str]) -> Outcome:
     )
 
 
-def _prepare_and_run(options: JobOptions) -> Outcome:
+def _prepare_and_run(options: JobOptions, facts: RunFacts) -> Outcome:
     job = prepare(options)
     if options.dry_run:
         return dry_run(job)
-    records = job.records()
-    if not job.source.is_stdin:
-        records = primed(records)  # a bad header or an unreadable file: exit before starting
-    return asyncio.run(_Run(job, records).run())
+    return asyncio.run(_Run(job, facts).run())
 
 
 class _Run:
     """One run of a prepared job, from connecting to the summary."""
 
-    def __init__(self, job: Prepared, records: Records) -> None:
+    def __init__(self, job: Prepared, facts: RunFacts) -> None:
         self.job = job
         self.o = job.options
-        self.records = records
-        self.tally = Tally()
+        self.facts = facts
+        self.layout: CsvLayout | None = None
+        self.records = job.records(on_header=self._set_layout)
+        self.check = self._row_check()
+        self.check_every_row = True
+        self.tally = facts.tally = Tally()
         self.pending: dict[int, Origin] = {}  # the client's position -> where in FILE
         self.next_position = 0
         self.input_error: str | None = None
         self.stop_reason: str | None = None
         self.unfinished_reason: str | None = None
+        self.failed_before = 0
+        self.stopped_by_bad_row = False
         self.sinks = Sinks()
-        self.reporter: Reporter = PlainReporter(self.tally, interval_seconds=0)
+        self.reporter: Reporter = QuietReporter()
         self.threaded: ThreadedSource | None = None
         self.interrupts = Interrupts(self._on_interrupt)
+
+    def _set_layout(self, layout: CsvLayout) -> None:
+        self.layout = layout
+
+    def _row_check(self) -> RowCheck:
+        o = self.o
+        return RowCheck(
+            operation=o.operation,
+            id_property=o.id_property,
+            chunk_size=o.chunk_size,
+            id_column=o.id_column if self.job.source.format == "csv" else None,
+        )
 
     async def run(self) -> Outcome:
         o = self.o
@@ -129,9 +206,14 @@ class _Run:
             except LimiterUnavailableError as exc:
                 await client.aclose()
                 return Outcome(stop_reason=str(exc), nothing_sent=True)
-            self.sinks = Sinks.open(o, self.job.source, stack)
-            if self.job.source.is_stdin:
-                self.threaded = ThreadedSource(self.records)
+            # TODO(issue 15.4): check the token and base URL with one cheap request before the
+            # file is read, with the schema read (``client.properties(object_type)``, issue 14)
+            # once it has landed; until then a bad token costs the first chunk's request.
+            if not self.job.source.is_stdin:
+                refused = await self._validate()
+                if refused is not None:
+                    return refused
+            self._open_sinks(stack)
             self.reporter = self._reporter()
             await self._stream(client)
             extra = self._extra_rows(emulator)
@@ -143,15 +225,56 @@ class _Run:
 
         return await stack.enter_async_context(demo_emulator(self.job.token))
 
+    async def _validate(self) -> Outcome | None:
+        """The validation pass over FILE; an outcome when the run must send nothing."""
+        scanner = Scanner(self._row_check())
+        records = self.records()
+        try:
+            for count, item in enumerate(records, start=1):
+                scanner.add(item)
+                if count % _SCAN_BATCH == 0:
+                    await asyncio.sleep(0)  # an interruption cancels the run here
+        finally:
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
+        found = self.facts.scan = scanner.result()
+        self.check_every_row = found.bad > 0
+        self.tally.total = found.records
+        o = self.o
+        refused = refusal(found, skip_bad_rows=o.skip_bad_rows, max_bad_rows=o.max_bad_rows)
+        if refused is None:
+            return None
+        print_bad_rows(o.display_name, found)
+        for row in found.first_bad:
+            self.facts.groups.add(reason_of_row(row), line=row.line)
+        return Outcome(usage_error=f"{o.display_name}: {refused}")
+
+    def _open_sinks(self, stack: contextlib.AsyncExitStack) -> None:
+        self.sinks = Sinks.open(self.o, self.job.source, stack, layout=lambda: self.layout)
+        checkpoint = self.sinks.checkpoint
+        if checkpoint is not None:
+            self.failed_before = len(checkpoint.failed)
+            if self.tally.total is not None:
+                self.tally.total = max(0, self.tally.total - len(checkpoint.done))
+        if self.job.source.is_stdin:
+            self.threaded = ThreadedSource(self.records)
+
+    def _estimate(self) -> Estimate:
+        return estimate(self.tally, rate=self.job.rate, chunk_size=self.o.chunk_size)
+
     def _reporter(self) -> Reporter:
+        o = self.o
+        if o.quiet or o.no_progress:
+            return QuietReporter()
         if sys.stderr.isatty():
-            total = count_lines(self.job.source)
-            done = self.sinks.done
-            if total is not None and done is not None:
-                total = max(0, total - len(done))
-            what = f"{self.o.operation} {self.o.object_type}"
-            return RichReporter(self.tally, total=total, description=what)
-        return PlainReporter(self.tally, interval_seconds=self.o.progress_interval_seconds)
+            what = f"{o.operation} {o.object_type}"
+            return RichReporter(
+                self.tally, total=self.tally.total, description=what, estimator=self._estimate
+            )
+        return PlainReporter(
+            self.tally, interval_seconds=o.progress_interval_seconds, estimator=self._estimate
+        )
 
     def _on_interrupt(self) -> None:
         if self.threaded is not None:
@@ -171,7 +294,7 @@ class _Run:
                 async with contextlib.aclosing(answers) as results:
                     async for result in results:
                         self._handle(result)
-        except InvalidInputError as exc:
+        except InvalidInputError as exc:  # a record the pass did not see (the file changed)
             origin = self.pending.get(exc.position) if exc.position is not None else None
             where = f", line {origin.line}" if origin is not None else ""
             self.input_error = f"{self.o.display_name}{where}: {describe(exc)}"
@@ -181,8 +304,9 @@ class _Run:
             await self.reporter.stop()
 
     async def _feed(self) -> AsyncIterator[object]:
-        """FILE's records not yet done, each remembered with its origin; ends the input at an
-        interruption or at a line or read error (the chunks read before it still finish)."""
+        """FILE's records not yet done, each remembered with its origin; bad rows skipped
+        (``--skip-bad-rows``) or ending the input; ends the input at an interruption or a
+        read error (the chunks read before it still finish)."""
         done, tally = self.sinks.done, self.tally
         from_file = None if self.threaded is not None else aiter_records(self.records())
         source = self.threaded if self.threaded is not None else from_file
@@ -191,18 +315,20 @@ class _Run:
             async for item in source:
                 if self.interrupts.stopping:
                     break
-                if item.error is not None:
-                    self.input_error = f"{self.o.display_name}, line {item.line}: {item.error}"
-                    break
                 if done is not None and item.position in done:
                     tally.skipped += 1
                     if tally.skipped % 1024 == 0:
                         await asyncio.sleep(0)  # a long resumed prefix: let progress tick
                     continue
+                tally.read += 1
+                bad = self.check.bad(item) if self.check_every_row or item.error else None
+                if bad is not None:
+                    if not self._skip(bad):
+                        break
+                    continue
                 assert item.record is not None
                 self.pending[self.next_position] = Origin(item.position, item.line)
                 self.next_position += 1
-                tally.read += 1
                 yield item.record
         except InputError as exc:
             self.input_error = exc.located(self.o.display_name)
@@ -211,6 +337,25 @@ class _Run:
                 self.threaded.interrupt()
             if from_file is not None:
                 await from_file.aclose()
+
+    def _skip(self, bad: BadRow) -> bool:
+        """Skip a bad row (``--skip-bad-rows``): written to ``--errors``, journaled as failed.
+        False when it ends the input instead (no ``--skip-bad-rows``, or one too many)."""
+        o, tally = self.o, self.tally
+        if not o.skip_bad_rows:
+            self.input_error = f"{o.display_name}, {bad.describe()}"
+            self.stopped_by_bad_row = True
+            return False
+        tally.bad += 1
+        self.facts.groups.add(reason_of_row(bad), line=bad.line)
+        self.sinks.write_bad(bad)
+        if o.max_bad_rows is not None and tally.bad > o.max_bad_rows:
+            self.input_error = (
+                f"{o.display_name}, {bad.describe()}: more than --max-bad-rows "
+                f"{o.max_bad_rows} bad rows"
+            )
+            return False
+        return True
 
     def _origins(self, positions: tuple[int, ...]) -> list[Origin]:
         pending = self.pending
@@ -223,12 +368,15 @@ class _Run:
         self.reporter.update()
 
     def _count(self, settled: Settled, result: BatchResult) -> None:
-        tally = self.tally
+        tally, groups = self.tally, self.facts.groups
         tally.written += sum(len(positions) for positions in result.result_positions)
-        for failed, _ in settled.failed:
-            tally.failed += len(failed.positions)
+        for failed, origins in settled.failed:
+            count = len(failed.positions)
+            tally.failed += count
+            groups.add(reason_of(failed), line=origins[0].line if origins else None, count=count)
             if not failed.final:
-                tally.unfinished += len(failed.positions)
+                tally.unfinished += count
+                tally.unsent += count if not failed.sent else 0
                 self.unfinished_reason = self.unfinished_reason or failed.reason
         if self.stop_reason is None:
             self.stop_reason = settled.stop_reason
@@ -238,6 +386,14 @@ class _Run:
         extra = []
         if self.job.rate.redis_url is not None:
             extra.append(("shared budget", budget(self.job.rate)))
+        checkpoint = self.sinks.checkpoint
+        if checkpoint is not None:
+            finished, failed = len(checkpoint.done), len(checkpoint.failed)
+            self.facts.checkpoint_done, self.facts.checkpoint_failed = finished, failed
+            if checkpoint.resumed:
+                extra.append(
+                    ("all runs (checkpoint)", _all_runs(finished, failed, self.facts.scan))
+                )
         if emulator is not None:
             stored = len(emulator.records(self.o.object_type))
             extra.append(("sandbox", f"{stored:,} records stored in the emulator"))
@@ -245,21 +401,36 @@ class _Run:
 
     def _summary(self, extra: list[tuple[str, str]]) -> None:
         o, out = self.o, sys.stderr
+        if o.quiet:
+            return
         print(f"asyncbatch: {o.operation} {o.object_type} from {o.file}", file=out)
         rows = summary_rows(self.tally) + extra
         if o.out is not None and self.tally.written:
             rows.append(("results in", "stdout" if str(o.out) == "-" else str(o.out)))
-        if o.errors is not None and self.tally.failed:
+        if o.errors is not None and (self.tally.failed or self.tally.bad):
             rows.append(("failed inputs in", "stdout" if str(o.errors) == "-" else str(o.errors)))
         width = max(21, *(len(label) for label, _ in rows))
         for label, value in rows:
             print(f"  {label:<{width}}  {value}", file=out)
+        failures = failure_rows(self.facts.groups)
+        if failures:
+            print("  failures by reason (count, kind, first example):", file=out)
+            for line in failures:
+                print(f"  {line}", file=out)
         out.flush()
 
     def _outcome(self) -> Outcome:
         t = self.tally
+        usage_error = self.input_error
+        if usage_error is not None:
+            usage_error += (
+                f"; {t.written:,} records were written before the run stopped, and the rest "
+                "of the input was not sent"
+            )
+            if self.stopped_by_bad_row:
+                usage_error += " (--skip-bad-rows skips bad rows instead)"
         return Outcome(
-            usage_error=self.input_error,
+            usage_error=usage_error,
             stop_reason=self.stop_reason,
             interrupted=self.interrupts.stopping,
             aborted=self.interrupts.aborted,
@@ -267,4 +438,11 @@ class _Run:
             failed=t.failed,
             unfinished=t.unfinished,
             unfinished_reason=self.unfinished_reason,
+            bad_rows=t.bad,
+            failed_before=self.failed_before,
         )
+
+
+def _all_runs(finished: int, failed: int, found: Scan | None) -> str:
+    total = f" of {found.records:,} records" if found is not None else ""
+    return f"{finished - failed:,} written, {failed:,} failed{total}"

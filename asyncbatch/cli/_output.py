@@ -1,36 +1,60 @@
 """The command line's output files: written records (``--out``) and failed inputs
-(``--errors``), one JSON object a line; ``-`` writes to stdout.
+(``--errors``); ``-`` writes to stdout.
 
 A results line is HubSpot's result object plus ``"_input": {"lines", "positions"}`` (where the
-record came from in FILE). A failed line is the input in HubSpot's input shape (``id``,
-``properties``, ``idProperty``, the caller's ``objectWriteTraceId``) plus ``"_error":
-{"reason", "category", "code", "property", "status", "line", "position", "sent", "final"}``;
-keys starting with ``_`` are ignored on reading, so the file can be fixed and fed back as FILE.
+record came from in FILE), one JSON object a line.
+
+``--errors`` is JSON Lines, or CSV when its name ends in ``.csv`` (for CSV input: the same
+columns, delimiter and encoding, so it opens in a spreadsheet, is fixed there and fed back).
+A failed JSON line is the input in HubSpot's input shape (``id``, ``properties``,
+``idProperty``, the caller's ``objectWriteTraceId``) plus ``"_error": {"reason", "category",
+"code", "property", "value", "allowed", "message", "status", "line", "position", "sent",
+"final"}``; a failed CSV row is the input's cells plus ``_error_...`` columns. Keys and columns
+starting with ``_`` are ignored on reading, so either file can be fixed and fed back as FILE.
 ``final`` is false for an input that got no final answer (never sent, a network error, retries
 exhausted, the run stopped...): a checkpoint did not journal it, so rerunning with the same
-checkpoint sends it again.
+checkpoint sends it again. A bad row (``--skip-bad-rows``) is written the same way, with the
+category ``BAD_ROW`` and, when it was no record at all, what was read (``raw``).
 
 On resuming (``append``), a file whose last line was torn by a crash is first cut back to its
-last complete line, so every line stays one JSON object.
+last complete line.
 
-``result_line`` and ``failed_line`` are pure; ``JsonlWriter`` does file I/O and raises
-``OutputError`` (naming the file) when the file cannot be written.
+``result_line``, ``failed_line``, ``bad_line`` and ``csv_error_row`` are pure; the writers do
+file I/O and raise ``OutputError`` (naming the file) when the file cannot be written.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 
 from .._convert import converter
 from .._models import FailedInput, SimplePublicObject
+from ._csv import CsvLayout
+from ._reasons import BAD_ROW, Reason, reason_of, reason_of_row
+from ._validate import BadRow
 
-__all__ = ["STDOUT", "JsonlWriter", "OutputError", "failed_line", "result_line"]
+__all__ = [
+    "ERROR_COLUMNS",
+    "STDOUT",
+    "CsvErrors",
+    "ErrorsFile",
+    "JsonlErrors",
+    "JsonlWriter",
+    "OutputError",
+    "bad_line",
+    "csv_error_row",
+    "failed_line",
+    "is_csv_path",
+    "result_line",
+]
 
 #: The path that means "standard output" for ``--out`` and ``--errors``.
 STDOUT = Path("-")
@@ -63,11 +87,11 @@ def failed_line(failed: FailedInput, *, lines: Sequence[int], positions: Sequenc
         data["idProperty"] = item.id_property
     if failed.trace_id is not None:
         data["objectWriteTraceId"] = failed.trace_id
+    reason = reason_of(failed)
     data["_error"] = {
         "reason": failed.reason,
-        "category": failed.category or failed.error.category or None,
-        "code": failed.code,
-        "property": failed.property_name,
+        "category": reason.category,
+        **reason.fields(),
         "status": failed.status_code,
         "line": lines[0] if lines else None,
         "position": positions[0] if positions else None,
@@ -77,6 +101,97 @@ def failed_line(failed: FailedInput, *, lines: Sequence[int], positions: Sequenc
     if len(lines) > 1:  # duplicates coalesced into this one input
         data["_error"]["lines"] = list(lines)
     return orjson.dumps(data) + b"\n"
+
+
+def bad_line(bad: BadRow) -> bytes:
+    """One ``--errors`` line for a bad row: the record as read (when it was one), and why."""
+    data: dict[str, Any] = dict(bad.record) if bad.record is not None else {}
+    reason = reason_of_row(bad)
+    data["_error"] = {
+        "reason": bad.describe(),
+        "category": BAD_ROW,
+        **reason.fields(),
+        "status": None,
+        "line": bad.line,
+        "position": bad.position,
+        "sent": False,
+        "final": True,
+    }
+    if bad.record is None:
+        data["_error"]["raw"] = list(bad.raw) if isinstance(bad.raw, tuple) else bad.raw
+    return orjson.dumps(data, default=str) + b"\n"
+
+
+#: The columns a CSV ``--errors`` file adds after the input's own.
+ERROR_COLUMNS = (
+    "_error_line",
+    "_error_category",
+    "_error_code",
+    "_error_property",
+    "_error_value",
+    "_error_allowed",
+    "_error_message",
+    "_error_final",
+    "_error_raw",
+)
+
+
+def is_csv_path(path: Path) -> bool:
+    """Whether ``--errors path`` is to be written as CSV (its name ends in ``.csv``)."""
+    return path.suffix.lower() == ".csv"
+
+
+def csv_error_row(
+    columns: Sequence[str],
+    *,
+    cells: dict[str, str] | None,
+    raw: tuple[str, ...] | str | None,
+    reason: Reason,
+    lines: Sequence[int],
+    final: bool,
+) -> list[str]:
+    """One row of a CSV ``--errors`` file: the input's ``columns`` (those not starting with
+    ``_``) from ``cells`` (column -> text), then ``ERROR_COLUMNS``. A row that was no record
+    (``cells`` None) keeps its cells if they fit the columns, else its text in ``_error_raw``."""
+    kept = [c for c in columns if not c.startswith("_")]
+    raw_text = ""
+    if cells is None:
+        if isinstance(raw, tuple) and len(raw) == len(columns):
+            cells = dict(zip(columns, raw, strict=True))
+        else:
+            raw_text = raw if isinstance(raw, str) else "\t".join(raw or ())
+            cells = {}
+    row = [cells.get(c, "") for c in kept]
+    row += [
+        " ".join(map(str, lines)),
+        reason.category or "",
+        reason.code or "",
+        reason.property or "",
+        reason.value or "",
+        " | ".join(reason.allowed),
+        reason.message,
+        "true" if final else "false",
+        raw_text,
+    ]
+    return row
+
+
+class ErrorsFile(Protocol):
+    """Where failed inputs and bad rows go (``--errors``)."""
+
+    def failed(
+        self, failed: FailedInput, *, lines: Sequence[int], positions: Sequence[int]
+    ) -> None:
+        """Write one failed input."""
+
+    def bad(self, bad: BadRow) -> None:
+        """Write one bad row."""
+
+    def flush(self, *, durable: bool) -> None:
+        """Hand what was written to the OS (and the disk, with ``durable``)."""
+
+    def close(self) -> None:
+        """Close the file."""
 
 
 class JsonlWriter:
@@ -96,6 +211,8 @@ class JsonlWriter:
                 _cut_torn_tail(self._file)
             else:
                 self._file = open(path, "wb")
+            #: Nothing was in the file when it was opened (a CSV header is still to write).
+            self.fresh = not self._owned or self._file.seek(0, os.SEEK_END) == 0
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror}") from None
 
@@ -126,6 +243,114 @@ class JsonlWriter:
         except OSError as exc:
             if not self._broken:
                 raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+
+class JsonlErrors:
+    """``--errors`` as JSON Lines."""
+
+    def __init__(self, writer: JsonlWriter) -> None:
+        self._writer = writer
+
+    def failed(
+        self, failed: FailedInput, *, lines: Sequence[int], positions: Sequence[int]
+    ) -> None:
+        self._writer.write(failed_line(failed, lines=lines, positions=positions))
+
+    def bad(self, bad: BadRow) -> None:
+        self._writer.write(bad_line(bad))
+
+    def flush(self, *, durable: bool) -> None:
+        self._writer.flush(durable=durable)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class CsvErrors:
+    """``--errors`` as CSV, in the input's layout (asked of ``layout`` at the first row: the
+    input's header is read by then), delimiter and ``encoding``; UTF-8 gets a byte-order mark
+    so that spreadsheets read it as UTF-8."""
+
+    def __init__(
+        self,
+        writer: JsonlWriter,
+        *,
+        layout: Callable[[], CsvLayout | None],
+        id_column: str,
+        encoding: str,
+    ) -> None:
+        self._writer = writer
+        self._layout = layout
+        self._id_column = id_column
+        self._encoding = encoding
+        self._columns: tuple[str, ...] | None = None
+        self._delimiter = ","
+
+    def _row(self, cells: list[str]) -> None:
+        if self._columns is None:
+            layout = self._layout()
+            self._columns = layout.columns if layout is not None else (self._id_column,)
+            self._delimiter = layout.delimiter if layout is not None else ","
+            if self._writer.fresh:
+                header = [c for c in self._columns if not c.startswith("_")]
+                bom = "\ufeff" if self._encoding.replace("_", "-") == "utf-8" else ""
+                self._write([*header, *ERROR_COLUMNS], prefix=bom)
+        self._write(cells)
+
+    def _write(self, cells: list[str], *, prefix: str = "") -> None:
+        text = io.StringIO()
+        csv.writer(text, delimiter=self._delimiter, lineterminator="\n").writerow(cells)
+        line = prefix + text.getvalue()
+        try:  # cells read with surrogateescape get their original bytes back
+            data = line.encode(self._encoding, "surrogateescape")
+        except UnicodeEncodeError:
+            data = line.encode(self._encoding, "replace")
+        self._writer.write(data)
+
+    def _columns_now(self) -> tuple[str, ...]:
+        if self._columns is None:
+            layout = self._layout()
+            return layout.columns if layout is not None else (self._id_column,)
+        return self._columns
+
+    def failed(
+        self, failed: FailedInput, *, lines: Sequence[int], positions: Sequence[int]
+    ) -> None:
+        item = failed.input
+        cells = {name: str(value) for name, value in item.properties.items()}
+        cells.setdefault(self._id_column, item.id)
+        row = csv_error_row(
+            self._columns_now(),
+            cells=cells,
+            raw=None,
+            reason=reason_of(failed),
+            lines=lines,
+            final=failed.final,
+        )
+        self._row(row)
+
+    def bad(self, bad: BadRow) -> None:
+        cells = None
+        if bad.record is not None:
+            properties = bad.record.get("properties")
+            items = properties.items() if isinstance(properties, dict) else ()
+            cells = {str(name): str(value) for name, value in items}
+            cells.setdefault(self._id_column, str(bad.record.get("id", "")))
+        row = csv_error_row(
+            self._columns_now(),
+            cells=cells,
+            raw=bad.raw,
+            reason=reason_of_row(bad),
+            lines=[bad.line],
+            final=True,
+        )
+        self._row(row)
+
+    def flush(self, *, durable: bool) -> None:
+        self._writer.flush(durable=durable)
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def _cut_torn_tail(file: IO[bytes]) -> None:

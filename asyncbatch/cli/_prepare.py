@@ -23,8 +23,9 @@ from .._exceptions import InvalidInputError
 from .._limiters import RateLimit
 from .._plan import Operation, validate_id_property, validate_object_type
 from .._redact import mask, redact_url, url_secrets
+from ._csv import CsvLayout, check_encoding
 from ._input import Format, ReadOptions, Source, SourceRecord, open_records, resolve_source
-from ._output import STDOUT
+from ._output import STDOUT, is_csv_path
 
 __all__ = [
     "MAX_CONCURRENCY",
@@ -62,6 +63,10 @@ class JobOptions:
     id_property: str | None = None
     id_column: str = "id"
     empty_clears: bool = False
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    skip_bad_rows: bool = False
+    max_bad_rows: int | None = None
     concurrency: int = 10
     rate: RateLimit | None = None
     chunk_size: int = 100
@@ -71,9 +76,12 @@ class JobOptions:
     out: Path | None = None
     errors: Path | None = None
     checkpoint: Path | None = None
+    summary_json: Path | None = None
     sandbox: bool = False
     dry_run: bool = False
     progress_interval_seconds: float = 5.0
+    quiet: bool = False
+    no_progress: bool = False
     debug: bool = False
     redis_url: str | None = None
     redis_key: str | None = None
@@ -98,13 +106,19 @@ class Prepared:
     rate: RateLimit
     token: str = attrs.field(repr=False)
 
-    def records(self) -> Callable[[], Iterator[SourceRecord]]:
-        """A factory of the input's records, read from the start each time."""
+    def records(
+        self, on_header: Callable[[CsvLayout], None] | None = None
+    ) -> Callable[[], Iterator[SourceRecord]]:
+        """A factory of the input's records, read from the start each time; ``on_header``
+        is told a CSV input's layout once its header is read."""
         o = self.options
         options = ReadOptions(
             id_column=o.id_column,
             id_as_property=o.operation == "upsert" and o.id_property == o.id_column,
             empty_clears=o.empty_clears,
+            delimiter=o.delimiter,
+            encoding=o.encoding,
+            on_header=on_header,
         )
         return lambda: open_records(self.source, options)
 
@@ -232,7 +246,11 @@ def check_paths(options: JobOptions, source: Source) -> None:
     for name, path in (("FILE", source.path), ("--token-file", options.token_file)):
         if path is not None:
             seen.append((name, _same_file_keys(path)))
-    outputs = (("--out", options.out), ("--errors", options.errors))
+    outputs = (
+        ("--out", options.out),
+        ("--errors", options.errors),
+        ("--summary-json", options.summary_json),
+    )
     for name, path in (*outputs, ("--checkpoint", options.checkpoint)):
         if path is None:
             continue
@@ -273,7 +291,18 @@ def prepare(options: JobOptions) -> Prepared:
     if o.sandbox and o.base_url is not None:
         raise UsageError("--sandbox runs against its own emulator: drop --base-url")
     rate = shared_rate(o.rate or _default_rate(o.sandbox), o.redis_url, o.redis_key)
+    try:
+        o = attrs.evolve(o, encoding=check_encoding(o.encoding))
+    except ValueError as exc:
+        raise UsageError(f"--encoding: {exc}") from None
+    if o.max_bad_rows is not None:
+        o = attrs.evolve(o, skip_bad_rows=True)
     source = resolve_source(o.file, o.format)
+    if o.errors is not None and is_csv_path(o.errors) and source.format != "csv":
+        raise UsageError(
+            f"--errors {o.errors}: a CSV errors file takes the columns of a CSV input, and "
+            f"FILE is {source.format}; name it .jsonl"
+        )
     if o.dry_run:
         return Prepared(options=o, source=source, rate=rate, token="")
     if o.checkpoint is not None and source.is_stdin:

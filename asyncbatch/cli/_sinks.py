@@ -10,6 +10,8 @@ stopped run) is left unjournaled, so the rerun sends it again.
 ``Sinks`` (file I/O) writes a settled chunk: its output lines first, flushed (and fsync'd
 when there is a checkpoint), then its finished positions to the journal, so a journaled record's
 lines are always on disk. A file that cannot be written raises ``OutputError`` naming it.
+Final failures are journaled as failed too, and so is a bad row skipped by ``--skip-bad-rows``
+(``write_bad``), so that a resumed run knows every failure on record.
 """
 
 from __future__ import annotations
@@ -22,9 +24,19 @@ import attrs
 
 from .._models import BatchResult, FailedInput, SimplePublicObject
 from ._checkpoint import Checkpoint, RangeSet
+from ._csv import CsvLayout
 from ._input import Source
-from ._output import JsonlWriter, OutputError, failed_line, result_line
+from ._output import (
+    CsvErrors,
+    ErrorsFile,
+    JsonlErrors,
+    JsonlWriter,
+    OutputError,
+    is_csv_path,
+    result_line,
+)
 from ._prepare import JobOptions, UsageError
+from ._validate import BadRow
 
 __all__ = ["Origin", "Settled", "Sinks", "settle"]
 
@@ -50,6 +62,11 @@ class Settled:
         done = [o.position for _, origins in self.written for o in origins]
         done += (o.position for f, origins in self.failed if f.final for o in origins)
         return done
+
+    @property
+    def failed_for_good(self) -> list[int]:
+        """The file positions refused for their data (journaled as failed)."""
+        return [o.position for f, origins in self.failed if f.final for o in origins]
 
 
 def settle(result: BatchResult, origins: Callable[[tuple[int, ...]], list[Origin]]) -> Settled:
@@ -77,7 +94,7 @@ class Sinks:
         self,
         *,
         out: JsonlWriter | None = None,
-        errors: JsonlWriter | None = None,
+        errors: ErrorsFile | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> None:
         self.out = out
@@ -85,9 +102,17 @@ class Sinks:
         self.checkpoint = checkpoint
 
     @classmethod
-    def open(cls, options: JobOptions, source: Source, stack: contextlib.AsyncExitStack) -> Sinks:
+    def open(
+        cls,
+        options: JobOptions,
+        source: Source,
+        stack: contextlib.AsyncExitStack,
+        *,
+        layout: Callable[[], CsvLayout | None] = lambda: None,
+    ) -> Sinks:
         """Open the checkpoint (resuming it if it exists), then the output files: appended
-        to when the checkpoint resumes, truncated otherwise. Closed by ``stack``.
+        to when the checkpoint resumes, truncated otherwise. Closed by ``stack``. A CSV
+        ``--errors`` file takes the input's ``layout`` (asked when its first row is written).
 
         Raises:
             CheckpointError: the checkpoint is unreadable or for another input or job.
@@ -110,7 +135,17 @@ class Sinks:
                 sinks.out = JsonlWriter(options.out, append=append)
                 stack.callback(sinks.out.close)
             if options.errors is not None:
-                sinks.errors = JsonlWriter(options.errors, append=append)
+                writer = JsonlWriter(options.errors, append=append)
+                sinks.errors = (
+                    CsvErrors(
+                        writer,
+                        layout=layout,
+                        id_column=options.id_column,
+                        encoding=options.encoding,
+                    )
+                    if is_csv_path(options.errors)
+                    else JsonlErrors(writer)
+                )
                 stack.callback(sinks.errors.close)
         except OutputError as exc:
             raise UsageError(str(exc)) from None
@@ -128,13 +163,25 @@ class Sinks:
                 self.out.write(result_line(obj, **_where(origins)))
         if self.errors is not None:
             for failed, origins in settled.failed:
-                self.errors.write(failed_line(failed, **_where(origins)))
-        durable = self.checkpoint is not None
-        for writer in (self.out, self.errors):
-            if writer is not None:
-                writer.flush(durable=durable)
+                self.errors.failed(failed, **_where(origins))
+        self._flush()
         if self.checkpoint is not None:
-            self.checkpoint.record(settled.finished)
+            self.checkpoint.record(settled.finished, failed=settled.failed_for_good)
+
+    def write_bad(self, bad: BadRow) -> None:
+        """Write a skipped bad row to ``--errors``, then journal it as failed."""
+        if self.errors is not None:
+            self.errors.bad(bad)
+        self._flush()
+        if self.checkpoint is not None:
+            self.checkpoint.record([bad.position], failed=[bad.position])
+
+    def _flush(self) -> None:
+        durable = self.checkpoint is not None
+        if self.out is not None:
+            self.out.flush(durable=durable)
+        if self.errors is not None:
+            self.errors.flush(durable=durable)
 
 
 def _where(origins: list[Origin]) -> dict[str, list[int]]:

@@ -127,11 +127,10 @@ def corrupt_gzip(records: list[dict[str, object]]) -> tuple[bytes, int]:
     return bytes(data), lines
 
 
-async def test_corrupt_gzip_mid_stream_finishes_in_flight_chunks_then_exits_2(
+async def test_corrupt_gzip_file_is_refused_before_anything_is_sent(
     hubspot_emulator: Emulator, tmp_path: Path
 ) -> None:
-    data, readable = corrupt_gzip(courses(8000))
-    assert 500 < readable < 7900  # fewer than 100 requests: within the emulator's rate
+    data, _ = corrupt_gzip(courses(8000))
     source = tmp_path / "in.jsonl.gz"
     source.write_bytes(data)
     checkpoint = tmp_path / "ck.jsonl"
@@ -141,8 +140,23 @@ async def test_corrupt_gzip_mid_stream_finishes_in_flight_chunks_then_exits_2(
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"asyncbatch: error: {source}: not valid gzip data after line ")
+    assert hubspot_emulator.stats.total_requests == 0  # the validation pass read it first
+    assert not checkpoint.exists()
+
+
+async def test_corrupt_gzip_mid_stdin_finishes_in_flight_chunks_then_exits_2(
+    hubspot_emulator: Emulator, tmp_path: Path
+) -> None:
+    data, readable = corrupt_gzip(courses(8000))
+    assert 500 < readable < 7900  # fewer than 100 requests: within the emulator's rate
+    argv = upsert(Path("-"), hubspot_emulator.url, "--format", "jsonl", "--concurrency", "4")
+    code, _, err = await run_process(*argv, stdin=data)
+    assert code == 2, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("asyncbatch: error: <stdin>: not valid gzip data after line ")
     written = stored_positions(hubspot_emulator)
-    assert journaled(checkpoint) == written  # every chunk in flight finished and journaled
+    assert f"; {len(written):,} records were written before the run stopped" in last
     assert written == set(range(len(written)))
     assert len(written) >= readable - 100  # at most the chunk being filled is left unsent
 

@@ -3,6 +3,7 @@ the checkpoint's range set and journal, the dead-letter line shape, the progress
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 import itertools
@@ -18,7 +19,6 @@ from asyncbatch.cli._checkpoint import Checkpoint, CheckpointError, RangeSet, ra
 from asyncbatch.cli._input import (
     InputError,
     Source,
-    count_lines,
     open_records,
     parse_csv,
     parse_jsonl,
@@ -26,7 +26,7 @@ from asyncbatch.cli._input import (
 )
 from asyncbatch.cli._output import failed_line
 from asyncbatch.cli._prepare import parse_rate
-from asyncbatch.cli._progress import Tally, progress_line
+from asyncbatch.cli._progress import Tally, estimate, progress_line
 
 
 @pytest.mark.parametrize(
@@ -102,13 +102,12 @@ def test_resolve_source_formats(tmp_path: Path) -> None:
         {"id": "1", "properties": {}},
         {"id": "2", "properties": {}},
     ]
-    assert count_lines(source) == 2
 
 
 def test_bundled_sample_reads_as_records() -> None:
     source = Source(name="sample:courses", format="jsonl", sample="courses_sample.jsonl.gz")
     records = list(open_records(source))
-    assert len(records) == 10_072 == count_lines(source)
+    assert len(records) == 10_072
     assert all(r.error is None for r in records)
 
 
@@ -165,8 +164,32 @@ def test_failed_line_feeds_back_as_input() -> None:
     assert b'"line":6' in line and b'"lines":[6,11]' in line
 
 
-def test_progress_line() -> None:
+def test_progress_line_with_a_timestamp_total_percentage_and_eta() -> None:
     tally = Tally(started=100.0, written=3397, failed=3, stats=asyncbatch.RunStats(requests=35))
-    assert progress_line(tally, now=104.0) == (
-        "progress: 3400 records, 3 failed, 35 requests, 0 429s, 850 records/s"
+    wall = dt.datetime(2026, 5, 1, 12, 0, 3, tzinfo=dt.UTC)
+    rate = asyncbatch.RateLimit(1000, 10.0)
+    now = estimate(tally, rate=rate, chunk_size=100, now=104.0)
+    assert progress_line(tally, now, wall=wall) == (
+        "2026-05-01T12:00:03Z progress: 3,400 records, 3 failed, 35 requests, 0 429s, "
+        "850 records/s, 8.8 req/s"
     )
+    tally.total = 10_200
+    now = estimate(tally, rate=rate, chunk_size=100, now=104.0)
+    assert progress_line(tally, now, wall=wall).endswith(
+        "progress: 3,400/10,200 records (33.3%), 3 failed, 35 requests, 0 429s, "
+        "850 records/s, 8.8 req/s, ETA 8 s"
+    )
+
+
+def test_eta_and_rate_follow_the_rate_limiter_not_the_first_burst() -> None:
+    # 50 requests per 10 s: the first 50 go at once (5,000 records in 1 s), then 5 per second.
+    tally = Tally(started=0.0, written=5000, total=35_000)
+    tally.stats = asyncbatch.RunStats(requests=50)
+    now = estimate(tally, rate=asyncbatch.RateLimit(50, 10.0), chunk_size=100, now=1.0)
+    assert now.eta_seconds == pytest.approx(59.0)  # the answers so far would say 6 s
+    assert now.requests_per_second == pytest.approx(350 / 60)  # they would say 50
+    assert now.percent == pytest.approx(100 * 5000 / 35_000)
+    nothing_yet = estimate(
+        Tally(started=0.0, total=500), rate=asyncbatch.RateLimit(), chunk_size=100, now=0.5
+    )
+    assert nothing_yet.eta_seconds is None

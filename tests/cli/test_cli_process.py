@@ -109,7 +109,7 @@ def test_without_click_one_line_and_exit_2() -> None:
 # -- resuming ------------------------------------------------------------------------------
 
 N_RECORDS = 3000
-_PROGRESS = re.compile(r"progress: (\d+) records")
+_PROGRESS = re.compile(r"\S+ progress: ([\d,]+)/[\d,]+ records")
 
 
 def writes_by_position(emulator: Emulator) -> dict[int, int]:
@@ -139,7 +139,7 @@ async def interrupted_run(argv: list[str], how: str) -> tuple[int, str]:
             assert line, "the run ended before it was interrupted:\n" + "".join(seen)
             seen.append(line)
             match = _PROGRESS.match(line)
-            if match and int(match.group(1)) > 0:
+            if match and int(match.group(1).replace(",", "")) > 0:
                 break
         if how == "SIGKILL":
             process.kill()

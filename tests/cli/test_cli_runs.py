@@ -120,32 +120,35 @@ async def test_failed_records_exit_1_and_the_fixed_dead_letters_feed_back(
     assert stored["C0150"]["properties"]["level"] == "advanced"
 
 
-async def test_bad_json_line_mid_file_exits_2_after_journaling_what_was_sent(
+async def test_bad_json_line_mid_file_sends_nothing_unless_skipped(
     hubspot_emulator: Emulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     good = [json.dumps(r) for r in courses(250)]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join([*good, '{"id": "X", "properties": ', *good[:5]]) + "\n")
-    checkpoint = tmp_path / "ck.jsonl"
-    code, _, err = await run_cli(
-        "upsert",
-        "0-410",
-        str(path),
-        "--id-property",
-        "course_code",
-        "--base-url",
-        hubspot_emulator.url,
-        "--checkpoint",
-        str(checkpoint),
-    )
+    checkpoint, errors = tmp_path / "ck.jsonl", tmp_path / "failed.jsonl"
+    argv = ["upsert", "0-410", str(path), "--id-property", "course_code"]
+    argv += ["--base-url", hubspot_emulator.url, "--checkpoint", str(checkpoint)]
+    code, _, err = await run_cli(*argv)
     assert code == 2
     assert f"{path}, line 251: not valid JSON" in err
+    assert "1 bad row of 256; nothing was sent" in err
+    assert hubspot_emulator.stats.total_requests == 0
+    assert not checkpoint.exists()
+
+    code, _, err = await run_cli(*argv, "--skip-bad-rows", "--errors", str(errors))
+    assert code == 1, err
+    assert "1 bad rows were skipped" in err
     assert len(hubspot_emulator.records("0-410")) == 250
+    (dead,) = read_jsonl(errors)
+    assert dead["_error"]["line"] == 251 and dead["_error"]["category"] == "BAD_ROW"
+    assert dead["_error"]["raw"] == '{"id": "X", "properties": '
     entries = read_jsonl(checkpoint)[1:]
-    assert sorted(p for e in entries for a, b in e["done"] for p in range(a, b)) == list(range(250))
+    assert sorted(p for e in entries for a, b in e["done"] for p in range(a, b)) == list(range(256))
+    assert [p for e in entries for a, b in e.get("failed", ()) for p in range(a, b)] == [250]
 
 
-async def test_bad_value_mid_stream_names_its_line(
+async def test_bad_value_in_a_file_names_its_line_and_column_and_sends_nothing(
     hubspot_emulator: Emulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     records = courses(150)
@@ -161,8 +164,8 @@ async def test_bad_value_mid_stream_names_its_line(
         hubspot_emulator.url,
     )
     assert code == 2
-    assert "line 121: 'level': unsupported value type dict" in err
-    assert len(hubspot_emulator.records("0-410")) == 120  # every record before it
+    assert "line 121, column 'level': unsupported value type dict" in err
+    assert hubspot_emulator.stats.total_requests == 0
 
 
 @pytest.mark.parametrize(
@@ -335,5 +338,5 @@ async def test_dry_run_validates_everything_and_sends_nothing(
     assert code == 2
     assert "invalid         2" in out
     assert f"{tmp_path / 'in.csv'}, line 3: 1 fields, but the header has 2" in err
-    assert f"{tmp_path / 'in.csv'}, line 5: 'id': id must not be empty" in err
+    assert f"{tmp_path / 'in.csv'}, line 5, column 'id': id must not be empty" in err
     assert hubspot_emulator.stats.total_requests == 0
