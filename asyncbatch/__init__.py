@@ -42,6 +42,7 @@ from ._models import (
 )
 from ._protocol import RateLimitInfo
 from ._retry import RetryPolicy
+from ._schema import PropertyDefinition, PropertyOption, PropertySchema
 from ._transport import MockTransport, RawResponse, Transport
 from ._version import __version__
 
@@ -68,6 +69,9 @@ __all__ = [
     "LimiterUnavailableError",
     "MalformedResponseError",
     "MockTransport",
+    "PropertyDefinition",
+    "PropertyOption",
+    "PropertySchema",
     "RateLimit",
     "RateLimitError",
     "RateLimitInfo",

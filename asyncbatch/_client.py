@@ -20,12 +20,18 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import anyio
 
-from ._dispatch import CallContext, Engine
-from ._exceptions import ClientClosedError, InvalidInputError
+from ._dispatch import CallContext, Engine, fetch_json
+from ._exceptions import (
+    APIError,
+    ClientClosedError,
+    InvalidInputError,
+    MalformedResponseError,
+    TransportError,
+)
 from ._limiters import Clock, LimiterLike, RateLimit, Sleep, as_limiter, make_limiter
 from ._models import BatchResult
 from ._operations import UPDATE, UPSERT, OperationSpec
@@ -39,12 +45,16 @@ from ._plan import (
 )
 from ._retry import RetryPolicy
 from ._schedule import merge_call, run_list, run_stream
+from ._schema import PropertySchema, check_id_property
 from ._transport import AiohttpTransport, Transport, check_base_url
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "BatchClient"]
 
 logger = logging.getLogger("asyncbatch")
+
+#: ``BatchClient(check_properties=...)``: check values against the property definitions.
+CheckMode = Literal["auto", "on", "off"]
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 
@@ -116,6 +126,11 @@ class BatchClient:
             Redis when ``rate_limit.redis_url`` is set).
         clock, sleep: the monotonic clock and sleep the limiter and backoff use (tests).
         seed: seeds the backoff jitter, for reproducible runs.
+        check_properties: ``"auto"`` (default) reads the object type's property definitions
+            once per client and checks and converts values before sending (records HubSpot
+            would refuse fail unsent, naming the property); if they cannot be read (403/404,
+            or any failure), one warning, and the call goes on unchecked. ``"on"``: a schema
+            that cannot be read is an error before anything is sent. ``"off"``: no check.
 
     Raises:
         InvalidInputError: a bad argument, or no token anywhere (or ``redis_url`` without
@@ -137,6 +152,7 @@ class BatchClient:
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         seed: int | None = None,
+        check_properties: CheckMode = "auto",
     ) -> None:
         self._max_concurrency = _check_positive_int("max_concurrency", max_concurrency)
         self._base_url = check_base_url(base_url)
@@ -170,6 +186,13 @@ class BatchClient:
         # Endpoints (object type and operation) a request was answered on without a
         # request-level refusal: calls to them open without a canary.
         self._proven: set[str] = set()
+        if check_properties not in ("auto", "on", "off"):
+            raise InvalidInputError(
+                f"check_properties must be 'auto', 'on' or 'off', got {check_properties!r}"
+            )
+        self._check_properties: CheckMode = check_properties
+        self._schemas: dict[str, PropertySchema | None] = {}
+        self._schema_locks: dict[str, anyio.Lock] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -310,6 +333,74 @@ class BatchClient:
         """
         return self._stream(UPSERT, object_type, records, id_property)
 
+    async def properties(self, object_type: str) -> PropertySchema:
+        """The property definitions of ``object_type``, read once per client from HubSpot's
+        ``GET /crm/v3/properties/{objectType}`` (under the rate limiter, retried like any
+        request) and cached for the client's life.
+
+        Raises:
+            APIError, TransportError: they could not be read (after retries).
+            MalformedResponseError: the answer is not HubSpot's properties shape.
+        """
+        self._check_open()
+        validate_object_type(object_type)
+        cached = self._schemas.get(object_type)
+        if cached is not None:
+            return cached
+        lock = self._schema_locks.setdefault(object_type, anyio.Lock())
+        async with lock:  # concurrent calls read it once
+            cached = self._schemas.get(object_type)
+            if cached is None:
+                url = f"{self._base_url}/crm/v3/properties/{object_type}"
+                data = await fetch_json(self._engine, url)
+                try:
+                    cached = PropertySchema.from_json(object_type, data)
+                except ValueError as exc:
+                    raise MalformedResponseError(
+                        f"the property definitions of {object_type}: {exc}", status=200
+                    ) from None
+                self._schemas[object_type] = cached
+        return cached
+
+    async def _schema(self, object_type: str) -> PropertySchema | None:
+        """The definitions to check against, per ``check_properties``; None: unchecked."""
+        if self._check_properties == "off":
+            return None
+        if object_type in self._schemas and self._schemas[object_type] is None:
+            return None  # "auto", and reading them failed before: warned once already
+        if not callable(getattr(self._engine.transport, "get", None)):
+            # A caller's own Transport written before ``get`` existed cannot read them.
+            if self._check_properties == "on":
+                raise InvalidInputError(
+                    "check_properties='on' needs a transport with get() to read the "
+                    "property definitions"
+                )
+            self._schemas[object_type] = None
+            return None
+        try:
+            return await self.properties(object_type)
+        except (APIError, TransportError) as exc:
+            if self._check_properties == "on":
+                raise
+            self._schemas[object_type] = None
+            logger.warning(
+                "the property definitions of %s could not be read (%s); values go unchecked",
+                object_type,
+                exc,
+            )
+            return None
+
+    async def _checked_schema(
+        self, object_type: str, operation: OperationSpec, id_properties: Iterable[str | None]
+    ) -> PropertySchema | None:
+        schema = await self._schema(object_type)
+        if schema is not None:
+            for id_property in id_properties:
+                problem = check_id_property(schema, id_property, operation=operation.name)
+                if problem is not None:
+                    raise InvalidInputError(problem, field="idProperty")
+        return schema
+
     def _context(self, operation: OperationSpec, object_type: str) -> CallContext:
         url = f"{self._base_url}/crm/v3/objects/{object_type}/{operation.path}"
         ctx = CallContext(self._engine, url, operation)
@@ -340,7 +431,9 @@ class BatchClient:
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
         await self._start_limiter()
+        schema = await self._checked_schema(object_type, operation, plan.id_properties)
         ctx = self._context(operation, object_type)
+        ctx.schema = schema
         started_wall = dt.datetime.now(dt.UTC)
         started = self._engine.clock()
         try:
@@ -389,7 +482,9 @@ class BatchClient:
             chunk_size=self._chunk_size,
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
+        schema = await self._checked_schema(object_type, operation, {id_property})
         ctx = self._context(operation, object_type)
+        ctx.schema = schema
         send, receive = anyio.create_memory_object_stream[BatchResult](self._max_concurrency)
         # The scheduler runs in a task of its own so that nothing here yields inside a task
         # group (an async generator must not); closing the generator cancels it. anyio has no

@@ -85,6 +85,11 @@ class Plan:
     inputs: int
     coalesced: int
 
+    @property
+    def id_properties(self) -> set[str | None]:
+        """The distinct id properties the records are keyed by (None: record ids)."""
+        return {item.input.id_property for item in self.items}
+
 
 def validate_chunk_size(chunk_size: object) -> int:
     """Return ``chunk_size`` if it is an int in 1..100, else raise ``InvalidInputError``."""

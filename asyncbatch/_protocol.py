@@ -38,6 +38,7 @@ from ._retry import classify_status
 __all__ = [
     "RateLimitInfo",
     "Reply",
+    "decipher_error",
     "decipher_response",
     "duplicate_ids",
     "encode_inputs",
@@ -182,6 +183,15 @@ def duplicate_ids(error: APIError) -> list[str]:
     if isinstance(ids, list) and ids and all(isinstance(i, str) for i in ids):
         return ids
     return [part.strip() for part in match.group(1).split(",") if part.strip()]
+
+
+def decipher_error(status: int, headers: Mapping[str, str], body: bytes) -> APIError:
+    """The ``APIError`` a non-success answer amounts to (any endpoint). Never raises."""
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+    return _error_from(status, headers, data, body)
 
 
 def decipher_response(

@@ -52,6 +52,10 @@ class Transport(Protocol):
         """POST ``body`` (JSON) to ``url``; raise a ``TransportError`` if no answer came, or
         ``MalformedResponseError`` if the answer was unreadable (a body over the size cap)."""
 
+    async def get(self, url: str, *, timeout_seconds: float) -> RawResponse:
+        """GET ``url`` (the property definitions); errors as for ``post``. Optional for a
+        caller's own transport: without it, values go unchecked (``check_properties``)."""
+
     async def aclose(self) -> None:
         """Release connections."""
 
@@ -150,11 +154,24 @@ class AiohttpTransport:
         return self._session
 
     async def post(self, url: str, body: bytes, *, timeout_seconds: float) -> RawResponse:
+        return await self._request("POST", url, body, timeout_seconds)
+
+    async def get(self, url: str, *, timeout_seconds: float) -> RawResponse:
+        return await self._request("GET", url, None, timeout_seconds)
+
+    async def _request(
+        self, method: str, url: str, body: bytes | None, timeout_seconds: float
+    ) -> RawResponse:
         session = self._open()
         timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         try:
-            async with session.post(
-                url, data=body, headers=self._headers, timeout=timeout, allow_redirects=False
+            async with session.request(
+                method,
+                url,
+                data=body,
+                headers=self._headers,
+                timeout=timeout,
+                allow_redirects=False,
             ) as response:
                 chunks = []
                 size = 0
@@ -216,14 +233,29 @@ Handler = Callable[[str, bytes], Awaitable[RawResponse]]
 
 
 class MockTransport:
-    """A ``Transport`` that calls ``handler(url, body)``: for tests and dry runs."""
+    """A ``Transport`` that calls ``handler(url, body)``: for tests and dry runs.
 
-    def __init__(self, handler: Handler) -> None:
+    GETs (the property definitions) go to ``get_handler(url)``; without one they answer 404,
+    as for an account whose definitions cannot be read, so the client goes on unchecked.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        get_handler: Callable[[str], Awaitable[RawResponse]] | None = None,
+    ) -> None:
         self._handler = handler
+        self._get_handler = get_handler
         self.closed = False
 
     async def post(self, url: str, body: bytes, *, timeout_seconds: float) -> RawResponse:
         return await self._handler(url, body)
+
+    async def get(self, url: str, *, timeout_seconds: float) -> RawResponse:
+        if self._get_handler is None:
+            return RawResponse(404, {}, b'{"status":"error","message":"not served"}')
+        return await self._get_handler(url)
 
     async def aclose(self) -> None:
         self.closed = True

@@ -321,6 +321,11 @@ class Emulator:
             return admitted
         _, headers = admitted
         object_type = request.match_info["objectType"]
+        if not self.config.strict and not self.config.strict_properties:
+            # Lenient mode accepts any property, so no list of definitions would be true:
+            # answer as for definitions that cannot be read (a client then goes unchecked).
+            body = error_body("OBJECT_NOT_FOUND", "property definitions are not served")
+            return _json(404, body, headers)
         if not self.schema.knows(object_type) and self.config.strict:
             return _json(400, unknown_type_body(object_type), headers)
         return _json(200, {"results": self.schema.to_json(object_type)}, headers)

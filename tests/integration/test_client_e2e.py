@@ -83,7 +83,12 @@ async def test_goal_targets_update_by_record_id(emulator: Emulator) -> None:
     assert emulator.stats.rate_limited_total == 0
 
 
-async def test_goal_targets_upsert_with_bad_records_isolated(emulator: Emulator) -> None:
+@pytest.mark.parametrize("check", ["auto", "off"])
+async def test_goal_targets_upsert_with_bad_records_isolated(
+    emulator: Emulator, check: str
+) -> None:
+    # "auto": the property definitions refuse the bad records before sending (issue 14);
+    # "off": HubSpot's refusals isolate them (issue 13). Either way the same records fail.
     emulator.preload("goal_targets", [{"ext_goal": f"G{i}", "hs_status": "on"} for i in range(40)])
     records: list[dict[str, Any]] = [
         {"id": f"G{i}", "properties": {"ext_goal": f"G{i}", "hs_status": "off", "n": i}}
@@ -93,13 +98,20 @@ async def test_goal_targets_upsert_with_bad_records_isolated(emulator: Emulator)
     for p in bad_positions:
         records[p]["properties"]["hs_status"] = "sideways"
     records += [{"id": "G3", "properties": {"n": "last"}}, {"id": "G50", "properties": {"n": 0}}]
-    async with client_for(emulator) as client:
+    async with client_for(emulator, check_properties=check) as client:
         result = await client.upsert("goal_targets", records, id_property="ext_goal")
     assert_accounted(result, len(records))
     assert_stored_matches(result, emulator, "goal_targets", id_property="ext_goal")
     assert sorted(p for f in result.failed for p in f.positions) == sorted(bad_positions)
     assert all("hs_status" in f.reason for f in result.failed)
-    assert result.stats.split_requests > 0
+    assert {(f.code, f.property_name, f.final) for f in result.failed} == {
+        ("INVALID_OPTION", "hs_status", True)
+    }
+    if check == "auto":
+        assert result.stats.split_requests == 0
+        assert not any(f.sent for f in result.failed)
+    else:
+        assert result.stats.split_requests > 0
     new_flags = {
         r.properties.get("ext_goal"): r.new
         for r in result.results

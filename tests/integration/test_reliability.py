@@ -179,6 +179,7 @@ async def test_daily_limit_stops_the_run_and_reports_unsent(make_hubspot_emulato
         chunk_size=10,
         max_concurrency=1,
         rate_limit=asyncbatch.RateLimit(1000, 10.0),
+        check_properties="off",  # the daily quota counts batch requests exactly here
     ) as client:
         result = await client.upsert("contacts", records, id_property="code")
     assert result.status == "CANCELED"
