@@ -65,7 +65,6 @@ _PROPERTY_MESSAGES = (
         "PROPERTY_DOESNT_EXIST",
     ),
 )
-_OPTION_VALUE = re.compile(r"^(.*) was not one of the allowed options", re.DOTALL)
 # "12.5 was not a valid long.", "tomorrow was not a valid date.", "x was not one of ...".
 _NAMED_VALUE = re.compile(r"^(.*?) was not (?:one of the allowed options|a valid )", re.DOTALL)
 _ALLOWED_LIST = re.compile(r"allowed options: \[(.*)\]", re.DOTALL)
@@ -202,12 +201,15 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+# "Email address x@y is invalid" (INVALID_EMAIL).
+_EMAIL_VALUE = re.compile(r"^Email address (.*?) is invalid", re.DOTALL)
+
+
 def _value_in(code: str | None, text: str) -> str | None:
-    if code == "INVALID_OPTION":
-        match = _OPTION_VALUE.match(text)
-        if match:
-            return match.group(1)
-    return None
+    """The refused value where HubSpot's message starts with it: "expert was not one of the
+    allowed options", "cheap was not a valid long.", "Email address x is invalid"."""
+    match = _NAMED_VALUE.match(text) or _EMAIL_VALUE.match(text)
+    return match.group(1) if match else None
 
 
 @attrs.frozen

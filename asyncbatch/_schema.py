@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import attrs
@@ -58,6 +57,12 @@ class PropertyDefinition:
     read_only: bool = False
     external_options: bool = False
 
+    #: the options' values, for the common test of membership
+    values: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "values", frozenset(o.value for o in self.options))
+
     @property
     def writable(self) -> bool:
         """A value may be set (not calculated, not read-only)."""
@@ -95,6 +100,16 @@ class PropertySchema:
 
     object_type: str
     properties: Mapping[str, PropertyDefinition]
+    #: per property, what checks a value: None when any string is taken as is (the common
+    #: case, tested without a call), else the definition to judge against
+    judges: Mapping[str, PropertyDefinition | None] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        judges = {
+            name: None if d.writable and d.type not in _CHECKS else d
+            for name, d in self.properties.items()
+        }
+        object.__setattr__(self, "judges", judges)
 
     @classmethod
     def from_json(cls, object_type: str, data: object) -> PropertySchema:
@@ -173,9 +188,12 @@ def _check_properties(
 ) -> tuple[dict[str, str] | None, Problem | None]:
     """(converted properties, or None when nothing changed; the first problem, if any)."""
     converted: dict[str, str] | None = None
+    judges = schema.judges
     for name, value in properties.items():
-        definition = schema.get(name)
-        if definition is None:
+        definition = judges.get(name, _UNKNOWN)
+        if definition is None:  # a writable property that takes any string
+            continue
+        if definition is _UNKNOWN:
             return None, Problem(
                 name, "PROPERTY_DOESNT_EXIST", None, f'Property "{name}" does not exist'
             )
@@ -192,6 +210,9 @@ def _check_properties(
                 converted = dict(properties)
             converted[name] = text
     return converted, None
+
+
+_UNKNOWN = PropertyDefinition("")
 
 
 class ValueRefused(Exception):
@@ -227,9 +248,9 @@ def _enumeration(definition: PropertyDefinition, value: str) -> str:
 
 
 def _option(definition: PropertyDefinition, value: str) -> str:
-    values = [o.value for o in definition.options]
-    if value in values:
+    if value in definition.values:
         return value
+    values = [o.value for o in definition.options]
     folded = value.strip().casefold()
     by_label = {o.value for o in definition.options if o.label.strip().casefold() == folded}
     by_value = {v for v in values if v.strip().casefold() == folded}
@@ -244,15 +265,13 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def _number(definition: PropertyDefinition, value: str) -> str:
+    # The pattern admits only finite decimal numbers (no NaN, infinity or separators).
+    if _NUMBER.fullmatch(value):
+        return value
     text = value.strip()
     if _NUMBER.fullmatch(text):
-        try:
-            number = Decimal(text)
-        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-            number = Decimal("NaN")
-        if number.is_finite():
-            return text
-    raise ValueRefused("INVALID_INTEGER", f"{value} is not a number HubSpot can store")
+        return text
+    raise ValueRefused("INVALID_LONG", f"{value} was not a valid long.")
 
 
 _TRUE = frozenset({"true", "yes", "1"})
@@ -295,13 +314,11 @@ def _datetime(definition: PropertyDefinition, value: str) -> str:
             day = dt.date.fromisoformat(text)
         except ValueError:
             raise ValueRefused(
-                "INVALID_DATETIME", f"{value} is not an ISO 8601 datetime with an offset"
+                "INVALID_LONG", f"{value} is not an ISO 8601 datetime with an offset"
             ) from None
         moment = dt.datetime.combine(day, dt.time(0), dt.UTC)
     if moment.tzinfo is None:
-        raise ValueRefused(
-            "INVALID_DATETIME", f"{value} has no time zone: the instant is ambiguous"
-        )
+        raise ValueRefused("INVALID_LONG", f"{value} has no time zone: the instant is ambiguous")
     return format_datetime(moment)
 
 

@@ -130,3 +130,20 @@ def test_triage_by_value_and_by_property() -> None:
     sorted_ = triage(items, classify_refusal(_error(unattributed)))
     assert [i.input.id for i in sorted_.suspects] == ["3"]
     assert [i.input.id for i in sorted_.clear] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "value"),
+    [
+        # Real HubSpot words (quoted in connector code; the strict emulator answers them).
+        ("INVALID_LONG", "cheap was not a valid long.", "cheap"),
+        ("INVALID_INTEGER", "12x was not a valid integer (for owner ID).", "12x"),
+        ("INVALID_EMAIL", "Email address not-an-email is invalid", "not-an-email"),
+    ],
+)
+def test_values_named_by_other_codes_are_attributed(code: str, message: str, value: str) -> None:
+    entry = {"isValid": False, "message": message, "error": code, "name": "p"}
+    body = {"status": "error", "category": "VALIDATION_ERROR", "message": _embedded(entry)}
+    refusal = classify_refusal(_error(body))
+    assert refusal.kind == "value"
+    assert refusal.problems[0].value == value

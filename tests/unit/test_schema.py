@@ -58,9 +58,9 @@ def test_values_converted_to_hubspots_form(
     [
         (LEVEL, "expert", "INVALID_OPTION", "expert was not one of the allowed options"),
         (TOPICS, "a;zzz", "INVALID_OPTION", "zzz was not one of"),
-        (PropertyDefinition("n", "number"), "1,000", "INVALID_INTEGER", "not a number"),
-        (PropertyDefinition("n", "number"), "1.2.3", "INVALID_INTEGER", "not a number"),
-        (PropertyDefinition("n", "number"), "NaN", "INVALID_INTEGER", "not a number"),
+        (PropertyDefinition("n", "number"), "1,000", "INVALID_LONG", "not a valid long"),
+        (PropertyDefinition("n", "number"), "1.2.3", "INVALID_LONG", "not a valid long"),
+        (PropertyDefinition("n", "number"), "NaN", "INVALID_LONG", "not a valid long"),
         (PropertyDefinition("ok", "bool"), "maybe", "INVALID_BOOLEAN", "not a boolean"),
         # HubSpot's own words for a date that is not at midnight (SPEC §1).
         (
@@ -72,7 +72,7 @@ def test_values_converted_to_hubspots_form(
         (
             PropertyDefinition("t", "datetime"),
             "2024-05-01T10:00:00",
-            "INVALID_DATETIME",
+            "INVALID_LONG",
             "no time zone",
         ),
     ],
