@@ -209,7 +209,10 @@ async def test_matched_limits_see_zero_429s(make_hubspot_emulator: Any) -> None:
     async with asyncbatch.BatchClient(
         TOKEN,
         base_url=emu.url,
-        rate_limit=asyncbatch.RateLimit(10, 1.0),
+        # A 50 ms margin, not the default 10 ms: the emulator shares this test's event loop,
+        # so a busy loop (GC, a slow CI machine) delays arrivals past 10 ms (the same was seen
+        # and fixed in the Redis limiter's four-process test).
+        rate_limit=asyncbatch.RateLimit(10, 1.0, safety_margin_seconds=0.05),
         chunk_size=10,
         max_concurrency=8,
     ) as client:
