@@ -31,13 +31,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import attrs
 
 from .. import DEFAULT_BASE_URL, BatchClient
-from .._exceptions import InvalidInputError, LimiterUnavailableError
+from .._client import CheckMode
+from .._exceptions import (
+    APIError,
+    AuthenticationError,
+    InvalidInputError,
+    LimiterUnavailableError,
+    RateLimitError,
+    TransportError,
+)
 from .._models import BatchResult
 from .._redact import mask
 from ._checkpoint import CheckpointError
@@ -189,26 +198,20 @@ class _Run:
         )
 
     async def run(self) -> Outcome:
-        o = self.o
         async with contextlib.AsyncExitStack() as stack:
-            emulator = await self._sandbox(stack) if o.sandbox else None
-            client = BatchClient(
-                self.job.token,
-                base_url=emulator.url if emulator is not None else o.base_url or DEFAULT_BASE_URL,
-                max_concurrency=o.concurrency,
-                rate_limit=self.job.rate,
-                chunk_size=o.chunk_size,
-                timeout_seconds=o.timeout_seconds,
-            )
-            try:
-                # Checks the shared limiter's Redis, before any output file is opened.
-                await stack.enter_async_context(client)
-            except LimiterUnavailableError as exc:
+            emulator = await self._sandbox(stack) if self.o.sandbox else None
+            base_url = emulator.url if emulator is not None else self.o.base_url or DEFAULT_BASE_URL
+            client = await self._connect(stack, base_url, check_properties="auto")
+            if isinstance(client, Outcome):
+                return client
+            refused, readable = await self._check_access(client, base_url)
+            if refused is not None:
+                return refused
+            if not readable:  # go on unchecked, without the client asking again
                 await client.aclose()
-                return Outcome(stop_reason=str(exc), nothing_sent=True)
-            # TODO(issue 15.4): check the token and base URL with one cheap request before the
-            # file is read, with the schema read (``client.properties(object_type)``, issue 14)
-            # once it has landed; until then a bad token costs the first chunk's request.
+                client = await self._connect(stack, base_url, check_properties="off")
+                if isinstance(client, Outcome):
+                    return client
             if not self.job.source.is_stdin:
                 refused = await self._validate()
                 if refused is not None:
@@ -220,10 +223,67 @@ class _Run:
         self._summary(extra)
         return self._outcome()
 
+    async def _connect(
+        self, stack: contextlib.AsyncExitStack, base_url: str, *, check_properties: CheckMode
+    ) -> BatchClient | Outcome:
+        """A client entered in ``stack``; an outcome if the shared limiter's Redis cannot be
+        reached (checked before the file is read or any output file is opened)."""
+        o = self.o
+        client = BatchClient(
+            self.job.token,
+            base_url=base_url,
+            max_concurrency=o.concurrency,
+            rate_limit=self.job.rate,
+            chunk_size=o.chunk_size,
+            timeout_seconds=o.timeout_seconds,
+            check_properties=check_properties,
+        )
+        try:
+            return await stack.enter_async_context(client)
+        except LimiterUnavailableError as exc:
+            await client.aclose()
+            return Outcome(stop_reason=str(exc), nothing_sent=True)
+
     async def _sandbox(self, stack: contextlib.AsyncExitStack) -> Emulator:
         from ._demo import demo_emulator
 
         return await stack.enter_async_context(demo_emulator(self.job.token))
+
+    async def _check_access(
+        self, client: BatchClient, base_url: str
+    ) -> tuple[Outcome | None, bool]:
+        """One cheap request before FILE is read: the object type's property definitions,
+        which the client keeps to check values before sending. A refused token (401), the
+        daily limit or a base URL that does not answer stops the run here, nothing sent (the
+        outcome). Any other refusal (a 403 for a scope the read needs, a 404) lets the run go
+        on unchecked, said in a note; the second value says whether they could be read."""
+        try:
+            await client.properties(self.o.object_type)
+        except AuthenticationError as exc:
+            if exc.status == 401:
+                reason = f"HubSpot refused the token: {exc}"
+                return Outcome(stop_reason=reason, nothing_sent=True), False
+            return None, self._unchecked(exc)
+        except RateLimitError as exc:
+            if exc.policy == "DAILY":
+                return Outcome(stop_reason=str(exc), nothing_sent=True), False
+            return None, self._unchecked(exc)
+        except TransportError as exc:
+            return Outcome(
+                stop_reason=f"no answer from {base_url}: {exc}", nothing_sent=True
+            ), False
+        except APIError as exc:
+            return None, self._unchecked(exc)
+        return None, True
+
+    def _unchecked(self, exc: APIError) -> bool:
+        if not self.o.quiet:
+            print(
+                f"asyncbatch: note: the property definitions of {self.o.object_type} could not "
+                f"be read ({exc.status}: {str(exc)[:200]}); values are sent unchecked",
+                file=sys.stderr,
+            )
+        return False
 
     async def _validate(self) -> Outcome | None:
         """The validation pass over FILE; an outcome when the run must send nothing."""
@@ -287,6 +347,7 @@ class _Run:
     async def _stream(self, client: BatchClient) -> None:
         o = self.o
         stream = client.stream_upsert if o.operation == "upsert" else client.stream_update
+        self.tally.started = time.monotonic()  # the rates and times left count from here
         self.reporter.start()
         try:
             with self.interrupts:

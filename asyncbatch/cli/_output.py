@@ -149,17 +149,19 @@ def csv_error_row(
     reason: Reason,
     lines: Sequence[int],
     final: bool,
+    delimiter: str = ",",
 ) -> list[str]:
     """One row of a CSV ``--errors`` file: the input's ``columns`` (those not starting with
     ``_``) from ``cells`` (column -> text), then ``ERROR_COLUMNS``. A row that was no record
-    (``cells`` None) keeps its cells if they fit the columns, else its text in ``_error_raw``."""
+    (``cells`` None) keeps its cells if they fit the columns, else them joined by
+    ``delimiter`` in ``_error_raw``."""
     kept = [c for c in columns if not c.startswith("_")]
     raw_text = ""
     if cells is None:
         if isinstance(raw, tuple) and len(raw) == len(columns):
             cells = dict(zip(columns, raw, strict=True))
         else:
-            raw_text = raw if isinstance(raw, str) else "\t".join(raw or ())
+            raw_text = raw if isinstance(raw, str) else delimiter.join(raw or ())
             cells = {}
     row = [cells.get(c, "") for c in kept]
     row += [
@@ -307,6 +309,10 @@ class CsvErrors:
             data = line.encode(self._encoding, "replace")
         self._writer.write(data)
 
+    def _delimiter_now(self) -> str:
+        layout = self._layout()
+        return layout.delimiter if layout is not None else ","
+
     def _columns_now(self) -> tuple[str, ...]:
         if self._columns is None:
             layout = self._layout()
@@ -343,6 +349,7 @@ class CsvErrors:
             reason=reason_of_row(bad),
             lines=[bad.line],
             final=True,
+            delimiter=self._delimiter_now(),
         )
         self._row(row)
 

@@ -69,7 +69,7 @@ def summary_document(
         "timings": {
             "total_seconds": round((finished_at - facts.started_at).total_seconds(), 3),
             "validation_seconds": round(facts.scan.seconds, 3) if facts.scan else None,
-            "run_seconds": round(t.elapsed(), 3) if facts.tally is not None else None,
+            "sending_seconds": round(t.elapsed(), 3) if facts.tally is not None else None,
         },
         "records": {
             "in_file": facts.scan.records if facts.scan else None,

@@ -217,9 +217,15 @@ def test_csv_error_row_keeps_the_input_columns_and_adds_the_reason() -> None:
     )
     assert row[:5] == ["C1", "expert", "3 9", "VALIDATION_ERROR", "INVALID_OPTION"]
     misfit = csv_error_row(
-        ("code", "level"), cells=None, raw=("a", "b", "c"), reason=reason, lines=[4], final=True
+        ("code", "level"),
+        cells=None,
+        raw=("a", "b", "c"),
+        reason=reason,
+        lines=[4],
+        final=True,
+        delimiter=";",
     )
-    assert misfit[:2] == ["", ""] and misfit[-1] == "a\tb\tc"
+    assert misfit[:2] == ["", ""] and misfit[-1] == "a;b;c"
 
 
 def test_checkpoint_journals_failures_and_reads_old_lines(tmp_path: Path) -> None:

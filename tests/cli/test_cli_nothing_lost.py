@@ -31,6 +31,7 @@ import pytest
 from asyncbatch.cli._demo import DEMO_PROPERTIES
 from asyncbatch.emulator import Emulator
 from tests.cli._helpers import (
+    batch_requests,
     by_property,
     closed_port,
     journaled,
@@ -61,7 +62,7 @@ def stored_positions(emulator: Emulator) -> set[int]:
 # -- 1. only final answers are journaled ---------------------------------------------------
 
 
-async def test_network_outage_journals_nothing_exits_3_and_the_rerun_sends_everything(
+async def test_network_outage_stops_before_the_file_is_read_and_the_rerun_sends_everything(
     hubspot_emulator: Emulator, tmp_path: Path
 ) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", courses(150))
@@ -71,12 +72,30 @@ async def test_network_outage_journals_nothing_exits_3_and_the_rerun_sends_every
 
     code, _, err = await run_process(*upsert(source, down, *more))
     assert code == 3, err
+    assert f"stopped: the run could not go on, nothing was sent: no answer from {down}" in err
+    assert not checkpoint.exists() and not errors.exists()  # checked before anything opened
+
+    code, _, err = await run_process(*upsert(source, hubspot_emulator.url, *more))
+    assert code == 0, err
+    assert stored_positions(hubspot_emulator) == set(range(150))
+    assert journaled(checkpoint) == set(range(150))
+
+
+async def test_connections_reset_mid_run_journal_nothing_and_the_rerun_sends_them(
+    hubspot_emulator: Emulator, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", courses(150))
+    checkpoint, errors = tmp_path / "ck.jsonl", tmp_path / "failed.jsonl"
+    more = ["--checkpoint", str(checkpoint), "--errors", str(errors), "--concurrency", "1"]
+    hubspot_emulator.inject("reset", count=1000)  # every batch request: no answer at all
+    code, _, err = await run_process(*upsert(source, hubspot_emulator.url, *more))
+    assert code == 3, err
     assert "stopped: the run could not go on: no record got an answer from HubSpot" in err
-    assert f"rerun the same command to resume from {checkpoint}" in err
     assert journaled(checkpoint) == set()  # nothing is marked done
     dead = read_jsonl(errors)
     assert len(dead) == 150 and not any(d["_error"]["final"] for d in dead)
 
+    hubspot_emulator.reset()  # the network is back (and the store empty)
     code, _, err = await run_process(*upsert(source, hubspot_emulator.url, *more))
     assert code == 0, err
     assert stored_positions(hubspot_emulator) == set(range(150))
@@ -140,7 +159,7 @@ async def test_corrupt_gzip_file_is_refused_before_anything_is_sent(
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"asyncbatch: error: {source}: not valid gzip data after line ")
-    assert hubspot_emulator.stats.total_requests == 0  # the validation pass read it first
+    assert batch_requests(hubspot_emulator) == 0  # the validation pass read it first
     assert not checkpoint.exists()
 
 
@@ -228,7 +247,7 @@ async def test_checkpoint_refuses_a_same_size_file_with_other_content(
     code, _, err = await run_process(*argv)
     assert code == 2, err
     assert "was written for another input or job: input sha256" in err
-    assert hubspot_emulator.stats.total_requests == 2  # the D records were not skipped unsent
+    assert batch_requests(hubspot_emulator) == 2  # the D records were not skipped unsent
 
 
 async def test_checkpoint_follows_a_file_moved_unchanged(
@@ -246,7 +265,7 @@ async def test_checkpoint_follows_a_file_moved_unchanged(
     )
     assert code == 0, err
     assert "skipped (checkpoint)   200" in err
-    assert hubspot_emulator.stats.total_requests == 2
+    assert batch_requests(hubspot_emulator) == 2
 
 
 # -- 5. a torn last line is cut on resuming -------------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 
 from asyncbatch.cli._demo import DEMO_PROPERTIES
 from asyncbatch.emulator import Emulator
-from tests.cli._helpers import by_property, read_jsonl, run_process
+from tests.cli._helpers import batch_requests, by_property, read_jsonl, run_process
 
 pytestmark = pytest.mark.asyncio
 
@@ -70,7 +70,7 @@ async def test_a_file_with_bad_rows_in_the_middle_sends_nothing(
     assert f"{source}, line 1702: 2 fields, but the header has 3" in err
     assert "3 bad rows of 2,000; nothing was sent" in err
     assert "--skip-bad-rows" in err.splitlines()[-1]
-    assert hubspot_emulator.stats.total_requests == 0
+    assert batch_requests(hubspot_emulator) == 0
 
 
 async def test_skip_bad_rows_sends_the_rest_and_writes_each_bad_row_with_its_line(
@@ -146,7 +146,7 @@ async def test_latin1_read_as_utf8_names_the_first_bad_lines_and_sends_nothing(
     assert code == 2, err
     assert f"{source}, line 1504, column 'hs_course_name': not utf-8 text: byte 0xe7" in err
     assert "--encoding" in err
-    assert hubspot_emulator.stats.total_requests == 0
+    assert batch_requests(hubspot_emulator) == 0
 
 
 async def test_wrong_delimiter_is_hinted(hubspot_emulator: Emulator, tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ async def test_empty_and_header_only_files_exit_2(
     code, _, err = await run_process(*upsert(source, hubspot_emulator))
     assert code == 2, err
     assert err.splitlines()[-1] == f"asyncbatch: error: {source}: {message}"
-    assert hubspot_emulator.stats.total_requests == 0
+    assert batch_requests(hubspot_emulator) == 0
 
 
 async def test_an_empty_jsonl_file_exits_2(hubspot_emulator: Emulator, tmp_path: Path) -> None:

@@ -24,7 +24,14 @@ from asyncbatch._limiters import KEY_PREFIX, RateLimit
 from asyncbatch._redact import redact_url
 from asyncbatch.cli._prepare import shared_rate
 from asyncbatch.emulator import Emulator
-from tests.cli._helpers import RunCli, by_property, closed_port, read_jsonl, write_jsonl
+from tests.cli._helpers import (
+    RunCli,
+    batch_requests,
+    by_property,
+    closed_port,
+    read_jsonl,
+    write_jsonl,
+)
 
 SECRET = "pw-S3CRET-7f2a"
 
@@ -156,7 +163,8 @@ async def test_shared_budget_writes_everything_and_its_keys_expire(
     assert len(by_property(hubspot_emulator.records("0-410"), "course_code")) == 250
     assert f"shared budget          in Redis at {redis_url}, key '{redis_key}'" in err
     starts = f"{KEY_PREFIX}{{{redis_key}}}:starts"
-    assert await redis_client.zcard(starts) == hubspot_emulator.stats.total_requests == 3
+    # Every request counts in the shared window: the schema read and three chunks.
+    assert await redis_client.zcard(starts) == hubspot_emulator.stats.total_requests == 4
     # The window is 60.6 s (the margin included); the key outlives it by a second at most.
     assert 0 < await redis_client.pttl(starts) <= 61_600
     assert not await redis_client.exists(f"{KEY_PREFIX}{{{redis_key}}}:pause")  # no 429
@@ -166,7 +174,7 @@ async def test_shared_budget_writes_everything_and_its_keys_expire(
     monkeypatch.setenv("ASYNCBATCH_REDIS_KEY", redis_key)
     code, _, err = await run_cli(*argv)
     assert code == 0, err
-    assert await redis_client.zcard(starts) == hubspot_emulator.stats.total_requests == 6
+    assert await redis_client.zcard(starts) == hubspot_emulator.stats.total_requests == 8
     assert 0 < await redis_client.pttl(starts) <= 61_600
     names = [n async for n in redis_client.scan_iter(match=f"{KEY_PREFIX}{{{redis_key}}}*")]
     assert names == [starts.encode()]
@@ -235,7 +243,7 @@ async def test_redis_gone_mid_run_stops_with_exit_3_and_the_rest_resumes(
     redis_key: str,
 ) -> None:
     parts = urlsplit(redis_url)
-    proxy = CuttingProxy(parts.hostname or "127.0.0.1", parts.port or 6379, cut_at=3)
+    proxy = CuttingProxy(parts.hostname or "127.0.0.1", parts.port or 6379, cut_at=4)
     proxy_url = await proxy.start()
     write_jsonl(tmp_path / "in.jsonl", courses(500))
     failed, checkpoint = tmp_path / "failed.jsonl", tmp_path / "ck.jsonl"
@@ -262,8 +270,9 @@ async def test_redis_gone_mid_run_stops_with_exit_3_and_the_rest_resumes(
         f"{proxy_url} failed while counting a request: ConnectionError"
     ) in err
     assert f"; rerun the same command to resume from {checkpoint}" in err
-    # Two starts were counted, so two requests went out; nothing was sent uncounted.
-    assert hubspot_emulator.stats.total_requests == 2
+    # Three starts were counted (the schema read and two chunks), so three requests went
+    # out; nothing was sent uncounted.
+    assert hubspot_emulator.stats.total_requests == 3
     assert len(hubspot_emulator.records("0-410")) == 200
     dead = read_jsonl(failed)
     assert dead and all(not d["_error"]["final"] for d in dead)  # left for the rerun
@@ -274,7 +283,7 @@ async def test_redis_gone_mid_run_stops_with_exit_3_and_the_rest_resumes(
     code, _, err = await run_cli(*argv, "--redis-url", redis_url)
     assert code == 0, err
     assert len(by_property(hubspot_emulator.records("0-410"), "course_code")) == 500
-    assert hubspot_emulator.stats.total_requests == 5
+    assert batch_requests(hubspot_emulator) == 5
     assert "skipped (checkpoint)   200" in err
 
 

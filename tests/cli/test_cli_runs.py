@@ -12,7 +12,7 @@ import pytest
 from asyncbatch.cli._demo import DEMO_PROPERTIES
 from asyncbatch.emulator import Emulator
 from asyncbatch.emulator.pytest_plugin import MakeEmulator
-from tests.cli._helpers import RunCli, by_property, read_jsonl, write_jsonl
+from tests.cli._helpers import RunCli, batch_requests, by_property, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.asyncio
 
@@ -76,7 +76,7 @@ async def test_jsonl_update_by_record_id_and_empty_clears(
     )
     assert code == 0, err
     assert {r["properties"]["tag"] for r in hubspot_emulator.records("contacts")} == {"new"}
-    assert hubspot_emulator.stats.total_requests == 3
+    assert batch_requests(hubspot_emulator) == 3
     (tmp_path / "clear.csv").write_text(f"id,tag\n{ids[0]},\n")
     code, _, err = await run_cli(
         "update",
@@ -133,7 +133,7 @@ async def test_bad_json_line_mid_file_sends_nothing_unless_skipped(
     assert code == 2
     assert f"{path}, line 251: not valid JSON" in err
     assert "1 bad row of 256; nothing was sent" in err
-    assert hubspot_emulator.stats.total_requests == 0
+    assert batch_requests(hubspot_emulator) == 0
     assert not checkpoint.exists()
 
     code, _, err = await run_cli(*argv, "--skip-bad-rows", "--errors", str(errors))
@@ -165,7 +165,7 @@ async def test_bad_value_in_a_file_names_its_line_and_column_and_sends_nothing(
     )
     assert code == 2
     assert "line 121, column 'level': unsupported value type dict" in err
-    assert hubspot_emulator.stats.total_requests == 0
+    assert batch_requests(hubspot_emulator) == 0
 
 
 @pytest.mark.parametrize(
@@ -233,7 +233,8 @@ async def test_checkpoint_of_another_input_is_refused(
 async def test_daily_limit_stops_the_run_with_exit_3_and_the_rest_resumes(
     make_hubspot_emulator: MakeEmulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    emulator = await make_hubspot_emulator(daily_limit=2, strict=False)
+    # Three requests a day: the schema read (the token check) and two chunks.
+    emulator = await make_hubspot_emulator(daily_limit=3, strict=False)
     write_jsonl(tmp_path / "in.jsonl", courses(500))
     failed = tmp_path / "failed.jsonl"
     checkpoint = tmp_path / "ck.jsonl"
