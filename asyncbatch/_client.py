@@ -38,13 +38,19 @@ from ._operations import UPDATE, UPSERT, OperationSpec
 from ._plan import (
     StreamPlanner,
     check_records_argument,
-    plan_chunks,
+    plan_steps,
     validate_chunk_size,
     validate_id_property,
     validate_object_type,
 )
 from ._retry import RetryPolicy
-from ._schedule import merge_call, run_list, run_stream
+from ._schedule import (
+    cooperatively,
+    merge_call_cooperatively,
+    release_cooperatively,
+    run_list,
+    run_stream,
+)
 from ._schema import PropertySchema, check_id_property
 from ._transport import AiohttpTransport, Transport, check_base_url
 from ._version import __version__
@@ -423,13 +429,14 @@ class BatchClient:
     ) -> BatchResult:
         self._check_open()
         validate_object_type(object_type)
-        plan = plan_chunks(
+        steps = plan_steps(
             records,
             operation=operation,
             id_property=id_property,
             chunk_size=self._chunk_size,
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
+        plan = await cooperatively(steps)  # a turn for the loop every few ms
         await self._start_limiter()
         schema = await self._checked_schema(object_type, operation, plan.id_properties)
         ctx = self._context(operation, object_type)
@@ -440,7 +447,7 @@ class BatchClient:
             outcomes = await run_list(ctx, plan.chunks, workers=self._max_concurrency)
         finally:
             self._done(ctx)
-        result = merge_call(
+        result = await merge_call_cooperatively(
             ctx,
             plan.items,
             outcomes,
@@ -449,6 +456,11 @@ class BatchClient:
             started=started,
             started_wall=started_wall,
         )
+        # Freeing a million planned inputs at once holds the loop too: a slice at a time.
+        held = [*plan.chunks, *plan.items]
+        del plan, steps
+        outcomes.clear()
+        await release_cooperatively(held)
         stats = result.stats
         logger.info(
             "%s %s: %d inputs, %d written, %d failed, %d requests, %d retries, %.2f s",

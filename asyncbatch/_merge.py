@@ -32,9 +32,9 @@ from ._models import (
     SimplePublicObject,
     StandardError,
 )
-from ._plan import Chunk, PlannedInput
+from ._plan import STEP, Chunk, PlannedInput, Steps, run_steps
 
-__all__ = ["ChunkOutcome", "merge_outcomes", "synthesize_error"]
+__all__ = ["ChunkOutcome", "merge_outcomes", "merge_steps", "synthesize_error"]
 
 
 @attrs.frozen
@@ -191,8 +191,33 @@ def merge_outcomes(
     or refused for its data (a 207 error, or a 4xx whole-request refusal). It is ``CANCELED``
     when some input got none (network failure, retries exhausted, run stopped, not sent).
     """
+    return run_steps(
+        merge_steps(
+            items,
+            outcomes,
+            stats=stats,
+            started_at=started_at,
+            completed_at=completed_at,
+            stop_error=stop_error,
+        )
+    )
+
+
+def merge_steps(
+    items: Sequence[PlannedInput],
+    outcomes: Iterable[ChunkOutcome],
+    *,
+    stats: RunStats,
+    started_at: dt.datetime,
+    completed_at: dt.datetime,
+    stop_error: AsyncBatchError | None = None,
+) -> Steps[BatchResult]:
+    """``merge_outcomes`` as a stepped computation: it yields every few milliseconds of work,
+    so that a caller on an event loop can give the loop a turn."""
     merger = _Merger(stop_error)
-    for outcome in outcomes:
+    for count, outcome in enumerate(outcomes, 1):
+        if not count % 16:  # 16 chunks: at most 1,600 inputs
+            yield
         merger.absorbed.update(outcome.absorbed)
         if not outcome.chunk.items:  # only a note of inputs merged into another
             continue
@@ -200,8 +225,12 @@ def merge_outcomes(
             merger.add_failed_chunk(outcome)
         else:
             merger.add_response(outcome, outcome.response)
-    merger.add_unsent(items)
-    return merger.result(items, stats=stats, started_at=started_at, completed_at=completed_at)
+    yield from merger.add_unsent(items)
+    return (
+        yield from merger.result(
+            items, stats=stats, started_at=started_at, completed_at=completed_at
+        )
+    )
 
 
 class _Merger:
@@ -307,9 +336,11 @@ class _Merger:
                 bucket.append(stamp)
         self.links.update(response.links or {})
 
-    def add_unsent(self, items: Sequence[PlannedInput]) -> None:
+    def add_unsent(self, items: Sequence[PlannedInput]) -> Steps[None]:
         # A safety net: an input no outcome covered is reported, never lost.
-        for item in items:
+        for count, item in enumerate(items, 1):
+            if not count % STEP:
+                yield
             index = item.index
             if index in self.written or index in self.failed or index in self.absorbed:
                 continue
@@ -337,20 +368,31 @@ class _Merger:
         stats: RunStats,
         started_at: dt.datetime,
         completed_at: dt.datetime,
-    ) -> BatchResult:
-        ordered = [self.written[i] for i in sorted(self.written)]
+    ) -> Steps[BatchResult]:
+        # In the inputs' order (the items are in index order, the order of first positions).
+        results: list[SimplePublicObject] = []
+        positions: list[tuple[int, ...]] = []
+        failed: list[FailedInput] = []
+        for count, item in enumerate(items, 1):
+            if not count % STEP:
+                yield
+            done = self.written.get(item.index)
+            if done is not None:
+                results.append(done[0])
+                positions.append(done[1])
+            elif item.index in self.failed:
+                failed.append(self.failed[item.index])
         return BatchResult(
             status=self.status(items),
-            results=[result for result, _ in ordered] + self.extra_results,
-            result_positions=[positions for _, positions in ordered]
-            + [() for _ in self.extra_results],
+            results=results + self.extra_results,
+            result_positions=positions + [() for _ in self.extra_results],
             errors=self.errors,
             num_errors=len(self.errors),
             requested_at=min(self.requested) if self.requested else None,
             started_at=min(self.started) if self.started else started_at,
             completed_at=max(self.completed) if self.completed else completed_at,
             links=self.links,
-            failed=sorted(self.failed.values(), key=lambda f: f.positions[0]),
+            failed=failed,
             stats=stats,
             stop_error=self.stop_error,
         )

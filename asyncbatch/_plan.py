@@ -7,8 +7,8 @@ as ``InvalidInputError`` naming the record's position, before any request is sen
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
-from typing import Literal
+from collections.abc import AsyncIterable, Generator, Iterable, Iterator, Mapping
+from typing import Literal, TypeAlias, TypeVar
 
 import attrs
 
@@ -17,8 +17,11 @@ from ._models import BatchInput
 from ._operations import OperationSpec, operation_spec
 from ._values import check_text, convert_value, integer_text
 
+T = TypeVar("T")
+
 __all__ = [
     "MAX_CHUNK_SIZE",
+    "STEP",
     "Chunk",
     "Key",
     "Operation",
@@ -33,7 +36,9 @@ __all__ = [
     "make_key",
     "may_share_a_record",
     "plan_chunks",
+    "plan_steps",
     "record_key",
+    "run_steps",
     "validate_chunk_size",
     "validate_id_property",
     "validate_object_type",
@@ -84,11 +89,8 @@ class Plan:
     chunks: tuple[Chunk, ...]
     inputs: int
     coalesced: int
-
-    @property
-    def id_properties(self) -> set[str | None]:
-        """The distinct id properties the records are keyed by (None: record ids)."""
-        return {item.input.id_property for item in self.items}
+    #: the distinct id properties the records are keyed by (None: record ids)
+    id_properties: frozenset[str | None] = frozenset()
 
 
 def validate_chunk_size(chunk_size: object) -> int:
@@ -310,13 +312,30 @@ class _Pending:
         )
 
 
+#: Records (or items) processed between two steps of a stepped computation: a few
+#: milliseconds of work, so a driver on an event loop can give the loop a turn.
+STEP = 256
+
+#: A computation that yields between steps and returns its value (see ``run_steps``).
+Steps: TypeAlias = Generator[None, None, T]
+
+
+def run_steps(steps: Steps[T]) -> T:
+    """Run a stepped computation to its end at once (the synchronous way)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
 def _coalesce(
     records: Iterable[object],
     *,
     operation: OperationSpec,
     id_property: str | None,
     trace_prefix: str,
-) -> tuple[list[PlannedInput], int]:
+) -> Steps[tuple[list[PlannedInput], int]]:
     # Distinct records in parallel lists rather than one object each: a whole call's records
     # are planned at once, and fewer live objects means less work for the cyclic GC.
     index_of: dict[Key, int] = {}
@@ -328,6 +347,8 @@ def _coalesce(
     count = 0
     for position, record in enumerate(records):
         count += 1
+        if not count % STEP:
+            yield
         record_id, properties, idp, trace = _normalize(record, position, operation, id_property)
         index = index_of.setdefault(make_key(idp, record_id), len(keys))
         if index == len(keys):
@@ -342,17 +363,12 @@ def _coalesce(
             props[index].update(properties)  # a fresh dict of the planner's own
             if trace is not None:
                 traces[index] = trace
-    items = [
-        _planned(
-            index,
-            key,
-            (first[index], *later[index]) if index in later else (first[index],),
-            props[index],
-            traces[index],
-            trace_prefix,
-        )
-        for index, key in enumerate(keys)
-    ]
+    items = []
+    for index, key in enumerate(keys):
+        if not (index + 1) % STEP:
+            yield
+        positions = (first[index], *later[index]) if index in later else (first[index],)
+        items.append(_planned(index, key, positions, props[index], traces[index], trace_prefix))
     return items, count - len(items)
 
 
@@ -520,17 +536,49 @@ def plan_chunks(
     Raises:
         InvalidInputError: naming the first bad record's position and the problem.
     """
+    return run_steps(
+        plan_steps(
+            records,
+            operation=operation,
+            id_property=id_property,
+            chunk_size=chunk_size,
+            trace_prefix=trace_prefix,
+        )
+    )
+
+
+def plan_steps(
+    records: Iterable[object],
+    *,
+    operation: str | OperationSpec,
+    id_property: str | None = None,
+    chunk_size: int = MAX_CHUNK_SIZE,
+    trace_prefix: str = "ab",
+) -> Steps[Plan]:
+    """``plan_chunks`` as a stepped computation: it yields every few milliseconds of work,
+    so that a caller on an event loop can give the loop a turn (``run_steps`` runs it at
+    once). Arguments and errors as ``plan_chunks``."""
     validate_chunk_size(chunk_size)
     if id_property is not None:
         validate_id_property(id_property)
     check_records_argument(records)
-    items, coalesced = _coalesce(
+    items, coalesced = yield from _coalesce(
         records,
         operation=operation_spec(operation),
         id_property=id_property,
         trace_prefix=trace_prefix,
     )
-    chunks = tuple(cut_chunks(items, chunk_size))
+    chunks = []
+    for chunk in cut_chunks(items, chunk_size):
+        chunks.append(chunk)
+        if not len(chunks) % (STEP // 4):
+            yield
+    # Records keyed different ways never share a chunk: each chunk's first tells its key.
+    id_properties = frozenset(chunk.items[0].input.id_property for chunk in chunks)
     return Plan(
-        items=tuple(items), chunks=chunks, inputs=len(items) + coalesced, coalesced=coalesced
+        items=tuple(items),
+        chunks=tuple(chunks),
+        inputs=len(items) + coalesced,
+        coalesced=coalesced,
+        id_properties=id_properties,
     )

@@ -1,0 +1,87 @@
+"""``python -m benchmarks.loop_stall [N ...]``: the longest stall of a 1 ms ticker while one
+``upsert()`` of N records (10 properties each) runs (issue 16 item 2; goal < 10 ms for
+1,000,000). The transport is in-process (``MockTransport`` echoing each chunk), so the figure
+is the client's own hold of the loop: planning, encoding, reading answers, merging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+from typing import Any
+
+import orjson
+
+import asyncbatch
+
+
+async def _echo(url: str, body: bytes) -> asyncbatch.RawResponse:
+    inputs = orjson.loads(body)["inputs"]
+    results = [
+        {"id": str(n), "properties": i["properties"], "objectWriteTraceId": i["objectWriteTraceId"]}
+        for n, i in enumerate(inputs)
+    ]
+    payload = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": "2024-01-01T00:00:00Z",
+        "completedAt": "2024-01-01T00:00:01Z",
+    }
+    return asyncbatch.RawResponse(200, {}, orjson.dumps(payload))
+
+
+async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
+    records = [
+        {"id": f"k{i}", "properties": {f"p{j}": str(i + j) for j in range(10)}} for i in range(n)
+    ]
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last - 0.001)
+            last = now
+
+    client = asyncbatch.BatchClient(
+        transport=asyncbatch.MockTransport(_echo),
+        rate_limit=asyncbatch.RateLimit(10**9, 1.0),
+        check_properties="off",
+    )
+    async with client:
+        tick = asyncio.create_task(ticker())
+        started = time.perf_counter()
+        result = await client.upsert("0-410", records, id_property="code")
+        elapsed = time.perf_counter() - started
+        done.set()
+        await tick
+    gaps.sort()
+    return {
+        "records": n,
+        "gc_freeze": freeze,
+        "written": len(result.results),
+        "elapsed_s": round(elapsed, 2),
+        "max_stall_ms": round(gaps[-1] * 1000, 1),
+        "p99_stall_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 2),
+    }
+
+
+def main(argv: list[str]) -> int:
+    """``--freeze``: ``gc.freeze()`` after building the records, as an application may (the
+    library never changes the process-global collector)."""
+    freeze = "--freeze" in argv
+    sizes = [int(a) for a in argv if a != "--freeze"] or [100_000, 1_000_000]
+    for n in sizes:
+        print(asyncio.run(measure(n, freeze=freeze)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
