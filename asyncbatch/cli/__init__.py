@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         word = "aborted" if isinstance(exc, click.Abort) else "interrupted"
         print(f"asyncbatch: {word}", file=sys.stderr)
         return exit_code(Outcome(interrupted=True))
-    except SystemExit as exc:  # argparse (the emulator's options) exits this way
+    except SystemExit as exc:  # click's shell completion exits this way
         return exc.code if isinstance(exc.code, int) else exit_code(Outcome(usage_error="usage"))
     except Exception as exc:  # one line, no traceback, for any failure we did not foresee
         if "--debug" in args:
