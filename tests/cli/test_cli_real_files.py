@@ -24,6 +24,7 @@ import pytest
 
 from asyncbatch.cli._demo import DEMO_PROPERTIES
 from asyncbatch.emulator import Emulator
+from asyncbatch.emulator.pytest_plugin import MakeEmulator
 from tests.cli._helpers import batch_requests, by_property, read_jsonl, run_process
 
 pytestmark = pytest.mark.asyncio
@@ -302,6 +303,22 @@ async def test_summary_json_and_a_resumed_runs_totals_and_exit(
         "asyncbatch: 1 records failed in earlier runs (keep them with --errors)"
     )
     assert json.loads(summary.read_text())["checkpoint"]["failed"] == 1
+
+
+async def test_a_refused_token_stops_before_the_file_is_read(
+    make_hubspot_emulator: MakeEmulator, tmp_path: Path
+) -> None:
+    emulator = await make_hubspot_emulator(token="the-right-token", strict=False)
+    source = courses_csv(tmp_path / "in.csv", 300, bad={5: ",beginner,5"})  # would exit 2
+    errors = tmp_path / "failed.jsonl"
+    code, _, err = await run_process(*upsert(source, emulator, "--errors", str(errors)))
+    assert code == 3, err
+    assert err.splitlines()[-1].startswith(
+        "asyncbatch: stopped: the run could not go on, nothing was sent: HubSpot refused the "
+        "token: HTTP 401"
+    )
+    assert emulator.stats.total_requests == 1  # one cheap request
+    assert not errors.exists()
 
 
 async def test_plain_progress_lines_have_a_timestamp_total_and_eta(
