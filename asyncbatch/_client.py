@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import anyio
 
@@ -34,7 +34,7 @@ from ._exceptions import (
 )
 from ._limiters import Clock, LimiterLike, RateLimit, Sleep, as_limiter, make_limiter
 from ._models import BatchResult
-from ._operations import UPDATE, UPSERT, OperationSpec
+from ._operations import ARCHIVE, CREATE, READ, UPDATE, UPSERT, OperationSpec
 from ._plan import (
     StreamPlanner,
     check_records_argument,
@@ -54,10 +54,15 @@ from ._schedule import (
 from ._schema import PropertySchema, check_id_property
 from ._transport import AiohttpTransport, Transport, check_base_url
 from ._version import __version__
+from ._writer import BatchWriter, WriteOperation
 
 __all__ = ["DEFAULT_BASE_URL", "BatchClient"]
 
 logger = logging.getLogger("asyncbatch")
+
+#: ``BatchClient(api_version=...)``: HubSpot's semantic v3 paths, or a date-versioned API.
+ApiVersion = Literal["v3", "2026-03", "2026-09"]
+API_VERSIONS: tuple[ApiVersion, ...] = ("v3", "2026-03", "2026-09")
 
 #: ``BatchClient(check_properties=...)``: check values against the property definitions.
 CheckMode = Literal["auto", "on", "off"]
@@ -132,6 +137,9 @@ class BatchClient:
             Redis when ``rate_limit.redis_url`` is set).
         clock, sleep: the monotonic clock and sleep the limiter and backoff use (tests).
         seed: seeds the backoff jitter, for reproducible runs.
+        api_version: ``"v3"`` (default; HubSpot retires it in September 2027), ``"2026-03"``
+            or ``"2026-09"`` (date-versioned paths ``/crm/objects/{version}/...``; in
+            ``2026-09`` partial failures come as errors inside a 200).
         check_properties: ``"auto"`` (default) reads the object type's property definitions
             once per client and checks and converts values before sending (records HubSpot
             would refuse fail unsent, naming the property); if they cannot be read (403/404,
@@ -153,6 +161,7 @@ class BatchClient:
         chunk_size: int = 100,
         retry: RetryPolicy | None = None,
         timeout_seconds: float = 30.0,
+        api_version: ApiVersion = "v3",
         transport: Transport | None = None,
         limiter: LimiterLike | None = None,
         clock: Clock | None = None,
@@ -199,6 +208,11 @@ class BatchClient:
         self._check_properties: CheckMode = check_properties
         self._schemas: dict[str, PropertySchema | None] = {}
         self._schema_locks: dict[str, anyio.Lock] = {}
+        if api_version not in API_VERSIONS:
+            raise InvalidInputError(
+                f"api_version must be one of {list(API_VERSIONS)}, got {api_version!r}"
+            )
+        self._api_version: ApiVersion = api_version
         self._closed = False
 
     def __repr__(self) -> str:
@@ -339,6 +353,109 @@ class BatchClient:
         """
         return self._stream(UPSERT, object_type, records, id_property)
 
+    async def create(self, object_type: str, records: Iterable[object]) -> BatchResult:
+        """Create records of ``object_type`` (``{"properties": {...}}``, optionally
+        ``objectWriteTraceId``; no id: HubSpot assigns it), in order, every input accounted for.
+
+        Not idempotent: a create chunk is resent only when the failure proves nothing was
+        applied (429, 423, 477, a connection never made). After a timeout, a reset or a 5xx
+        its inputs fail with category ``OUTCOME_UNKNOWN``, never resent silently: read them
+        back by a property, or upsert on a unique property instead.
+        """
+        return await self._call(CREATE, object_type, records, None)
+
+    async def read(
+        self,
+        object_type: str,
+        ids: Iterable[object],
+        *,
+        properties: Iterable[str] = (),
+        properties_with_history: Iterable[str] = (),
+        id_property: str | None = None,
+        archived: bool = False,
+    ) -> BatchResult:
+        """Read records by id (or by the unique ``id_property``); ``results`` in input order.
+
+        An id HubSpot does not find is a failed input with HubSpot's reason (``failed``), not
+        an exception. With ``properties_with_history``, chunks hold at most 50 ids (HubSpot's
+        cap).
+        """
+        extra, chunk_size = self._read_fields(properties, properties_with_history)
+        query = "?archived=true" if archived else "?archived=false"
+        return await self._call(
+            READ, object_type, ids, id_property, extra=extra, query=query, chunk_size=chunk_size
+        )
+
+    async def archive(
+        self, object_type: str, ids: Iterable[object], *, id_property: str | None = None
+    ) -> BatchResult:
+        """Archive records by id; ``results`` lists the inputs archived (ids only: HubSpot
+        answers 204 with no body)."""
+        return await self._call(ARCHIVE, object_type, ids, id_property)
+
+    def stream_read(
+        self,
+        object_type: str,
+        ids: Iterable[object] | AsyncIterable[object],
+        *,
+        properties: Iterable[str] = (),
+        properties_with_history: Iterable[str] = (),
+        id_property: str | None = None,
+        archived: bool = False,
+    ) -> AsyncGenerator[BatchResult, None]:
+        """``read`` chunk by chunk from an iterable or async iterable (bounded memory)."""
+        extra, chunk_size = self._read_fields(properties, properties_with_history)
+        query = "?archived=true" if archived else "?archived=false"
+        return self._stream(
+            READ, object_type, ids, id_property, extra=extra, query=query, chunk_size=chunk_size
+        )
+
+    def _read_fields(
+        self, properties: Iterable[str], with_history: Iterable[str]
+    ) -> tuple[dict[str, Any], int]:
+        fields: dict[str, Any] = {}
+        for name, given in (("properties", properties), ("propertiesWithHistory", with_history)):
+            if isinstance(given, str):
+                raise InvalidInputError(f"{name} must be a list of property names, not a str")
+            names = list(given)
+            if not all(isinstance(n, str) and n for n in names):
+                raise InvalidInputError(f"{name} must be non-empty property names")
+            if names:
+                fields[name] = names
+        history = "propertiesWithHistory" in fields
+        return fields, min(self._chunk_size, 50) if history else self._chunk_size
+
+    def writer(
+        self,
+        object_type: str,
+        operation: WriteOperation,
+        *,
+        id_property: str | None = None,
+        max_wait_seconds: float = 0.05,
+        max_pending: int = 10_000,
+    ) -> BatchWriter:
+        """A ``BatchWriter``: one record per call from many concurrent callers (a web
+        backend's handlers), sent in shared chunks under this client's limits.
+
+        Use it as ``async with client.writer("0-410", "upsert", id_property="course_code") as
+        writer`` and ``outcome = await writer.write(record)``. A chunk leaves when it holds
+        ``chunk_size`` records or its oldest has waited ``max_wait_seconds``; ``write`` waits
+        while ``max_pending`` records are waiting. A client may hold several writers.
+
+        Raises:
+            InvalidInputError: a bad argument (``operation`` is ``"update"`` or ``"upsert"``).
+            ClientClosedError: the client is closed.
+        """
+        self._check_open()
+        return BatchWriter(
+            self,
+            object_type,
+            operation,
+            id_property=id_property,
+            max_wait_seconds=max_wait_seconds,
+            max_pending=max_pending,
+        )
+
     async def properties(self, object_type: str) -> PropertySchema:
         """The property definitions of ``object_type``, read once per client from HubSpot's
         ``GET /crm/v3/properties/{objectType}`` (under the rate limiter, retried like any
@@ -399,6 +516,8 @@ class BatchClient:
     async def _checked_schema(
         self, object_type: str, operation: OperationSpec, id_properties: Iterable[str | None]
     ) -> PropertySchema | None:
+        if operation.shape == "id":  # ids carry no values to check
+            return None
         schema = await self._schema(object_type)
         if schema is not None:
             for id_property in id_properties:
@@ -407,8 +526,14 @@ class BatchClient:
                     raise InvalidInputError(problem, field="idProperty")
         return schema
 
-    def _context(self, operation: OperationSpec, object_type: str) -> CallContext:
-        url = f"{self._base_url}/crm/v3/objects/{object_type}/{operation.path}"
+    def _objects_url(self, object_type: str) -> str:
+        """v3: ``/crm/v3/objects/{type}``; a dated version: ``/crm/objects/{version}/{type}``."""
+        if self._api_version == "v3":
+            return f"{self._base_url}/crm/v3/objects/{object_type}"
+        return f"{self._base_url}/crm/objects/{self._api_version}/{object_type}"
+
+    def _context(self, operation: OperationSpec, object_type: str, query: str = "") -> CallContext:
+        url = f"{self._objects_url(object_type)}/{operation.path}{query}"
         ctx = CallContext(self._engine, url, operation)
         if url in self._proven:  # answered before without a request-level refusal
             ctx.gate.set()
@@ -426,6 +551,10 @@ class BatchClient:
         object_type: str,
         records: Iterable[object],
         id_property: str | None,
+        *,
+        extra: dict[str, Any] | None = None,
+        query: str = "",
+        chunk_size: int | None = None,
     ) -> BatchResult:
         self._check_open()
         validate_object_type(object_type)
@@ -433,14 +562,15 @@ class BatchClient:
             records,
             operation=operation,
             id_property=id_property,
-            chunk_size=self._chunk_size,
+            chunk_size=chunk_size or self._chunk_size,
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
         plan = await cooperatively(steps)  # a turn for the loop every few ms
         await self._start_limiter()
         schema = await self._checked_schema(object_type, operation, plan.id_properties)
-        ctx = self._context(operation, object_type)
+        ctx = self._context(operation, object_type, query)
         ctx.schema = schema
+        ctx.extra = extra or {}
         started_wall = dt.datetime.now(dt.UTC)
         started = self._engine.clock()
         try:
@@ -481,6 +611,10 @@ class BatchClient:
         object_type: str,
         records: Iterable[object] | AsyncIterable[object],
         id_property: str | None,
+        *,
+        extra: dict[str, Any] | None = None,
+        query: str = "",
+        chunk_size: int | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         self._check_open()
         validate_object_type(object_type)
@@ -491,12 +625,13 @@ class BatchClient:
         planner = StreamPlanner(
             operation=operation,
             id_property=id_property,
-            chunk_size=self._chunk_size,
+            chunk_size=chunk_size or self._chunk_size,
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
         schema = await self._checked_schema(object_type, operation, {id_property})
-        ctx = self._context(operation, object_type)
+        ctx = self._context(operation, object_type, query)
         ctx.schema = schema
+        ctx.extra = extra or {}
         send, receive = anyio.create_memory_object_stream[BatchResult](self._max_concurrency)
         # The scheduler runs in a task of its own so that nothing here yields inside a task
         # group (an async generator must not); closing the generator cancels it. anyio has no

@@ -41,14 +41,19 @@ from ._protocol import (
     decipher_error,
     decipher_response,
     duplicate_ids,
-    encode_inputs,
+    encode_body,
 )
 from ._refusals import Problem, classify_refusal, triage
-from ._retry import Action, ChunkRetry, Decision, RetryPolicy
+from ._retry import Action, ChunkRetry, Decision, RetryPolicy, outcome_unknown
 from ._schema import PropertySchema, check_items
 from ._transport import Transport
 
 __all__ = ["CallContext", "Counters", "Engine", "Stop", "fetch_json", "send_chunk"]
+
+_UNKNOWN_NOTE = (
+    "it may have been applied: not resent, as a create sent twice makes a duplicate; read it "
+    "back by a property, or use upsert on a unique property"
+)
 
 logger = logging.getLogger("asyncbatch")
 
@@ -147,6 +152,8 @@ class CallContext:
     refused: dict[str, tuple[APIError, Problem]] = attrs.Factory(dict)
     #: the object type's property definitions: records they refuse fail without being sent
     schema: PropertySchema | None = None
+    #: call-wide body fields (a read's ``properties``, ``propertiesWithHistory``)
+    extra: dict[str, Any] = attrs.Factory(dict)
     _active: dict[int, _Leaf] = attrs.Factory(dict)
 
     def cancel(self, error: AsyncBatchError) -> None:
@@ -311,7 +318,7 @@ async def _try_open(
         if ctx.stop.error is not None or not _drop_refused(ctx, leaf):
             ctx.engine.limiter.observe(RateLimitInfo())  # nothing was sent
             return _conclude_unsent(ctx, leaf) if ctx.stop.error is not None else (None, None)
-        body = encode_inputs([item.input for item in leaf.chunk.items])
+        body = encode_body([item.input for item in leaf.chunk.items], ctx.operation, ctx.extra)
         return await _post(ctx, leaf, body, depth)
 
 
@@ -395,7 +402,16 @@ async def _carry_out(
         return False
     if action is Action.STOP:
         ctx.stop_call(error)
-    leaf.sink.append(ctx.outcome(leaf.chunk, error=error, status_code=status, note=decision.note))
+    unknown = not ctx.operation.resend_safe and outcome_unknown(error)
+    leaf.sink.append(
+        ctx.outcome(
+            leaf.chunk,
+            error=error,
+            status_code=status,
+            note=_UNKNOWN_NOTE if unknown else decision.note,
+            outcome_unknown=unknown,
+        )
+    )
     return False
 
 

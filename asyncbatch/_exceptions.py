@@ -95,7 +95,15 @@ class RequestTimeoutError(TransportError):
 
 
 class ConnectionFailedError(TransportError):
-    """Connecting failed, the connection was reset, or the server closed it without answering."""
+    """Connecting failed, the connection was reset, or the server closed it without answering.
+
+    ``before_sending`` is True when the connection could not be made at all, so the request
+    certainly did not reach the server (safe to resend even a create).
+    """
+
+    def __init__(self, message: str, *, before_sending: bool = False) -> None:
+        super().__init__(message)
+        self.before_sending = before_sending
 
 
 class APIError(AsyncBatchError):

@@ -57,6 +57,8 @@ class ChunkOutcome:
     absorbed: tuple[int, ...] = ()
     #: the operation's answer lists what it did (``OperationSpec.answer_lists_results``)
     lists_results: bool = True
+    #: the request may have been applied (a create whose answer was lost): not resent
+    outcome_unknown: bool = False
     #: HubSpot refused these inputs for their data although this request did not carry them
     #: (a property the call saw refused); None: decided by the error and ``sent``
     final: bool | None = None
@@ -144,6 +146,8 @@ def _names_other_record(result: SimplePublicObject, item: PlannedInput) -> bool:
     # A result whose trace id says one input and whose key says another is not attributed by
     # the trace id alone: the key is what HubSpot wrote.
     id_property = item.input.id_property
+    if not item.input.id:  # a record to create: HubSpot gives it its id
+        return False
     if id_property is None:
         return result.id != item.input.id
     value = result.properties.get(id_property)
@@ -280,6 +284,8 @@ class _Merger:
         synthesized = synthesize_error(
             outcome.chunk.items, error, sent=outcome.sent, note=outcome.note
         )
+        if outcome.outcome_unknown:
+            synthesized = attrs.evolve(synthesized, category="OUTCOME_UNKNOWN")
         self.errors.append(synthesized)
         # A 4xx refusal is HubSpot's definitive answer about these inputs (the batch was
         # processed, the data was wrong); anything else means they got no answer.

@@ -8,11 +8,25 @@ operation is one spec here plus its public verb on the client, in the spirit of 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
 
 from ._models import SimplePublicObject, SimplePublicUpsertObject
 
-__all__ = ["OPERATIONS", "UPDATE", "UPSERT", "OperationSpec", "operation_spec"]
+__all__ = [
+    "ARCHIVE",
+    "CREATE",
+    "OPERATIONS",
+    "READ",
+    "UPDATE",
+    "UPSERT",
+    "OperationSpec",
+    "Shape",
+    "operation_spec",
+]
+
+Shape = Literal["record", "new", "id"]
 
 
 @attrs.frozen
@@ -36,6 +50,9 @@ class OperationSpec:
     result_class: type[SimplePublicObject]
     resend_safe: bool
     answer_lists_results: bool = True
+    #: what a caller's input is: ``"record"`` (id and properties), ``"new"`` (properties, no
+    #: id: a record to create, never coalesced) or ``"id"`` (an id alone: read, archive)
+    shape: Shape = "record"
 
     @property
     def path(self) -> str:
@@ -57,9 +74,40 @@ UPSERT = OperationSpec(
     result_class=SimplePublicUpsertObject,
     resend_safe=True,
 )
+# batch/create answers 201 (207 per input with trace ids; 200 with errors in 2026-09). A resent
+# create can make a duplicate: never resent after a failure that may follow its application.
+CREATE = OperationSpec(
+    name="create",
+    needs_id_property=False,
+    success_statuses=frozenset({200, 201, 207}),
+    result_class=SimplePublicObject,
+    resend_safe=False,
+    shape="new",
+)
+# batch/read answers 200 (207 when some ids are missing).
+READ = OperationSpec(
+    name="read",
+    needs_id_property=False,
+    success_statuses=frozenset({200, 207}),
+    result_class=SimplePublicObject,
+    resend_safe=True,
+    shape="id",
+)
+# batch/archive answers 204 with no body: every input of a success is archived.
+ARCHIVE = OperationSpec(
+    name="archive",
+    needs_id_property=False,
+    success_statuses=frozenset({204, 200}),
+    result_class=SimplePublicObject,
+    resend_safe=True,
+    answer_lists_results=False,
+    shape="id",
+)
 
 #: Every operation the client speaks, by name.
-OPERATIONS: dict[str, OperationSpec] = {spec.name: spec for spec in (UPDATE, UPSERT)}
+OPERATIONS: dict[str, OperationSpec] = {
+    spec.name: spec for spec in (UPDATE, UPSERT, CREATE, READ, ARCHIVE)
+}
 
 
 def operation_spec(operation: str | OperationSpec) -> OperationSpec:

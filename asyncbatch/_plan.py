@@ -195,11 +195,59 @@ def _convert_properties(raw_props: object, position: int) -> dict[str, str]:
     return properties
 
 
+# The key of a record to create: each is its own, never coalesced with another.
+_NEW = "\0new"
+_NEW_KEYS = frozenset({"properties", "objectWriteTraceId"})
+_ID_KEYS = frozenset({"id", "idProperty"})
+
+
+def _normalize_other(
+    record: object, position: int, operation: OperationSpec, id_property: str | None
+) -> _Parts:
+    """A record to create (properties, no id) or an id to read or archive."""
+    if operation.shape == "new":
+        if not isinstance(record, Mapping) or not record.keys() <= _NEW_KEYS:
+            raise InvalidInputError(
+                "a record to create is a dict with 'properties' and optionally "
+                "'objectWriteTraceId' (no 'id': HubSpot assigns it)",
+                position=position,
+            )
+        if "properties" not in record:
+            raise InvalidInputError("missing 'properties'", position=position, field="properties")
+        properties = _convert_properties(record["properties"], position)
+        raw_trace = record.get("objectWriteTraceId")
+        trace = (
+            None
+            if raw_trace is None
+            else _text(
+                raw_trace, position=position, field="objectWriteTraceId", what="objectWriteTraceId"
+            )
+        )
+        return "", properties, None, trace
+    raw_idp: object = None
+    raw_id: object = record
+    if isinstance(record, Mapping):
+        if not record.keys() <= _ID_KEYS or "id" not in record:
+            raise InvalidInputError(
+                f"{operation.name} takes ids: a string, or a dict with 'id' and optionally "
+                "'idProperty'",
+                position=position,
+            )
+        raw_id, raw_idp = record["id"], record.get("idProperty")
+    record_id = _text(raw_id, position=position, field="id", what="id")
+    idp = id_property if raw_idp is None else raw_idp
+    if idp is not None:
+        idp = _text(idp, position=position, field="idProperty", what="idProperty")
+    return record_id, {}, idp, None
+
+
 def _normalize(
     record: object, position: int, operation: OperationSpec, id_property: str | None
 ) -> _Parts:
     # Validate and convert one record without building a BatchInput: planning builds one per
     # distinct record, once its trace id is known.
+    if operation.shape != "record":
+        return _normalize_other(record, position, operation, id_property)
     if isinstance(record, BatchInput):
         raw_id: object = record.id
         raw_props: object = record.properties
@@ -263,7 +311,10 @@ def make_key(id_property: str | None, record_id: str) -> Key:
 
 
 def record_key(item: BatchInput) -> Key:
-    """The identity of the record an input names (see ``make_key``)."""
+    """The identity of the record an input names (see ``make_key``); a record to create is
+    its own (by its trace id)."""
+    if not item.id:
+        return (_NEW, item.object_write_trace_id or "")
     return make_key(item.id_property, item.id)
 
 
@@ -350,7 +401,8 @@ def _coalesce(
         if not count % STEP:
             yield
         record_id, properties, idp, trace = _normalize(record, position, operation, id_property)
-        index = index_of.setdefault(make_key(idp, record_id), len(keys))
+        key = make_key(idp, record_id) if record_id else (_NEW, str(position))
+        index = index_of.setdefault(key, len(keys))
         if index == len(keys):
             keys.append((idp, record_id))  # as the first record spelt it
             first.append(position)
@@ -410,7 +462,7 @@ class StreamPlanner:
         )
         self.read += 1
         bucket = self._open.setdefault(idp, {})
-        key = make_key(idp, record_id)
+        key = make_key(idp, record_id) if record_id else (_NEW, str(position))
         earlier = bucket.get(key)
         if earlier is not None:
             earlier.absorb(position, properties, trace)

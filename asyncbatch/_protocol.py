@@ -41,6 +41,7 @@ __all__ = [
     "decipher_error",
     "decipher_response",
     "duplicate_ids",
+    "encode_body",
     "encode_inputs",
     "parse_retry_after",
 ]
@@ -48,11 +49,30 @@ __all__ = [
 _BODY_EXCERPT = 500
 
 
+def encode_body(
+    inputs: list[BatchInput], operation: OperationSpec, extra: Mapping[str, Any]
+) -> bytes:
+    """The JSON body of one batch request of ``operation``; ``extra`` holds a read's
+    call-wide fields (``properties``, ``propertiesWithHistory``)."""
+    if operation.shape != "id":
+        return encode_inputs(inputs)
+    body: dict[str, Any] = {"inputs": [{"id": item.id} for item in inputs], **extra}
+    id_property = inputs[0].id_property if inputs else None
+    if id_property is not None:  # a chunk's inputs share one (planning keeps them apart)
+        body["idProperty"] = id_property
+    return orjson.dumps(body)
+
+
 def encode_inputs(inputs: list[BatchInput]) -> bytes:
-    """The JSON body of one batch update/upsert request."""
+    """The JSON body of one batch update/upsert/create request (a create's inputs have no
+    id)."""
     wire = []
     for item in inputs:
-        entry: dict[str, Any] = {"id": item.id, "properties": item.properties}
+        entry: dict[str, Any] = (
+            {"id": item.id, "properties": item.properties}
+            if item.id
+            else {"properties": item.properties}
+        )
         if item.id_property is not None:
             entry["idProperty"] = item.id_property
         if item.object_write_trace_id is not None:

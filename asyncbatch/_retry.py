@@ -39,6 +39,7 @@ __all__ = [
     "RetryPolicy",
     "classify_status",
     "decide",
+    "outcome_unknown",
 ]
 
 #: 423 Locked, 477 Migration in Progress, 5xx and Cloudflare's 521/523/524: pause and retry.
@@ -150,6 +151,16 @@ class Decision:
     note: str | None = None
 
 
+def outcome_unknown(error: AsyncBatchError) -> bool:
+    """Whether the request may have been applied although no success came back (a timeout,
+    a reset, a 5xx, an unreadable answer): what makes a failed create's outcome unknown."""
+    if isinstance(error, ConnectionFailedError):
+        return not error.before_sending
+    if isinstance(error, ServerError):
+        return error.status not in (423, 477)
+    return isinstance(error, TransportError | MalformedResponseError)
+
+
 def consumes_attempt(error: AsyncBatchError) -> bool:
     """Whether a failure counts against ``max_attempts`` (a 429 counts against
     ``max_rate_limit_retries`` instead: waiting out the window always helps)."""
@@ -237,7 +248,8 @@ def _transient(
         # may come after it was applied.
         allowed = resend_safe or (isinstance(error, ServerError) and error.status in (423, 477))
     if isinstance(error, TransportError) and not resend_safe:
-        allowed = False
+        # Only a connection never made proves the request was not applied.
+        allowed = allowed and isinstance(error, ConnectionFailedError) and error.before_sending
     if attempt >= policy.max_attempts or not allowed:
         return Decision(Action.FAIL)
     delay = policy.backoff(attempt, rng)

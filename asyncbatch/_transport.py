@@ -197,7 +197,8 @@ class AiohttpTransport:
             ) from _scrub(exc)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             raise ConnectionFailedError(
-                f"{type(exc).__name__} talking to {_where(url)}: {_safe_text(exc)}"
+                f"{type(exc).__name__} talking to {_where(url)}: {_safe_text(exc)}",
+                before_sending=isinstance(exc, aiohttp.ClientConnectorError),
             ) from _scrub(exc)
         except aiohttp.ClientError as exc:
             raise TransportError(

@@ -14,12 +14,12 @@ from asyncbatch._protocol import decipher_response
 def test_specs_by_name() -> None:
     assert operation_spec("update") is UPDATE
     assert operation_spec(UPSERT) is UPSERT
-    assert set(OPERATIONS) == {"update", "upsert"}
+    assert set(OPERATIONS) == {"update", "upsert", "create", "read", "archive"}
     assert UPDATE.path == "batch/update"
     assert UPSERT.result_class is SimplePublicUpsertObject
     assert UPDATE.result_class is SimplePublicObject
     with pytest.raises(ValueError, match="unknown batch operation"):
-        operation_spec("delete")
+        operation_spec("delete")  # not a batch operation
 
 
 def test_needs_id_property_is_what_planning_checks() -> None:
