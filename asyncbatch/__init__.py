@@ -45,6 +45,7 @@ from ._retry import RetryPolicy
 from ._schema import PropertyDefinition, PropertyOption, PropertySchema
 from ._transport import MockTransport, RawResponse, Transport
 from ._version import __version__
+from ._writer import BatchWriter, WriteOutcome
 
 # A library adds no output of its own: without this, Python's "last resort" handler would
 # print asyncbatch's warnings to stderr in applications that never configured logging.
@@ -59,6 +60,7 @@ __all__ = [
     "BatchFailedError",
     "BatchInput",
     "BatchResult",
+    "BatchWriter",
     "ClientClosedError",
     "ConnectionFailedError",
     "Error",
@@ -89,5 +91,6 @@ __all__ = [
     "Transport",
     "TransportError",
     "ValidationError",
+    "WriteOutcome",
     "__version__",
 ]
