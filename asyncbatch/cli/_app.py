@@ -69,9 +69,9 @@ def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> Rate
 _PathOption = click.Path(dir_okay=False, path_type=Path)
 
 
-def _job_options(command: F) -> F:
-    # Applied last to first: --help lists them bottom-up.
-    options = [
+def _input_options() -> list[Callable[[F], F]]:
+    """How FILE is read: its format, columns and bad rows."""
+    return [
         click.option(
             "--id-column",
             default="id",
@@ -119,6 +119,12 @@ def _job_options(command: F) -> F:
             default=None,
             help="The format of FILE (default: from its extension; needed for '-').",
         ),
+    ]
+
+
+def _sending_options() -> list[Callable[[F], F]]:
+    """How records are sent: concurrency, rate, chunks, where to."""
+    return [
         click.option(
             "--concurrency",
             type=click.IntRange(1, MAX_CONCURRENCY),
@@ -175,6 +181,12 @@ def _job_options(command: F) -> F:
             metavar="SECONDS",
             help="Limit on each request.",
         ),
+    ]
+
+
+def _output_options() -> list[Callable[[F], F]]:
+    """Where answers and progress go, and FILE itself."""
+    return [
         click.option(
             "--token-file",
             type=_PathOption,
@@ -240,10 +252,14 @@ def _job_options(command: F) -> F:
             help="No progress and no summary: only errors and the last line.",
         ),
         click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors."),
-        click.argument("file", metavar="FILE"),
         click.argument("object_type", metavar="OBJECT_TYPE"),
+        click.argument("file", metavar="FILE"),
     ]
-    for option in options:
+
+
+def _job_options(command: F) -> F:
+    # Decorators apply inside out: the last applied is listed first in --help.
+    for option in reversed([*_input_options(), *_sending_options(), *_output_options()]):
         command = option(command)
     return command
 
