@@ -112,6 +112,14 @@ N_RECORDS = 3000
 _PROGRESS = re.compile(r"\S+ progress: ([\d,]+)/[\d,]+ records")
 
 
+_ROW = re.compile(r"^  (\S.*?)\s{2,}([\d,]+)\b", re.MULTILINE)
+
+
+def summary_counts(err: str) -> dict[str, int]:
+    """The summary's rows that start with a count, by label."""
+    return {label: int(count.replace(",", "")) for label, count in _ROW.findall(err)}
+
+
 def writes_by_position(emulator: Emulator) -> dict[int, int]:
     """How many writes each record received, by its position in the input file."""
     stored = by_property(emulator.records("0-410"), "course_code")
@@ -213,6 +221,12 @@ async def test_resume_after_interruption_sends_no_finished_chunk_again(
     if how == "SIGINT":
         assert set(first) == done  # in-flight chunks finished and were journaled
         assert f"written                {len(done):,}" in err
+    if how != "SIGKILL":  # every record read is in exactly one line of the summary
+        counts = summary_counts(err)
+        parts = ("written", "failed", "unfinished", "not sent", "bad rows")
+        assert counts["records read"] == sum(counts.get(part, 0) for part in parts) > 0
+        if how == "SIGINT twice":
+            assert counts["not sent"] > 0  # the chunks in flight were dropped, and said so
 
     code, _, err = await run_process(*argv)
     assert code == 0, err
