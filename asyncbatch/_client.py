@@ -24,7 +24,7 @@ from typing import Any, Literal, Self
 
 import anyio
 
-from ._dispatch import CallContext, Engine, fetch_json
+from ._dispatch import CallContext, Engine, fetch_json, refresh_token
 from ._exceptions import (
     APIError,
     ClientClosedError,
@@ -52,6 +52,7 @@ from ._schedule import (
     run_stream,
 )
 from ._schema import PropertySchema, check_id_property
+from ._tokens import TokenProvider, TokenSource, check_token
 from ._transport import AiohttpTransport, Transport, check_base_url
 from ._version import __version__
 from ._writer import BatchWriter, WriteOperation
@@ -104,18 +105,12 @@ def _check_timeout(value: object) -> float:
     return seconds
 
 
-def _check_token(access_token: object) -> str:
+def _token_source(access_token: object) -> tuple[str | None, TokenSource | None]:
+    """A fixed token, or a provider to ask (at the start, and after each expiry)."""
+    if callable(access_token):
+        return None, TokenSource(access_token)
     token = access_token if access_token is not None else os.environ.get("HUBSPOT_ACCESS_TOKEN")
-    if not token or not isinstance(token, str) or not token.strip():
-        raise InvalidInputError(
-            "no access token: pass access_token=... or set HUBSPOT_ACCESS_TOKEN"
-        )
-    token = token.strip()
-    # A header value must be printable: refuse control characters (CR/LF, NUL, DEL...) once,
-    # here, rather than fail every chunk.
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
-        raise InvalidInputError("access_token must be one line of printable characters")
-    return token
+    return check_token(token), None
 
 
 class BatchClient:
@@ -126,6 +121,10 @@ class BatchClient:
 
     Args:
         access_token: a private-app or OAuth access token; default ``$HUBSPOT_ACCESS_TOKEN``.
+            Or a sync or async callable returning the current token: it is called before the
+            first request and again after HubSpot answers 401 ``EXPIRED_AUTHENTICATION``
+            (once per expiry, shared by every chunk in flight), and the chunk is resent, so
+            an expiring OAuth token never stops a run. Every token it gives is masked.
         base_url: ``https://api.hubapi.com`` by default; plain ``http://`` only to loopback.
         max_concurrency: at most this many requests in flight.
         rate_limit: at most ``requests`` starts per ``per_seconds`` rolling window.
@@ -153,7 +152,7 @@ class BatchClient:
 
     def __init__(
         self,
-        access_token: str | None = None,
+        access_token: str | TokenProvider | None = None,
         *,
         base_url: str = DEFAULT_BASE_URL,
         max_concurrency: int = 10,
@@ -177,10 +176,11 @@ class BatchClient:
         sleep = sleep or anyio.sleep
         self._owns_limiter = limiter is None
         token: str | None = None
+        tokens: TokenSource | None = None
         if transport is None:
-            token = _check_token(access_token)
+            token, tokens = _token_source(access_token)
             transport = AiohttpTransport(
-                token=token,
+                token=token or "",
                 max_connections=self._max_concurrency,
                 user_agent=f"asyncbatch/{__version__}",
             )
@@ -195,7 +195,8 @@ class BatchClient:
             timeout=_check_timeout(timeout_seconds),
             clock=clock,
             sleep=sleep,
-            secrets=(token.encode(),) if token else (),
+            secrets=[token.encode()] if token else [],
+            tokens=tokens,
         )
         self._calls: set[CallContext] = set()
         # Endpoints (object type and operation) a request was answered on without a
@@ -262,8 +263,11 @@ class BatchClient:
 
     async def _start_limiter(self) -> None:
         # The Redis limiter is checked before anything is sent, so an unreachable Redis is a
-        # clear error rather than a run of unsent inputs.
+        # clear error rather than a run of unsent inputs; a token provider is asked first.
         await self._engine.limiter.start()
+        tokens = self._engine.tokens
+        if tokens is not None and tokens.token is None:
+            await refresh_token(self._engine, tokens.generation)
 
     def _check_open(self) -> None:
         if self._closed:

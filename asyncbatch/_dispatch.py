@@ -46,9 +46,18 @@ from ._protocol import (
 from ._refusals import Problem, classify_refusal, triage
 from ._retry import Action, ChunkRetry, Decision, RetryPolicy, outcome_unknown
 from ._schema import PropertySchema, check_items
+from ._tokens import TokenSource
 from ._transport import Transport
 
-__all__ = ["CallContext", "Counters", "Engine", "Stop", "fetch_json", "send_chunk"]
+__all__ = [
+    "CallContext",
+    "Counters",
+    "Engine",
+    "Stop",
+    "fetch_json",
+    "refresh_token",
+    "send_chunk",
+]
 
 _UNKNOWN_NOTE = (
     "it may have been applied: not resent, as a create sent twice makes a duplicate; read it "
@@ -108,7 +117,9 @@ class Engine:
     clock: Clock
     sleep: Sleep
     #: texts the client knows are secret (the token): masked in every answer it reads
-    secrets: tuple[bytes, ...] = ()
+    secrets: list[bytes] = attrs.Factory(list)
+    #: the caller's token provider, when the token may change during a run
+    tokens: TokenSource | None = None
 
 
 @attrs.define
@@ -126,6 +137,9 @@ class _Leaf:
     sink: list[ChunkOutcome]
     attempted: bool = False
     budget: _Budget = attrs.Factory(_Budget)
+    #: the token generation its last try was sent with, and its refreshes so far
+    token_generation: int = 0
+    refreshes: int = 0
 
     def part(self, items: tuple[PlannedInput, ...]) -> _Leaf:
         return _Leaf(Chunk(self.chunk.number, items), self.sink, budget=self.budget)
@@ -284,6 +298,8 @@ async def _send_until_concluded(ctx: CallContext, leaf: _Leaf, depth: int) -> No
             leaf.chunk, absorbed = merged
             leaf.sink.append(ctx.outcome(Chunk(chunk.number, ()), absorbed=absorbed))
             continue
+        if await _refreshed(ctx, leaf, error):
+            continue  # the token had expired: resent with the new one
         decision = retry.after(error, chunk_size=len(chunk.items), rng=ctx.engine.rng)
         logger.debug("chunk %d: %s -> %s", chunk.number, error, decision.action.value)
         if not await _carry_out(ctx, leaf, error, status, decision, depth):
@@ -337,6 +353,8 @@ async def _post(
         ctx.counters.split_requests += 1
         leaf.budget.spent += 1
     leaf.attempted = True
+    if engine.tokens is not None:
+        leaf.token_generation = engine.tokens.generation
     rate = RateLimitInfo()
     try:
         raw = await engine.transport.post(ctx.url, body, timeout_seconds=engine.timeout)
@@ -365,7 +383,36 @@ async def _post(
 _MIN_SECRET = 8
 
 
-def _masked(body: bytes, secrets: tuple[bytes, ...]) -> bytes:
+async def refresh_token(engine: Engine, generation: int) -> None:
+    """Ask the token provider for a token newer than ``generation`` and send it from now on."""
+    assert engine.tokens is not None
+    token = await engine.tokens.refresh(generation)
+    secret = token.encode()
+    if secret not in engine.secrets:
+        engine.secrets.append(secret)
+    set_token = getattr(engine.transport, "set_token", None)
+    if set_token is not None:
+        set_token(token)
+
+
+async def _refreshed(ctx: CallContext, leaf: _Leaf, error: AsyncBatchError) -> bool:
+    """After a 401 ``EXPIRED_AUTHENTICATION`` with a token provider: refresh (at most twice
+    per chunk, so a provider handing out expired tokens still ends) and try again."""
+    tokens = ctx.engine.tokens
+    if (
+        tokens is None
+        or not isinstance(error, AuthenticationError)
+        or error.category != "EXPIRED_AUTHENTICATION"
+        or leaf.refreshes >= 2
+    ):
+        return False
+    leaf.refreshes += 1
+    await refresh_token(ctx.engine, leaf.token_generation)
+    ctx.counters.retries += 1
+    return True
+
+
+def _masked(body: bytes, secrets: list[bytes]) -> bytes:
     # A server or proxy that echoes the Authorization header must not put the token into
     # reasons, reprs, logs or output files.
     for secret in secrets:

@@ -141,6 +141,10 @@ class AiohttpTransport:
     def __repr__(self) -> str:
         return f"AiohttpTransport(max_connections={self._max_connections})"
 
+    def set_token(self, token: str) -> None:
+        """Send ``token`` from now on (a refreshed OAuth token)."""
+        self._headers["Authorization"] = f"Bearer {token}"
+
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
             # Never reopen after aclose(): a new session would leak and send for a closed
