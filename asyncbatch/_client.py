@@ -24,7 +24,7 @@ from typing import Any, Literal, Self
 
 import anyio
 
-from ._dispatch import CallContext, Engine, fetch_json, refresh_token
+from ._dispatch import CallContext, ChunkHook, Engine, fetch_json, refresh_token
 from ._exceptions import (
     APIError,
     ClientClosedError,
@@ -279,6 +279,7 @@ class BatchClient:
         records: Iterable[object],
         *,
         id_property: str | None = None,
+        on_chunk: ChunkHook | None = None,
     ) -> BatchResult:
         """Update records of ``object_type`` in batches; return one aggregate ``BatchResult``.
 
@@ -293,7 +294,7 @@ class BatchClient:
                 start, before anything is sent. If it fails mid-run, the run stops and this
                 error is the result's ``stop_error``.
         """
-        return await self._call(UPDATE, object_type, records, id_property)
+        return await self._call(UPDATE, object_type, records, id_property, on_chunk=on_chunk)
 
     async def upsert(
         self,
@@ -301,6 +302,7 @@ class BatchClient:
         records: Iterable[object],
         *,
         id_property: str | None = None,
+        on_chunk: ChunkHook | None = None,
     ) -> BatchResult:
         """Create or update records of ``object_type`` keyed by the unique ``id_property``.
 
@@ -314,7 +316,7 @@ class BatchClient:
                 start, before anything is sent. If it fails mid-run, the run stops and this
                 error is the result's ``stop_error``.
         """
-        return await self._call(UPSERT, object_type, records, id_property)
+        return await self._call(UPSERT, object_type, records, id_property, on_chunk=on_chunk)
 
     def stream_update(
         self,
@@ -322,6 +324,7 @@ class BatchClient:
         records: Iterable[object] | AsyncIterable[object],
         *,
         id_property: str | None = None,
+        on_chunk: ChunkHook | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         """Update records read from an iterable or async iterable, chunk by chunk.
 
@@ -341,7 +344,7 @@ class BatchClient:
                 start, before anything is sent. If it fails mid-run, the run stops and this
                 error is the result's ``stop_error``.
         """
-        return self._stream(UPDATE, object_type, records, id_property)
+        return self._stream(UPDATE, object_type, records, id_property, on_chunk=on_chunk)
 
     def stream_upsert(
         self,
@@ -349,15 +352,22 @@ class BatchClient:
         records: Iterable[object] | AsyncIterable[object],
         *,
         id_property: str | None = None,
+        on_chunk: ChunkHook | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         """Upsert records read from an iterable or async iterable, chunk by chunk.
 
         As ``stream_update``; every record needs an id property (``id_property=`` or the
         record's ``idProperty``).
         """
-        return self._stream(UPSERT, object_type, records, id_property)
+        return self._stream(UPSERT, object_type, records, id_property, on_chunk=on_chunk)
 
-    async def create(self, object_type: str, records: Iterable[object]) -> BatchResult:
+    async def create(
+        self,
+        object_type: str,
+        records: Iterable[object],
+        *,
+        on_chunk: ChunkHook | None = None,
+    ) -> BatchResult:
         """Create records of ``object_type`` (``{"properties": {...}}``, optionally
         ``objectWriteTraceId``; no id: HubSpot assigns it), in order, every input accounted for.
 
@@ -366,7 +376,7 @@ class BatchClient:
         its inputs fail with category ``OUTCOME_UNKNOWN``, never resent silently: read them
         back by a property, or upsert on a unique property instead.
         """
-        return await self._call(CREATE, object_type, records, None)
+        return await self._call(CREATE, object_type, records, None, on_chunk=on_chunk)
 
     async def read(
         self,
@@ -377,6 +387,7 @@ class BatchClient:
         properties_with_history: Iterable[str] = (),
         id_property: str | None = None,
         archived: bool = False,
+        on_chunk: ChunkHook | None = None,
     ) -> BatchResult:
         """Read records by id (or by the unique ``id_property``); ``results`` in input order.
 
@@ -387,15 +398,27 @@ class BatchClient:
         extra, chunk_size = self._read_fields(properties, properties_with_history)
         query = "?archived=true" if archived else "?archived=false"
         return await self._call(
-            READ, object_type, ids, id_property, extra=extra, query=query, chunk_size=chunk_size
+            READ,
+            object_type,
+            ids,
+            id_property,
+            extra=extra,
+            query=query,
+            chunk_size=chunk_size,
+            on_chunk=on_chunk,
         )
 
     async def archive(
-        self, object_type: str, ids: Iterable[object], *, id_property: str | None = None
+        self,
+        object_type: str,
+        ids: Iterable[object],
+        *,
+        id_property: str | None = None,
+        on_chunk: ChunkHook | None = None,
     ) -> BatchResult:
         """Archive records by id; ``results`` lists the inputs archived (ids only: HubSpot
         answers 204 with no body)."""
-        return await self._call(ARCHIVE, object_type, ids, id_property)
+        return await self._call(ARCHIVE, object_type, ids, id_property, on_chunk=on_chunk)
 
     def stream_read(
         self,
@@ -406,12 +429,20 @@ class BatchClient:
         properties_with_history: Iterable[str] = (),
         id_property: str | None = None,
         archived: bool = False,
+        on_chunk: ChunkHook | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         """``read`` chunk by chunk from an iterable or async iterable (bounded memory)."""
         extra, chunk_size = self._read_fields(properties, properties_with_history)
         query = "?archived=true" if archived else "?archived=false"
         return self._stream(
-            READ, object_type, ids, id_property, extra=extra, query=query, chunk_size=chunk_size
+            READ,
+            object_type,
+            ids,
+            id_property,
+            extra=extra,
+            query=query,
+            chunk_size=chunk_size,
+            on_chunk=on_chunk,
         )
 
     def _read_fields(
@@ -559,6 +590,7 @@ class BatchClient:
         extra: dict[str, Any] | None = None,
         query: str = "",
         chunk_size: int | None = None,
+        on_chunk: ChunkHook | None = None,
     ) -> BatchResult:
         self._check_open()
         validate_object_type(object_type)
@@ -575,6 +607,7 @@ class BatchClient:
         ctx = self._context(operation, object_type, query)
         ctx.schema = schema
         ctx.extra = extra or {}
+        ctx.on_chunk = on_chunk
         started_wall = dt.datetime.now(dt.UTC)
         started = self._engine.clock()
         try:
@@ -619,6 +652,7 @@ class BatchClient:
         extra: dict[str, Any] | None = None,
         query: str = "",
         chunk_size: int | None = None,
+        on_chunk: ChunkHook | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         self._check_open()
         validate_object_type(object_type)
@@ -636,6 +670,7 @@ class BatchClient:
         ctx = self._context(operation, object_type, query)
         ctx.schema = schema
         ctx.extra = extra or {}
+        ctx.on_chunk = on_chunk
         send, receive = anyio.create_memory_object_stream[BatchResult](self._max_concurrency)
         # The scheduler runs in a task of its own so that nothing here yields inside a task
         # group (an async generator must not); closing the generator cancels it. anyio has no

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -33,7 +34,7 @@ from ._exceptions import (
 )
 from ._limiters import Clock, RateLimiter, Sleep
 from ._merge import ChunkOutcome
-from ._models import RunStats
+from ._models import BatchResult, RunStats
 from ._operations import OperationSpec
 from ._plan import Chunk, PlannedInput, coalesce_named, may_share_a_record
 from ._protocol import (
@@ -51,6 +52,7 @@ from ._transport import Transport
 
 __all__ = [
     "CallContext",
+    "ChunkHook",
     "Counters",
     "Engine",
     "Stop",
@@ -67,6 +69,10 @@ _UNKNOWN_NOTE = (
 logger = logging.getLogger("asyncbatch")
 
 
+#: ``on_chunk=``: a sync or async callable given each chunk's ``BatchResult``.
+ChunkHook = Callable[[BatchResult], "Awaitable[None] | None"]
+
+
 @attrs.define
 class Counters:
     """What one call (or one streamed chunk) did on the wire."""
@@ -75,6 +81,13 @@ class Counters:
     retries: int = 0
     rate_limited: int = 0
     split_requests: int = 0
+
+    def add(self, other: Counters) -> None:
+        """Count ``other``'s requests too (a chunk's, into its call's)."""
+        self.requests += other.requests
+        self.retries += other.retries
+        self.rate_limited += other.rate_limited
+        self.split_requests += other.split_requests
 
     def stats(self, *, inputs: int, records: int, chunks: int, elapsed: float) -> RunStats:
         return RunStats(
@@ -168,6 +181,8 @@ class CallContext:
     schema: PropertySchema | None = None
     #: call-wide body fields (a read's ``properties``, ``propertiesWithHistory``)
     extra: dict[str, Any] = attrs.Factory(dict)
+    #: the caller's hook, given each chunk's ``BatchResult`` as the chunk finishes
+    on_chunk: ChunkHook | None = None
     _active: dict[int, _Leaf] = attrs.Factory(dict)
 
     def cancel(self, error: AsyncBatchError) -> None:

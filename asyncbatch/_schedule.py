@@ -9,6 +9,8 @@ failed because of it, that is, the stop's own chunk or a chunk never sent after 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
@@ -26,6 +28,7 @@ from ._models import BatchResult
 from ._plan import Chunk, Key, PlannedInput, Steps, StreamPlanner, record_key
 
 T = TypeVar("T")
+logger = logging.getLogger("asyncbatch")
 
 __all__ = [
     "cooperatively",
@@ -139,7 +142,10 @@ async def run_list(
 
     async def worker() -> None:
         for chunk in pending:
-            await send_chunk(ctx, chunk, outcomes)
+            if ctx.on_chunk is None:
+                await send_chunk(ctx, chunk, outcomes)
+            else:
+                await _send_with_hook(ctx, chunk, outcomes)
 
     with ctx.scope:
         async with anyio.create_task_group() as group:
@@ -149,6 +155,34 @@ async def run_list(
         ctx.abandon()
         outcomes.extend(ctx.outcome(chunk, error=ctx.stop.error, sent=False) for chunk in pending)
     return outcomes
+
+
+async def _send_with_hook(ctx: CallContext, chunk: Chunk, outcomes: list[ChunkOutcome]) -> None:
+    """Send one chunk with counters of its own, then hand its result to ``ctx.on_chunk``."""
+    own = attrs.evolve(ctx, counters=Counters())
+    sink: list[ChunkOutcome] = []
+    started, started_wall = ctx.engine.clock(), dt.datetime.now(dt.UTC)
+    await send_chunk(own, chunk, sink)
+    outcomes.extend(sink)
+    ctx.counters.add(own.counters)
+    inputs = sum(len(item.positions) for item in chunk.items)
+    result = merge_call(
+        own, chunk.items, sink, inputs=inputs, chunks=1, started=started, started_wall=started_wall
+    )
+    await call_hook(ctx, result)
+
+
+async def call_hook(ctx: CallContext, result: BatchResult) -> None:
+    """Give ``result`` to the caller's ``on_chunk``; a hook that fails is logged, and the call
+    goes on (its accounting must not depend on the caller's code)."""
+    if ctx.on_chunk is None:
+        return
+    try:
+        answer = ctx.on_chunk(result)
+        if inspect.isawaitable(answer):
+            await answer
+    except Exception:
+        logger.exception("on_chunk raised; the call goes on")
 
 
 @attrs.define(eq=False)
@@ -216,7 +250,9 @@ class _Stream:
                     dispatch.ctx = attrs.evolve(self.ctx, counters=Counters())
                     dispatch.started = self.ctx.engine.clock()
                     await send_chunk(dispatch.ctx, dispatch.chunk, dispatch.sink)
-                    await self.results.send(self.result(dispatch))
+                    result = self.result(dispatch)
+                    await call_hook(self.ctx, result)
+                    await self.results.send(result)
                     del self.unreported[id(dispatch)]
                 finally:
                     self.release(dispatch)
