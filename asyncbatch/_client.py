@@ -93,6 +93,12 @@ def _check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def _check_reserve(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"daily_reserve must be an int >= 0, got {value!r}")
+    return value
+
+
 def _check_timeout(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInputError(f"timeout_seconds must be a number > 0, got {value!r}")
@@ -139,6 +145,9 @@ class BatchClient:
         api_version: ``"v3"`` (default; HubSpot retires it in September 2027), ``"2026-03"``
             or ``"2026-09"`` (date-versioned paths ``/crm/objects/{version}/...``; in
             ``2026-09`` partial failures come as errors inside a 200).
+        daily_reserve: stop sending (like a ``DAILY`` 429) before the account's requests left
+            today (HubSpot's ``X-HubSpot-RateLimit-Daily-Remaining``) fall to this, leaving
+            room for the account's other apps; 0 (default) keeps no reserve.
         check_properties: ``"auto"`` (default) reads the object type's property definitions
             once per client and checks and converts values before sending (records HubSpot
             would refuse fail unsent, naming the property); if they cannot be read (403/404,
@@ -161,6 +170,7 @@ class BatchClient:
         retry: RetryPolicy | None = None,
         timeout_seconds: float = 30.0,
         api_version: ApiVersion = "v3",
+        daily_reserve: int = 0,
         transport: Transport | None = None,
         limiter: LimiterLike | None = None,
         clock: Clock | None = None,
@@ -197,6 +207,7 @@ class BatchClient:
             sleep=sleep,
             secrets=[token.encode()] if token else [],
             tokens=tokens,
+            daily_reserve=_check_reserve(daily_reserve),
         )
         self._calls: set[CallContext] = set()
         # Endpoints (object type and operation) a request was answered on without a

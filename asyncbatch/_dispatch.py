@@ -133,6 +133,37 @@ class Engine:
     secrets: list[bytes] = attrs.Factory(list)
     #: the caller's token provider, when the token may change during a run
     tokens: TokenSource | None = None
+    #: stop sending before the account's requests left today fall below this
+    daily_reserve: int = 0
+    daily: DailyBudget = attrs.Factory(lambda: DailyBudget())
+
+
+@attrs.define
+class DailyBudget:
+    """What HubSpot last said of the account's requests left today
+    (``X-HubSpot-RateLimit-Daily-Remaining``), minus the requests started since."""
+
+    remaining: int | None = None
+
+    def heard(self, rate: RateLimitInfo) -> None:
+        if rate.daily_remaining is not None:
+            self.remaining = rate.daily_remaining
+
+    def spend(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+
+def _reserve_reached(engine: Engine) -> RateLimitError | None:
+    left = engine.daily.remaining
+    if not engine.daily_reserve or left is None or left > engine.daily_reserve:
+        return None
+    return RateLimitError(
+        f"daily reserve reached: {left} requests left today for the account, "
+        f"daily_reserve={engine.daily_reserve} kept for its other apps",
+        category="RATE_LIMIT",
+        policy="DAILY",
+    )
 
 
 @attrs.define
@@ -344,6 +375,9 @@ async def _try_open(
         except LimiterUnavailableError as exc:
             ctx.stop.set(exc)  # without the shared count nothing may be sent: stop the run
             return _conclude_unsent(ctx, leaf)
+        reserve = _reserve_reached(ctx.engine)
+        if reserve is not None:
+            ctx.stop_call(reserve)  # reported like HubSpot's DAILY 429: nothing more is sent
         # Checked after every wait: what the call learnt meanwhile (a stop, a refused
         # property) applies to this try.
         if ctx.stop.error is not None or not _drop_refused(ctx, leaf):
@@ -368,6 +402,7 @@ async def _post(
         ctx.counters.split_requests += 1
         leaf.budget.spent += 1
     leaf.attempted = True
+    engine.daily.spend()
     if engine.tokens is not None:
         leaf.token_generation = engine.tokens.generation
     rate = RateLimitInfo()
@@ -383,6 +418,7 @@ async def _post(
         # On every path, cancellation included: the limiter counts on hearing of each
         # request it let start.
         engine.limiter.observe(rate, started=started)
+        engine.daily.heard(rate)
     if reply.response is None:
         assert reply.error is not None
         if not _refuses_the_request(reply.error):
