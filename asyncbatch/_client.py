@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import secrets
+import ssl as ssl_module
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
@@ -43,6 +44,7 @@ from ._plan import (
     validate_id_property,
     validate_object_type,
 )
+from ._redact import url_secrets
 from ._retry import RetryPolicy
 from ._schedule import (
     cooperatively,
@@ -53,7 +55,7 @@ from ._schedule import (
 )
 from ._schema import PropertySchema, check_id_property
 from ._tokens import TokenProvider, TokenSource, check_token
-from ._transport import AiohttpTransport, Transport, check_base_url
+from ._transport import AiohttpTransport, Network, Transport, check_base_url
 from ._version import __version__
 from ._writer import BatchWriter, WriteOperation
 
@@ -91,6 +93,10 @@ def _check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInputError(f"{name} must be an int >= 1, got {value!r}")
     return value
+
+
+def _proxy_secrets(proxy: str | None) -> list[str]:
+    return url_secrets(proxy) if proxy else []
 
 
 def _check_reserve(value: object) -> int:
@@ -148,6 +154,9 @@ class BatchClient:
         daily_reserve: stop sending (like a ``DAILY`` 429) before the account's requests left
             today (HubSpot's ``X-HubSpot-RateLimit-Daily-Remaining``) fall to this, leaving
             room for the account's other apps; 0 (default) keeps no reserve.
+        proxy, trust_env, ssl: how to reach HubSpot: a proxy URL (its credentials masked
+            everywhere), honouring ``HTTPS_PROXY``/``NO_PROXY`` and ``.netrc`` as aiohttp
+            does, and an ``ssl.SSLContext`` or CA bundle path.
         check_properties: ``"auto"`` (default) reads the object type's property definitions
             once per client and checks and converts values before sending (records HubSpot
             would refuse fail unsent, naming the property); if they cannot be read (403/404,
@@ -171,6 +180,9 @@ class BatchClient:
         timeout_seconds: float = 30.0,
         api_version: ApiVersion = "v3",
         daily_reserve: int = 0,
+        proxy: str | None = None,
+        trust_env: bool = False,
+        ssl: ssl_module.SSLContext | str | None = None,
         transport: Transport | None = None,
         limiter: LimiterLike | None = None,
         clock: Clock | None = None,
@@ -189,10 +201,13 @@ class BatchClient:
         tokens: TokenSource | None = None
         if transport is None:
             token, tokens = _token_source(access_token)
+            network = Network(proxy=proxy, trust_env=trust_env, ssl=ssl)
+            network.ssl_context()  # a CA bundle that cannot be read fails here, not per chunk
             transport = AiohttpTransport(
                 token=token or "",
                 max_connections=self._max_concurrency,
                 user_agent=f"asyncbatch/{__version__}",
+                network=network,
             )
         self._engine = Engine(
             transport=transport,
@@ -205,7 +220,7 @@ class BatchClient:
             timeout=_check_timeout(timeout_seconds),
             clock=clock,
             sleep=sleep,
-            secrets=[token.encode()] if token else [],
+            secrets=[s.encode() for s in ([token] if token else []) + _proxy_secrets(proxy)],
             tokens=tokens,
             daily_reserve=_check_reserve(daily_reserve),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from ._exceptions import (
 __all__ = [
     "AiohttpTransport",
     "MockTransport",
+    "Network",
     "RawResponse",
     "Transport",
     "check_base_url",
@@ -123,11 +125,50 @@ def check_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
+@attrs.frozen
+class Network:
+    """How the transport reaches HubSpot: ``proxy`` (an ``http://`` proxy URL, credentials
+    allowed: they are masked everywhere), ``trust_env`` (honour ``HTTPS_PROXY``/``NO_PROXY``
+    and ``.netrc`` as aiohttp does), ``ssl`` (an ``ssl.SSLContext``, or the path of a CA
+    bundle, for corporate proxies with their own CA)."""
+
+    proxy: str | None = attrs.field(default=None, repr=False)
+    trust_env: bool = False
+    ssl: ssl_module.SSLContext | str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.proxy is not None:
+            try:
+                scheme = urlsplit(self.proxy).scheme
+            except ValueError:
+                scheme = ""
+            if scheme not in ("http", "https"):
+                raise InvalidInputError("proxy must be an http:// or https:// URL")
+        if self.ssl is not None and not isinstance(self.ssl, ssl_module.SSLContext | str):
+            raise InvalidInputError("ssl must be an ssl.SSLContext or a CA bundle path")
+
+    def ssl_context(self) -> ssl_module.SSLContext | bool:
+        if isinstance(self.ssl, str):
+            try:
+                return ssl_module.create_default_context(cafile=self.ssl)
+            except OSError as exc:
+                raise InvalidInputError(f"cannot read the CA bundle {self.ssl}: {exc}") from None
+        return self.ssl if self.ssl is not None else True
+
+
 class AiohttpTransport:
     """``Transport`` over one aiohttp session. Redirects are not followed, so the token is
     never sent to another host; a 3xx comes back as an answer like any other."""
 
-    def __init__(self, *, token: str, max_connections: int, user_agent: str) -> None:
+    def __init__(
+        self,
+        *,
+        token: str,
+        max_connections: int,
+        user_agent: str,
+        network: Network | None = None,
+    ) -> None:
+        self._network = network or Network()
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
@@ -152,9 +193,13 @@ class AiohttpTransport:
             raise ConnectionFailedError("the transport is closed")
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections, limit_per_host=self._max_connections
+                limit=self._max_connections,
+                limit_per_host=self._max_connections,
+                ssl=self._network.ssl_context(),
             )
-            self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, raise_for_status=False, trust_env=self._network.trust_env
+            )
         return self._session
 
     async def post(self, url: str, body: bytes, *, timeout_seconds: float) -> RawResponse:
@@ -176,6 +221,7 @@ class AiohttpTransport:
                 headers=self._headers,
                 timeout=timeout,
                 allow_redirects=False,
+                proxy=self._network.proxy,
             ) as response:
                 chunks = []
                 size = 0
