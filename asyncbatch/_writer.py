@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 import secrets
 from types import TracebackType
@@ -33,7 +34,7 @@ from anyio.abc import TaskGroup
 
 from ._dispatch import CallContext, send_chunk
 from ._exceptions import AsyncBatchError, ClientClosedError, InvalidInputError
-from ._merge import ChunkOutcome, merge_outcomes
+from ._merge import ChunkOutcome, merge_outcomes, synthesize_error
 from ._models import FailedInput, RunStats, SimplePublicObject
 from ._operations import OperationSpec, operation_spec
 from ._plan import (
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from ._client import BatchClient
 
 __all__ = ["BatchWriter", "WriteOperation", "WriteOutcome"]
+
+logger = logging.getLogger("asyncbatch")
 
 #: The operations a writer performs (both idempotent, so a chunk may be resent).
 WriteOperation = Literal["update", "upsert"]
@@ -429,21 +432,12 @@ class BatchWriter:
         afresh."""
         del self._batches[id(batch)]
         ctx = batch.ctx
-        now = dt.datetime.now(dt.UTC)
-        result = merge_outcomes(
-            batch.chunk.items,
-            batch.sink,
-            stats=RunStats(),
-            started_at=now,
-            completed_at=now,
-            stop_error=stop_error_for(batch.sink, ctx.stop),
-        )
-        for written, positions in zip(result.results, result.result_positions, strict=True):
-            for position in positions:
-                self._deliver(position, WriteOutcome(ok=True, result=written))
-        for failed in result.failed:
-            for position in failed.positions:
-                self._deliver(position, WriteOutcome(ok=False, failed=failed))
+        try:
+            self._hand_out(batch)
+        except Exception as exc:  # a caller is never left waiting, whatever went wrong
+            logger.exception("chunk %d: unexpected error reading its outcomes", batch.chunk.number)
+            error = AsyncBatchError(f"internal error while answering: {type(exc).__name__}: {exc}")
+            self._fail_unanswered(batch, error)
         batch.done.set()
         for item in batch.chunk.items:
             key = record_key(item.input)
@@ -451,6 +445,37 @@ class BatchWriter:
                 del self._in_flight[key]
         if ctx.stop.error is not None and ctx is self._ctx and self._state == "open":
             self._restart()
+
+    def _hand_out(self, batch: _Batch) -> None:
+        now = dt.datetime.now(dt.UTC)
+        result = merge_outcomes(
+            batch.chunk.items,
+            batch.sink,
+            stats=RunStats(),
+            started_at=now,
+            completed_at=now,
+            stop_error=stop_error_for(batch.sink, batch.ctx.stop),
+        )
+        for written, positions in zip(result.results, result.result_positions, strict=True):
+            for position in positions:
+                self._deliver(position, WriteOutcome(ok=True, result=written))
+        for failed in result.failed:
+            for position in failed.positions:
+                self._deliver(position, WriteOutcome(ok=False, failed=failed))
+
+    def _fail_unanswered(self, batch: _Batch, error: AsyncBatchError) -> None:
+        for item in batch.chunk.items:
+            standard = synthesize_error((item,), error, sent=batch.started)
+            failed = FailedInput(
+                item.positions,
+                item.input,
+                standard.message,
+                standard,
+                sent=batch.started,
+                category=standard.category,
+            )
+            for position in item.positions:
+                self._deliver(position, WriteOutcome(ok=False, failed=failed))
 
     def _deliver(self, position: int, outcome: WriteOutcome) -> None:
         future = self._waiting.pop(position, None)

@@ -1,5 +1,6 @@
-"""``BatchWriter`` timing on the client's injected clock (``FakeClock``: ``sleep`` advances
-``now``): a lone record leaves once it has waited ``max_wait_seconds``, a full chunk at once."""
+"""``BatchWriter`` on a MockTransport and the client's injected clock (``FakeClock``: ``sleep``
+advances ``now``): a lone record leaves once it has waited ``max_wait_seconds``, a full chunk
+at once; an internal error answers its callers instead of leaving them waiting."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import orjson
 import pytest
 
 import asyncbatch
+import asyncbatch._writer
 from tests.fakes import FakeClock, batch_body, echo_results
 
 pytestmark = pytest.mark.asyncio
@@ -64,3 +66,26 @@ async def test_a_full_chunk_leaves_without_waiting() -> None:
     assert all(o.ok for o in outcomes)
     assert server.requests == [(start, 3)]
     assert 0.25 not in clock.sleeps  # nobody waited for the deadline
+
+
+async def test_an_internal_error_answers_every_caller_and_the_writer_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    server = Server(clock)
+    merge = asyncbatch._writer.merge_outcomes
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+    async with client_on(clock, server) as client:
+        async with client.writer("0-410", "upsert") as writer:
+            monkeypatch.setattr(asyncbatch._writer, "merge_outcomes", broken)
+            outcomes = await asyncio.gather(*(writer.write(record(n)) for n in range(3)))
+            monkeypatch.setattr(asyncbatch._writer, "merge_outcomes", merge)
+            after = await writer.write(record(9))
+    for outcome in outcomes:
+        assert not outcome.ok and outcome.failed is not None
+        assert "internal error while answering: RuntimeError: boom" in outcome.failed.reason
+        assert outcome.failed.sent  # its request left: it may have been written
+    assert after.ok
