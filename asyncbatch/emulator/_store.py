@@ -5,6 +5,10 @@ Records live per object type (names and the type ids HubSpot documents for them 
 an index, built on first use and maintained on every write, so lookups stay O(1). A type may
 fold some properties' values (contacts' ``email`` in strict mode): those are compared without
 case or surrounding spaces, as HubSpot deduplicates contacts by e-mail address.
+
+An archived record leaves the live records (and frees its unique values) for ``archived``,
+where only a batch read with ``?archived=true`` finds it. Each record keeps the history of its
+values for ``propertiesWithHistory``.
 """
 
 from __future__ import annotations
@@ -38,15 +42,49 @@ def canonical_type(object_type: str) -> str:
 
 
 class Record:
-    """One stored CRM object."""
+    """One stored CRM object, with the history of its property values.
 
-    __slots__ = ("created_at", "id", "properties", "updated_at")
+    History is kept lazily, so a record never overwritten costs nothing more: ``set_at`` holds
+    when a value was set if that was after creation, ``earlier`` the overwritten values
+    (oldest first). Writing a property its current value adds no history entry.
+    """
+
+    __slots__ = ("archived_at", "created_at", "earlier", "id", "properties", "set_at", "updated_at")
 
     def __init__(self, record_id: str, properties: dict[str, str], now: str) -> None:
         self.id = record_id
         self.properties = properties
         self.created_at = now
         self.updated_at = now
+        self.archived_at: str | None = None
+        self.set_at: dict[str, str] | None = None
+        self.earlier: dict[str, list[tuple[str, str]]] | None = None
+
+    def assign(self, properties: Mapping[str, str], now: str) -> None:
+        """Set ``properties`` at time ``now``, remembering the values they replace."""
+        for name, value in properties.items():
+            old = self.properties.get(name)
+            if old == value:
+                continue
+            if old is not None:
+                earlier = self.earlier if self.earlier is not None else {}
+                earlier.setdefault(name, []).append((old, self._set_at(name)))
+                self.earlier = earlier
+            set_at = self.set_at if self.set_at is not None else {}
+            set_at[name] = now
+            self.set_at = set_at
+        self.properties.update(properties)
+        self.updated_at = now
+
+    def _set_at(self, name: str) -> str:
+        return (self.set_at or {}).get(name, self.created_at)
+
+    def history(self, name: str) -> list[tuple[str, str]]:
+        """``(value, timestamp)`` of ``name``, newest first (empty if never set)."""
+        if name not in self.properties:
+            return []
+        older = (self.earlier or {}).get(name, [])
+        return [(self.properties[name], self._set_at(name)), *reversed(older)]
 
     def to_dict(self, properties: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The ``SimplePublicObject`` shape, with ``properties`` (default: all stored)."""
@@ -54,13 +92,16 @@ class Record:
         props[RECORD_ID_PROPERTY] = self.id
         props["hs_createdate"] = self.created_at
         props["hs_lastmodifieddate"] = self.updated_at
-        return {
+        shape: dict[str, Any] = {
             "id": self.id,
             "properties": props,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
-            "archived": False,
+            "archived": self.archived_at is not None,
         }
+        if self.archived_at is not None:
+            shape["archivedAt"] = self.archived_at
+        return shape
 
 
 class TypeStore:
@@ -72,6 +113,7 @@ class TypeStore:
 
     def __init__(self, folded: frozenset[str] = frozenset()) -> None:
         self.records: dict[str, Record] = {}
+        self.archived: dict[str, Record] = {}
         self.folded = folded
         self._indexes: dict[str, dict[str, str]] = {}
 
@@ -118,15 +160,37 @@ class TypeStore:
                     del index[self.key(prop, old)]
                 if value:
                     index[self.key(prop, value)] = record.id
-        record.properties.update(properties)
-        record.updated_at = now
+        record.assign(properties, now)
 
     def delete(self, record: Record) -> None:
+        """Forget ``record`` (live or archived) and free its unique values."""
         self.records.pop(record.id, None)
+        self.archived.pop(record.id, None)
         for prop, index in self._indexes.items():
             value = record.properties.get(prop)
             if value and index.get(self.key(prop, value)) == record.id:
                 del index[self.key(prop, value)]
+
+    def archive(self, record: Record, now: str) -> None:
+        """Move ``record`` to the archived ones: it frees its unique values and is found only
+        by ``find_archived`` (a batch read with ``?archived=true``)."""
+        self.delete(record)
+        record.archived_at = now
+        self.archived[record.id] = record
+
+    def find_archived(self, key: str, id_property: str | None = None) -> Record | None:
+        """The archived record whose id (or ``id_property`` value) is ``key``.
+
+        Archived records are few and rarely read: a unique value is looked up by a scan.
+        """
+        if id_property is None or id_property == RECORD_ID_PROPERTY:
+            return self.archived.get(key)
+        wanted = self.key(id_property, key)
+        for record in self.archived.values():
+            value = record.properties.get(id_property)
+            if value and self.key(id_property, value) == wanted:
+                return record
+        return None
 
 
 class Store:
