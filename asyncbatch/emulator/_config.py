@@ -141,6 +141,36 @@ def _freeze_properties(
     return {k: tuple(v) for k, v in value.items()}
 
 
+def _to_names(names: str | Iterable[str]) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def _check_names(_inst: object, _attr: object, names: tuple[str, ...]) -> None:
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"a rule requires one or more property names, got {names!r}")
+
+
+@attrs.frozen
+class ValidationRule:
+    """An admin-configured conditional requirement, checked on writes from API ``2026-09`` on.
+
+    When a write sets ``when_property`` to ``when_value``, each property of ``requires`` must
+    have a value, e.g. ``ValidationRule("dealstage", "closedwon", requires="closedate")`` (the
+    example of HubSpot's changelog, "CRM API Write Validation Enforcement Starting with the
+    2026-09 API Version"). ``requires`` takes one name or several.
+    """
+
+    when_property: str
+    when_value: str
+    requires: tuple[str, ...] = attrs.field(converter=_to_names, validator=_check_names)
+
+
+def _freeze_rules(
+    value: Mapping[str, Sequence[ValidationRule]],
+) -> Mapping[str, tuple[ValidationRule, ...]]:
+    return {k: tuple(v) for k, v in value.items()}
+
+
 @attrs.frozen(kw_only=True)
 class EmulatorConfig:
     """Everything that shapes the emulator's behaviour.
@@ -166,9 +196,14 @@ class EmulatorConfig:
         token_expires_after_seconds: each token is refused with a 401
             ``EXPIRED_AUTHENTICATION`` this long (on the emulator's clock) after its first
             request, as a HubSpot OAuth access token expires; ``None``: tokens never expire.
-        validation_errors_as_207: when every input of a request carries an
+        validation_errors_as_207: when every input of an update or upsert carries a distinct
             ``objectWriteTraceId``, answer invalid property values with a 207 (one error per bad
             input, the good ones written) instead of failing the whole request with a 400.
+            A create always does so (HubSpot's multi-status create, see ``_batch``). In API
+            ``2026-09`` the same errors come inside the 200 (201 for create).
+        validation_rules: admin-configured rules per object type (name or type id), enforced
+            on writes through API ``2026-09`` only, as HubSpot does: a write that breaks one is
+            refused whole with a 400 ``VALIDATION_ERROR`` naming the property, not the record.
         shuffle_results: return results in a seeded random order (HubSpot guarantees none).
         include_requested_at: add ``requestedAt`` to batch answers.
         seed: seed of the result shuffling and latency jitter.
@@ -191,6 +226,9 @@ class EmulatorConfig:
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
     )
     validation_errors_as_207: bool = False
+    validation_rules: Mapping[str, tuple[ValidationRule, ...]] = attrs.field(
+        factory=dict, converter=_freeze_rules
+    )
     shuffle_results: bool = True
     include_requested_at: bool = False
     seed: int = 0
