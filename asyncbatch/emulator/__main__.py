@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from ._app import Emulator
-from ._config import ALL_FAULT_KINDS, EmulatorConfig, FaultConfig, FaultKind, PropertyDef
+from ._config import (
+    ALL_FAULT_KINDS,
+    EmulatorConfig,
+    FaultConfig,
+    FaultKind,
+    PropertyDef,
+    ValidationRule,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +76,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="refuse each token with 401 EXPIRED_AUTHENTICATION this long after its first use",
     )
     add(
+        "--validation-rules",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help='JSON: {"OBJECT_TYPE": [{"whenProperty": ..., "whenValue": ..., "requires": '
+        "[...]}]}; admin rules enforced on writes through API 2026-09",
+    )
+    add(
         "--validation-207",
         action="store_true",
         help="invalid values -> 207 per input when every input has an objectWriteTraceId",
@@ -85,6 +100,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         for object_type, defs in raw.items():
             properties[object_type] = [_property_def(d) for d in defs]
     kinds = tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip())
+    # getattr: another command line may build ``args`` without this newer option.
+    rules_file: Path | None = getattr(args, "validation_rules", None)
     return EmulatorConfig(
         token=args.token,
         rate_limit_requests=args.rate_limit,
@@ -105,6 +122,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         portal_id=args.portal_id,
         token_expires_after_seconds=args.token_expires_after,
         validation_errors_as_207=args.validation_207,
+        validation_rules={} if rules_file is None else _validation_rules(rules_file),
         shuffle_results=not args.no_shuffle,
         seed=args.seed,
     )
@@ -121,6 +139,20 @@ def _property_def(raw: dict[str, Any]) -> PropertyDef:
         calculated=bool(raw.get("calculated", False)),
         read_only_value=bool(raw.get("readOnlyValue", False)),
     )
+
+
+def _validation_rules(path: Path) -> dict[str, list[ValidationRule]]:
+    """Rules per object type from a JSON file in HubSpot's camelCase names."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected an object of object types")
+    return {
+        object_type: [
+            ValidationRule(rule["whenProperty"], rule["whenValue"], rule["requires"])
+            for rule in rules
+        ]
+        for object_type, rules in raw.items()
+    }
 
 
 async def serve(config: EmulatorConfig, host: str, port: int) -> None:
@@ -159,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m asyncbatch.emulator``."""
     parser = argparse.ArgumentParser(
         prog="python -m asyncbatch.emulator",
-        description="A local HubSpot CRM v3 batch update/upsert server.",
+        description="A local HubSpot CRM batch server (API v3, 2026-03 and 2026-09).",
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))
