@@ -1,10 +1,16 @@
 """The emulator's aiohttp.web application and its ``Emulator`` handle. Does network I/O.
 
-Request path of a batch call: authentication (401, expired token 401) -> rate limit (429,
-headers on every answer after this point) -> object type (strict: unknown is a 400) and
-operation (404) -> body read -> latency -> injected fault -> content type and JSON (415/400) ->
-``_batch.process`` -> answer. ``GET /crm/v3/properties/{objectType}`` takes the same first
-three steps. Every answer carries an ``x-hubspot-correlation-id`` header (the body's
+Batch calls are served at ``/crm/v3/objects/{objectType}/batch/{operation}`` and at the
+date-versioned ``/crm/objects/{version}/{objectType}/batch/{operation}`` (``2026-03``,
+``2026-09``: ``_versions``); property definitions at ``/crm/v3/properties/{objectType}`` and
+``/crm/properties/{version}/{objectType}`` (HubSpot's "Read all properties" reference page for
+2026-03).
+
+Request path of a batch call: API version (an unknown one is a 404) -> authentication (401,
+expired token 401) -> rate limit (429, headers on every answer after this point) -> object type
+(strict: unknown is a 400) and operation (404) -> body read -> latency -> injected fault ->
+content type and JSON (415/400) -> ``_batch.process`` -> answer. A properties request takes the
+same first four steps. Every answer carries an ``x-hubspot-correlation-id`` header (the body's
 ``correlationId`` when it has one). Anything unexpected becomes a HubSpot-shaped JSON error,
 never a traceback.
 """
@@ -23,11 +29,14 @@ from typing import Any, Self
 import orjson
 from aiohttp import web
 
-from ._batch import BatchContext, check_target, process
-from ._config import EmulatorConfig, FaultKind, PropertyDef
+from ._batch import check_target, process
+from ._config import EmulatorConfig, FaultKind, PropertyDef, ValidationRule
+from ._context import BatchContext
 from ._faults import FaultPicker, canned_answer
+from ._inputs import Invalid
 from ._properties import Schema
 from ._ratelimit import RateLimiter
+from ._read import parse_archived
 from ._shapes import (
     AUTH_MESSAGE,
     correlation_id,
@@ -38,11 +47,14 @@ from ._shapes import (
 )
 from ._stats import EmulatorStats
 from ._store import Store, canonical_type
+from ._versions import V3, ApiVersion, dated_version, unknown_version_body
 
 logger = logging.getLogger("asyncbatch.emulator")
 
 BATCH_PATH = "/crm/v3/objects/{objectType}/batch/{operation}"
+DATED_BATCH_PATH = "/crm/objects/{version}/{objectType}/batch/{operation}"
 PROPERTIES_PATH = "/crm/v3/properties/{objectType}"
+DATED_PROPERTIES_PATH = "/crm/properties/{version}/{objectType}"
 CORRELATION_HEADER = "x-hubspot-correlation-id"
 _JSON_TYPE = "application/json;charset=utf-8"
 _Handler = Callable[[web.Request], Any]
@@ -62,7 +74,7 @@ class _Reject(Exception):
 
 
 class Emulator:
-    """A local HubSpot CRM v3 batch server.
+    """A local HubSpot CRM batch server (API ``v3``, ``2026-03`` and ``2026-09``).
 
     Start it with ``await emulator.start()`` (or ``async with Emulator(config) as emulator``);
     its base URL is then ``emulator.url``. The store, counters and fault queue are inspectable
@@ -93,6 +105,10 @@ class Emulator:
             canonical_type(object_type): {d.name: d for d in defs}
             for object_type, defs in self.config.properties.items()
         }
+        self._rules: dict[str, tuple[ValidationRule, ...]] = {}
+        for object_type, rules in self.config.validation_rules.items():
+            canonical = canonical_type(object_type)
+            self._rules[canonical] = self._rules.get(canonical, ()) + rules
         self._shuffle_rng = random.Random(self.config.seed)
         self._jitter_rng = random.Random(self.config.seed + 1)
         self._closing = asyncio.Event()
@@ -160,7 +176,7 @@ class Emulator:
         return self._faults.pending
 
     def records(self, object_type: str) -> list[dict[str, Any]]:
-        """The stored records of ``object_type`` in creation order, as dicts."""
+        """The stored (not archived) records of ``object_type`` in creation order, as dicts."""
         return [
             {
                 "id": r.id,
@@ -171,6 +187,10 @@ class Emulator:
             }
             for r in self._store.of(object_type).records.values()
         ]
+
+    def archived(self, object_type: str) -> list[str]:
+        """The ids of the archived records of ``object_type``, in the order they were archived."""
+        return list(self._store.of(object_type).archived)
 
     def record(self, object_type: str, key: str, id_property: str | None = None) -> dict[str, Any]:
         """One record by id (or unique ``id_property`` value); ``KeyError`` if absent."""
@@ -217,7 +237,9 @@ class Emulator:
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
         app.router.add_post(BATCH_PATH, self._handle_batch)
+        app.router.add_post(DATED_BATCH_PATH, self._handle_batch)
         app.router.add_get(PROPERTIES_PATH, self._handle_properties)
+        app.router.add_get(DATED_PROPERTIES_PATH, self._handle_properties)
         app.router.add_get("/_emulator/stats", self._handle_stats)
         app.router.add_get("/_emulator/records/{objectType}", self._handle_records)
         app.router.add_post("/_emulator/reset", self._handle_reset)
@@ -314,8 +336,20 @@ class Emulator:
             return _json(429, body, decision.headers)
         return token, decision.headers
 
+    @staticmethod
+    def _version(request: web.Request) -> ApiVersion | web.Response:
+        """The API version a request's path names, or the 404 for one HubSpot does not serve."""
+        name = request.match_info.get("version")
+        if name is None:
+            return V3
+        version = dated_version(name)
+        return _json(404, unknown_version_body(name)) if version is None else version
+
     async def _handle_properties(self, request: web.Request) -> web.StreamResponse:
-        """``GET /crm/v3/properties/{objectType}``: the type's property definitions."""
+        """``GET /crm/v3/properties/{objectType}`` (or a date version's): the definitions."""
+        version = self._version(request)
+        if isinstance(version, web.Response):
+            return version
         admitted = self._admit(request)
         if isinstance(admitted, web.Response):
             return admitted
@@ -332,6 +366,9 @@ class Emulator:
 
     async def _handle_batch(self, request: web.Request) -> web.StreamResponse:
         requested_at = datetime.now(UTC)
+        version = self._version(request)
+        if isinstance(version, web.Response):
+            return version
         admitted = self._admit(request)
         if isinstance(admitted, web.Response):
             return admitted
@@ -353,7 +390,12 @@ class Emulator:
         payload = self._decode(request, raw, headers)
         if isinstance(payload, web.Response):
             return payload
-        answer = process(self._store, object_type, operation, payload, self._context(requested_at))
+        try:
+            archived = request.query.get("archived") if operation == "read" else None
+            context = self._context(requested_at, version, archived)
+        except Invalid as invalid:
+            return _json(invalid.answer.status, invalid.answer.body, headers)
+        answer = process(self._store, object_type, operation, payload, context)
         canonical = canonical_type(object_type)
         for record_id in answer.written:
             self.stats.writes[(canonical, record_id)] += 1
@@ -404,7 +446,11 @@ class Emulator:
             body = error_body("VALIDATION_ERROR", f"Invalid input JSON: {exc}")
             return _json(400, body, headers)
 
-    def _context(self, requested_at: datetime) -> BatchContext:
+    def _context(
+        self, requested_at: datetime, version: ApiVersion, archived: str | None
+    ) -> BatchContext:
+        """The context of one batch request; ``Invalid`` for an ``?archived=`` that is not a
+        boolean."""
         config = self.config
         return BatchContext(
             strict=config.strict,
@@ -416,6 +462,9 @@ class Emulator:
             clock=lambda: datetime.now(UTC),
             shuffle=self._shuffle_rng if config.shuffle_results else None,
             requested_at=requested_at if config.include_requested_at else None,
+            version=version,
+            rules=self._rules,
+            archived=parse_archived(archived),
         )
 
     async def _handle_stats(self, request: web.Request) -> web.Response:

@@ -1,19 +1,28 @@
 """One batch request against the store: parse, validate, apply, answer. No I/O.
 
 ``process`` takes a parsed JSON body and returns an ``Answer`` (status and body, as HubSpot
-would send them); it mutates the store and nothing else. Time and randomness come in through
-``BatchContext`` so the outcome is reproducible.
+would send them in the request's API version); it mutates the store and nothing else. Time and
+randomness come in through ``BatchContext`` so the outcome is reproducible. Reads and archives
+are in ``_read``.
 
 Order of the checks (each a whole-request refusal that leaves the store untouched): object type
-and operation, body shape, ``idProperty`` and duplicate keys, property values, then (strict)
-unique-value conflicts. Only then is anything written; update ids that match no record come back
-as 207 ``OBJECT_NOT_FOUND`` errors.
+and operation, body shape, ``idProperty`` and duplicate keys, property values, admin rules
+(API ``2026-09``), then (strict) unique-value conflicts. Only then is anything written; update
+ids that match no record come back as ``OBJECT_NOT_FOUND`` errors (a 207, or inside the 200 in
+``2026-09``).
+
+Multi-status create: "For the object APIs' batch create endpoints, you can enable multi status
+responses that include partial failures ... include a unique objectWriteTraceId value" for each
+input (HubSpot's error-handling reference, "Multi-status errors"). So a create whose inputs all
+carry distinct trace ids gets invalid values as per-input errors (207; in ``2026-09`` inside
+the 201), the valid inputs created; update and upsert do so only with
+``EmulatorConfig.validation_errors_as_207``. Admin-rule violations stay a whole-request 400 in
+every case: HubSpot's changelog says 400, and nothing says a trace id changes that.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +30,11 @@ import attrs
 import orjson
 
 from .._convert import format_datetime
-from ._config import PropertyDef
+from ._admin_rules import rule_issues
+from ._context import BatchContext, batch_body, not_found_errors
 from ._inputs import MAX_INPUTS, Answer, Input, Invalid, check_keys, parse_inputs
 from ._properties import Schema
+from ._read import archive_batch, read_batch, refuse_archive_keys
 from ._rules import conflict_body, id_property_body, unique_properties
 from ._shapes import (
     JSON,
@@ -39,26 +50,6 @@ from ._validation import Issue, check_properties
 __all__ = ["MAX_INPUTS", "OPERATIONS", "Answer", "BatchContext", "check_target", "process"]
 
 OPERATIONS = ("archive", "create", "read", "update", "upsert")
-
-
-@attrs.frozen(kw_only=True)
-class BatchContext:
-    """What ``process`` needs besides the store and the request.
-
-    ``schema`` holds every type's definitions (HubSpot's defaults and the declared ones);
-    strict mode checks against it. Lenient mode checks only ``declared`` (canonical type ->
-    name -> definition), undeclared names failing only with ``reject_unknown``.
-    """
-
-    strict: bool
-    schema: Schema
-    declared: Mapping[str, Mapping[str, PropertyDef]]
-    reject_unknown: bool
-    validation_errors_as_207: bool
-    portal_id: int
-    clock: Callable[[], datetime]
-    shuffle: random.Random | None
-    requested_at: datetime | None = None
 
 
 _Issues = dict[int, list[Issue]]
@@ -79,25 +70,60 @@ def _issues_of(item: Input, object_type: str, operation: str, ctx: BatchContext)
     )
 
 
+def _per_input(inputs: Sequence[Input], operation: str, ctx: BatchContext) -> bool:
+    """Whether invalid values become per-input errors (multi-status) instead of a 400: every
+    input carries a distinct ``objectWriteTraceId`` (see the module docstring)."""
+    if operation != "create" and not ctx.validation_errors_as_207:
+        return False
+    traces = [item.trace for item in inputs]
+    return None not in traces and len(set(traces)) == len(traces)
+
+
 def _validate(
     inputs: Sequence[Input], object_type: str, operation: str, ctx: BatchContext
 ) -> _Issues:
-    """Invalid inputs by index, for a 207; raises ``Invalid`` for a whole-request 400."""
+    """Invalid inputs by index, for per-input errors; raises ``Invalid`` for a whole-request
+    400."""
     bad = {
         item.index: issues
         for item in inputs
         if (issues := _issues_of(item, object_type, operation, ctx))
     }
-    if not bad:
-        return {}
-    if ctx.validation_errors_as_207 and all(item.trace is not None for item in inputs):
-        return bad
+    if bad and not _per_input(inputs, operation, ctx):
+        raise _refusal(inputs, bad, ctx)
+    return bad
+
+
+def _refusal(inputs: Sequence[Input], bad: _Issues, ctx: BatchContext) -> Invalid:
+    """The whole-request 400 for the inputs ``bad`` names."""
     if ctx.strict:
         # HubSpot's 400 names properties, never inputs. Whether it lists the problems of every
         # input is not public; the stricter reading reports the first invalid input's only.
         first = bad[min(bad)]
-        raise Invalid(Answer(400, property_values_body(first, portal_id=ctx.portal_id)))
-    raise Invalid(Answer(400, _lenient_validation_body(inputs, bad)))
+        return Invalid(Answer(400, property_values_body(first, portal_id=ctx.portal_id)))
+    return Invalid(Answer(400, _lenient_validation_body(inputs, bad)))
+
+
+def _check_rules(
+    inputs: Sequence[Input], writes: Sequence[_Write], object_type: str, ctx: BatchContext
+) -> None:
+    """Raise the 400 of the admin rules (``2026-09`` on) that a write breaks."""
+    if not ctx.version.enforces_rules:
+        return
+    rules = ctx.rules.get(canonical_type(object_type), ())
+    if not rules:
+        return
+    bad = {
+        write.item.index: issues
+        for write in writes
+        if (
+            issues := rule_issues(
+                rules, write.properties, None if write.record is None else write.record.properties
+            )
+        )
+    }
+    if bad:
+        raise _refusal(inputs, bad, ctx)
 
 
 def _lenient_validation_body(inputs: Sequence[Input], bad: _Issues) -> JSON:
@@ -145,41 +171,6 @@ def _invalid_input_error(item: Input, issues: list[Issue]) -> JSON:
         context=context,
         errors=_named_details(named),
     )
-
-
-def _not_found_errors(missing: Sequence[Input], object_type: str) -> list[JSON]:
-    message = (
-        f"Could not get some {object_type} objects, they may be deleted or not exist. "
-        "Check that ids are valid."
-    )
-    if not missing:
-        return []
-    if any(item.trace is not None for item in missing):
-        errors = []
-        for item in missing:
-            context = {"ids": [item.key]}
-            if item.trace is not None:
-                context["objectWriteTraceId"] = [item.trace]
-            errors.append(standard_error("OBJECT_NOT_FOUND", message, context=context))
-        return errors
-    ids = [item.key for item in missing]
-    return [standard_error("OBJECT_NOT_FOUND", message, context={"ids": ids})]
-
-
-def _batch_body(
-    results: list[JSON], errors: list[JSON], started: datetime, ctx: BatchContext
-) -> JSON:
-    if ctx.shuffle is not None:
-        ctx.shuffle.shuffle(results)
-    body: JSON = {"status": "COMPLETE", "results": results}
-    if ctx.requested_at is not None:
-        body["requestedAt"] = format_datetime(ctx.requested_at)
-    body["startedAt"] = format_datetime(started)
-    body["completedAt"] = format_datetime(ctx.clock())
-    if errors:
-        body["numErrors"] = len(errors)
-        body["errors"] = errors
-    return body
 
 
 @attrs.frozen
@@ -250,6 +241,7 @@ def _write(
     types = store.of(object_type)
     bad = _validate(inputs, object_type, operation, ctx)
     writes, missing = _plan_writes(types, operation, [i for i in inputs if i.index not in bad])
+    _check_rules(inputs, writes, object_type, ctx)
     if ctx.strict:
         unique = unique_properties(ctx.schema, types, object_type)
         conflict = conflict_body(
@@ -259,50 +251,9 @@ def _write(
             return Answer(409, conflict)
     results, written = _apply(store, object_type, operation, writes, started)
     errors = [_invalid_input_error(i, bad[i.index]) for i in inputs if i.index in bad]
-    errors.extend(_not_found_errors(missing, object_type))
-    status = 207 if errors else (201 if operation == "create" else 200)
-    return Answer(status, _batch_body(results, errors, started, ctx), tuple(written))
-
-
-def _read(
-    store: Store, object_type: str, payload: JSON, inputs: list[Input], ctx: BatchContext
-) -> Answer:
-    started = ctx.clock()
-    types = store.of(object_type)
-    wanted = payload.get("properties")
-    names = [str(p) for p in wanted] if isinstance(wanted, list) and wanted else None
-    results: list[JSON] = []
-    missing: list[Input] = []
-    seen: set[str] = set()
-    for item in inputs:
-        assert item.id is not None
-        record = types.find(item.id, item.id_property)
-        if record is None:
-            missing.append(item)
-            continue
-        if record.id in seen:
-            continue
-        seen.add(record.id)
-        props = (
-            None
-            if names is None
-            else {n: record.properties[n] for n in names if n in record.properties}
-        )
-        results.append(record.to_dict(props))
-    errors = _not_found_errors(missing, object_type)
-    return Answer(207 if errors else 200, _batch_body(results, errors, started, ctx))
-
-
-def _archive(store: Store, object_type: str, inputs: list[Input]) -> Answer:
-    types = store.of(object_type)
-    written = []
-    for item in inputs:
-        assert item.id is not None
-        record = types.find(item.id)
-        if record is not None:
-            types.delete(record)
-            written.append(record.id)
-    return Answer(204, None, tuple(written))
+    errors.extend(not_found_errors(missing, object_type))
+    status = ctx.version.batch_status(operation, has_errors=bool(errors))
+    return Answer(status, batch_body(results, errors, started, ctx), tuple(written))
 
 
 def check_target(object_type: str, operation: str, schema: Schema | None) -> Answer | None:
@@ -341,6 +292,8 @@ def process(
     types = store.of(object_type)
     try:
         inputs = parse_inputs(payload, operation)
+        if operation == "archive":
+            refuse_archive_keys(payload, inputs)
         check_keys(
             inputs,
             operation,
@@ -348,9 +301,9 @@ def process(
             fold=types.key,
         )
         if operation == "read":
-            return _read(store, object_type, payload, inputs, ctx)
+            return read_batch(types, object_type, payload, inputs, ctx)
         if operation == "archive":
-            return _archive(store, object_type, inputs)
+            return archive_batch(types, inputs, ctx)
         return _write(store, object_type, operation, inputs, ctx)
     except Invalid as invalid:
         return invalid.answer

@@ -18,12 +18,17 @@ from hubspot import Client
 from hubspot.crm.objects import (
     ApiException,
     BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputForCreate,
     BatchInputSimplePublicObjectBatchInputUpsert,
+    BatchInputSimplePublicObjectId,
+    BatchReadInputSimplePublicObjectId,
     BatchResponseSimplePublicObjectWithErrors,
     BatchResponseSimplePublicUpsertObject,
     BatchResponseSimplePublicUpsertObjectWithErrors,
     SimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectId,
 )
 
 from asyncbatch.emulator import Emulator, EmulatorConfig, PropertyDef
@@ -187,6 +192,60 @@ async def test_sdk_upsert_207_validation_errors(hubspot_emulator: Emulator, sdk:
     assert error.context["objectWriteTraceId"] == ["t-c2"]
     assert error.errors[0].context["propertyName"] == ["credits"]
     assert error.errors[0].code == "INVALID_LONG"
+
+
+@pytest.mark.asyncio
+async def test_sdk_create_207_with_trace_ids(hubspot_emulator: Emulator, sdk: SDK) -> None:
+    """HubSpot's multi-status create: every input carries a distinct trace id, so an invalid
+    value fails its own input only (HubSpot's error-handling reference, "Multi-status")."""
+    body = BatchInputSimplePublicObjectBatchInputForCreate(
+        inputs=[
+            SimplePublicObjectBatchInputForCreate(
+                associations=[],
+                properties={"course_code": code, "credits": credits},
+                object_write_trace_id=f"t-{code}",
+            )
+            for code, credits in (("k1", "3"), ("k2", "many"))
+        ]
+    )
+    answer = await in_thread(
+        sdk.objects.create, "0-410", batch_input_simple_public_object_batch_input_for_create=body
+    )
+    assert isinstance(answer, BatchResponseSimplePublicObjectWithErrors)
+    assert [r.object_write_trace_id for r in answer.results] == ["t-k1"]
+    (error,) = answer.errors
+    assert error.context["objectWriteTraceId"] == ["t-k2"]
+    assert error.errors[0].context["propertyName"] == ["credits"]
+
+
+@pytest.mark.asyncio
+async def test_sdk_read_207_with_history_then_archive_204(
+    hubspot_emulator: Emulator, sdk: SDK
+) -> None:
+    (found,) = hubspot_emulator.preload("0-410", [{"course_code": "h1", "price": "1"}])
+    read = BatchReadInputSimplePublicObjectId(
+        inputs=[SimplePublicObjectId(id=i) for i in (found, "555")],
+        properties=["course_code"],
+        properties_with_history=["course_code"],
+    )
+    answer = await in_thread(
+        sdk.objects.read, "0-410", batch_read_input_simple_public_object_id=read
+    )
+    assert isinstance(answer, BatchResponseSimplePublicObjectWithErrors)
+    (result,) = answer.results
+    (entry,) = result.properties_with_history["course_code"]
+    assert entry.value == "h1" and entry.timestamp is not None
+    assert answer.errors[0].context == {"ids": ["555"]}
+
+    archive = BatchInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=found)])
+    assert (
+        await in_thread(sdk.objects.archive, "0-410", batch_input_simple_public_object_id=archive)
+        is None
+    )
+    archived = await in_thread(
+        sdk.objects.read, "0-410", batch_read_input_simple_public_object_id=read, archived=True
+    )
+    assert archived.results[0].archived is True and archived.results[0].archived_at is not None
 
 
 @pytest.mark.asyncio
