@@ -443,7 +443,17 @@ class BatchClient:
         on_chunk: ChunkHook | None = None,
     ) -> BatchResult:
         """Archive records by id; ``results`` lists the inputs archived (ids only: HubSpot
-        answers 204 with no body)."""
+        answers 204 with no body).
+
+        HubSpot's archive input is a record id only: ``id_property`` is refused (read the
+        records by that property first, then archive their ids).
+        """
+        if id_property is not None:
+            raise InvalidInputError(
+                "archive takes record ids only (HubSpot's archive input has no idProperty): "
+                "read the records by that property first, then archive their ids",
+                field="id_property",
+            )
         return await self._call(ARCHIVE, object_type, ids, id_property, on_chunk=on_chunk)
 
     def stream_read(

@@ -74,7 +74,7 @@ UPSERT = OperationSpec(
     result_class=SimplePublicUpsertObject,
     resend_safe=True,
 )
-# batch/create answers 201 (207 per input with trace ids; 200 with errors in 2026-09). A resent
+# batch/create answers 201 (207 per input with trace ids; 201 with errors in 2026-09). A resent
 # create can make a duplicate: never resent after a failure that may follow its application.
 CREATE = OperationSpec(
     name="create",

@@ -93,3 +93,10 @@ async def test_api_version_builds_the_path(version: str, path: str) -> None:
     assert seen == [f"https://api.example.test{path}?archived=false"]
     with pytest.raises(asyncbatch.InvalidInputError, match="api_version"):
         asyncbatch.BatchClient("t", api_version="v4")  # type: ignore[arg-type]
+
+
+async def test_archive_by_a_property_is_refused_before_sending() -> None:
+    client = asyncbatch.BatchClient(TOKEN, base_url="http://127.0.0.1:9")
+    async with client:
+        with pytest.raises(asyncbatch.InvalidInputError, match="record ids only"):
+            await client.archive("0-410", ["C1"], id_property="course_code")
