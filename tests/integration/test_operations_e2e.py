@@ -25,8 +25,13 @@ def _courses(n: int, prefix: str = "N") -> list[dict[str, Any]]:
     ]
 
 
-async def test_create_read_archive_round_trip() -> None:
-    async with Emulator(EmulatorConfig(token=TOKEN)) as emu, _client(emu) as client:
+@pytest.mark.parametrize("version", ["v3", "2026-03", "2026-09"])
+async def test_create_read_archive_round_trip(version: str) -> None:
+    # 2026-09 answers a partial failure (the missing id) inside a 200, v3/2026-03 with a 207.
+    async with (
+        Emulator(EmulatorConfig(token=TOKEN)) as emu,
+        _client(emu, api_version=version) as client,
+    ):
         created = await client.create("0-410", _courses(250))
         assert_accounted(created, 250)
         assert not created.failed
@@ -100,3 +105,22 @@ async def test_archive_by_a_property_is_refused_before_sending() -> None:
     async with client:
         with pytest.raises(asyncbatch.InvalidInputError, match="record ids only"):
             await client.archive("0-410", ["C1"], id_property="course_code")
+
+
+async def test_an_admin_rule_refusal_on_2026_09_fails_only_its_record() -> None:
+    from asyncbatch.emulator import ValidationRule
+
+    rules = {"0-410": [ValidationRule("level", "advanced", requires="hs_course_name")]}
+    async with (
+        Emulator(EmulatorConfig(token=TOKEN, validation_rules=rules)) as emu,
+        _client(emu, api_version="2026-09") as client,
+    ):
+        records = [
+            {"id": f"V{i:03d}", "properties": {"level": "advanced" if i == 42 else "beginner"}}
+            for i in range(100)
+        ]
+        result = await client.upsert("0-410", records, id_property="course_code")
+    assert_accounted(result, 100)
+    assert [f.position for f in result.failed] == [42]
+    assert result.failed[0].final
+    assert len(result.results) == 99
