@@ -10,7 +10,9 @@ Request path of a batch call: API version (an unknown one is a 404) -> authentic
 expired token 401) -> rate limit (429, headers on every answer after this point) -> object type
 (strict: unknown is a 400) and operation (404) -> body read -> latency -> injected fault ->
 content type and JSON (415/400) -> ``_batch.process`` -> answer. A properties request takes the
-same first four steps. Every answer carries an ``x-hubspot-correlation-id`` header (the body's
+same first four steps. ``PATCH /crm/v3/objects/{objectType}/{objectId}`` (one record's update,
+the SDK's ``basic_api.update``; ``_single``) takes the batch's steps but injected faults and is
+served as a batch of one. Every answer carries an ``x-hubspot-correlation-id`` header (the body's
 ``correlationId`` when it has one). Anything unexpected becomes a HubSpot-shaped JSON error,
 never a traceback.
 """
@@ -45,6 +47,7 @@ from ._shapes import (
     rate_limit_body,
     unknown_type_body,
 )
+from ._single import SINGLE_PATH, single_answer, single_update_payload
 from ._stats import EmulatorStats
 from ._store import Store, canonical_type
 from ._versions import V3, ApiVersion, dated_version, unknown_version_body
@@ -240,6 +243,7 @@ class Emulator:
         app.router.add_post(DATED_BATCH_PATH, self._handle_batch)
         app.router.add_get(PROPERTIES_PATH, self._handle_properties)
         app.router.add_get(DATED_PROPERTIES_PATH, self._handle_properties)
+        app.router.add_patch(SINGLE_PATH, self._handle_single_update)
         app.router.add_get("/_emulator/stats", self._handle_stats)
         app.router.add_get("/_emulator/records/{objectType}", self._handle_records)
         app.router.add_post("/_emulator/reset", self._handle_reset)
@@ -403,6 +407,34 @@ class Emulator:
             return self._drop(request)
         if answer.body is None:
             return web.Response(status=answer.status, headers=headers)
+        return _json(answer.status, answer.body, headers)
+
+    async def _handle_single_update(self, request: web.Request) -> web.StreamResponse:
+        """``PATCH /crm/v3/objects/{objectType}/{objectId}`` (``?idProperty=``): one record's
+        update, served as a batch of one (no injected faults)."""
+        requested_at = datetime.now(UTC)
+        admitted = self._admit(request)
+        if isinstance(admitted, web.Response):
+            return admitted
+        _, headers = admitted
+        object_type = request.match_info["objectType"]
+        refused = check_target(object_type, "update", self.schema if self.config.strict else None)
+        if refused is not None:
+            return _json(refused.status, refused.body, headers)
+        raw = await request.read()
+        if not await self._pause(self._latency()):
+            return _json(503, error_body("SERVICE_UNAVAILABLE", "shutting down"), headers)
+        body = self._decode(request, raw, headers)
+        if isinstance(body, web.Response):
+            return body
+        object_id = request.match_info["objectId"]
+        payload = single_update_payload(object_id, request.query.get("idProperty"), body)
+        context = self._context(requested_at, V3, None)
+        answer = single_answer(
+            process(self._store, object_type, "update", payload, context), object_id
+        )
+        for record_id in answer.written:
+            self.stats.writes[(canonical_type(object_type), record_id)] += 1
         return _json(answer.status, answer.body, headers)
 
     def _latency(self) -> float:
