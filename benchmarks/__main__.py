@@ -54,14 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="NAME",
         help="run only this scenario (repeatable): rate-bound, latency-bound, cpu-bound, "
-        "shared-budget, scale-out, memory, refusals",
+        "shared-budget, scale-out, memory, refusals, web-backend",
     )
     parser.add_argument(
         "--tool",
         action="append",
         metavar="NAME",
         help="run only this tool (repeatable): asyncbatch, sdk-sequential, sdk-threads, "
-        "aiohttp-gather, aiohttp-aiolimiter, bisection (refusals only)",
+        "aiohttp-gather, aiohttp-aiolimiter, bisection (refusals only), writer, "
+        "per-record-upsert, sdk-basic-threads (web-backend only)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run, ~1 min)")
     parser.add_argument(

@@ -13,7 +13,9 @@ unique to the run, deleted afterwards.
 The emulator is as strict as HubSpot (its default): the records are valid courses, and the
 four custom properties they carry are declared to it (``child.CUSTOM_PROPERTIES``). The
 refusals scenario runs one row per case and tool (``REFUSAL_CASES``): HubSpot's own refusals,
-met by asyncbatch and by the bisection it did before issue 13.
+met by asyncbatch and by the bisection it did before issue 13. The web-backend scenario
+(``run_web_backend``) writes one record per task, all at once, through one writer and through
+the peers that send one request per record (those write fewer records: ``WEB_PEER_RECORDS``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ REDIS_URL_ENV = "ASYNCBATCH_BENCH_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 PEERS = ("sdk-sequential", "sdk-threads", "aiohttp-gather", "aiohttp-aiolimiter")
 BISECTION = "bisection"  # asyncbatch before issue 13: bisect every whole-request 400
+WRITER = "writer"  # web-backend: one client.writer, one task per record
+WEB_PEERS = ("per-record-upsert", "sdk-basic-threads")
+# At 10 requests / 1 s a peer sending one request per record needs 500 s for 5,000 records:
+# the peers write this many (quick: WEB_PEER_QUICK_RECORDS), and the footer says so.
+WEB_PEER_RECORDS = 500
+WEB_PEER_QUICK_RECORDS = 100
+#: the web-backend tools' own figures, kept in their rows: records answered, written by their
+#: own word, and each record's time from its call to its answer
+PER_RECORD_FIGURES = ("answered", "ok", "p50_ms", "p99_ms", "max_ms")
+WEB_GOAL_SLACK_PERCENT = 10  # issue 16: at most 55 requests for 5,000 records (50 chunks)
 
 TOOL_NOTES = {
     "asyncbatch": "BatchClient(rate_limit=RateLimit(R, W), max_concurrency=C), default retry",
@@ -72,6 +84,11 @@ TOOL_NOTES = {
     "aiohttp-aiolimiter": "the same behind aiolimiter.AsyncLimiter(R, W), no retry",
     "bisection": "asyncbatch with a refusal classifier that attributes nothing and no split "
     "budget: every whole-request 400 bisected to single records (the client before issue 13)",
+    "writer": "asyncbatch client.writer(upsert): one task per record, all at once; "
+    "RateLimit(R, W), max_concurrency=C",
+    "per-record-upsert": "asyncbatch, one task per record, each await client.upsert([record])",
+    "sdk-basic-threads": "hubspot-api-client basic_api.update per record, C threads, urllib3 "
+    "Retry on 429/5xx",
 }
 
 
@@ -168,6 +185,18 @@ SCENARIOS: dict[str, Scenario] = {
             quick_records=1_600,
             latency=0.040,
             tools=(ASYNCBATCH, BISECTION),
+        ),
+        Scenario(
+            "web-backend",
+            "web",
+            "one record per task, every task at once, records existing (preloaded); rolling "
+            "10 req / 1 s, 40 ms latency, concurrency 8",
+            records=5_000,
+            quick_records=1_000,
+            rate=10,
+            window=1.0,
+            latency=0.040,
+            tools=(WRITER, *WEB_PEERS),
         ),
     )
 }
@@ -333,6 +362,7 @@ def _row(
         "split_requests": _sum_known(o.get("split_requests") for o in outcomes),
         "note": None,
         **ideal,
+        **{k: outcomes[0].get(k) for k in PER_RECORD_FIGURES if len(outcomes) == 1},
     }
 
 
@@ -387,6 +417,8 @@ async def run_scenario(
         return [await run_memory(scenario, quick, log)]
     if scenario.kind == "refusals":
         return await run_refusals(scenario, quick, log, tools)
+    if scenario.kind == "web":
+        return await run_web_backend(scenario, quick, log, tools)
     rows: list[dict[str, Any]] = []
     async with start_emulator(scenario.rate, scenario.window, scenario.latency) as emu:
         for tool in scenario.tools:
@@ -613,6 +645,114 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+# -- web backend (issue 16 item 3) ---------------------------------------------------------------
+
+
+def web_size(scenario: Scenario, tool: str, quick: bool) -> int:
+    """Records a web-backend tool writes: the scenario's for the writer, a capped number for
+    the peers that send one request per record."""
+    if tool == WRITER:
+        return scenario.size(quick)
+    return WEB_PEER_QUICK_RECORDS if quick else WEB_PEER_RECORDS
+
+
+def web_goal_requests(records: int) -> int:
+    """Issue 16's request goal: 55 for 5,000 records (their 50 chunks, and 10 %)."""
+    chunks = math.ceil(records / CHUNK)
+    return chunks + chunks * WEB_GOAL_SLACK_PERCENT // 100
+
+
+async def run_web_backend(
+    scenario: Scenario,
+    quick: bool,
+    log: Callable[[str], None],
+    tools: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per tool: every record written by a task (or thread) of its own, all started
+    at once, against records that exist (the SDK's single-record update needs them; the
+    others upsert them); the figures are the emulator's requests and 429s and each record's
+    time from its call to its answer."""
+    rows: list[dict[str, Any]] = []
+    async with start_emulator(scenario.rate, scenario.window, scenario.latency) as emu:
+        for tool in scenario.tools:
+            if tools and tool not in tools:
+                continue
+            size = web_size(scenario, tool, quick)
+            prefix = f"{scenario.name}-{tool}"
+            keys = [r["id"] for r in make_records(size, 1, prefix, ID_PROPERTY)]
+            row = await _run_tool(
+                scenario,
+                tool,
+                tool,
+                quick,
+                emu,
+                log,
+                {"prefix": prefix},
+                size=size,
+                preload=[{ID_PROPERTY: key} for key in keys],
+            )
+            rows.append(_web_figures(row, scenario, tool, size))
+    return rows
+
+
+def _web_figures(row: dict[str, Any], scenario: Scenario, tool: str, size: int) -> dict[str, Any]:
+    """``row`` with its goals (the writer's) and whether every record was answered."""
+    figures: dict[str, Any] = {
+        "tool_name": tool,
+        "records_capped": tool != WRITER and size < scenario.records,
+        "goal_requests": web_goal_requests(size) if tool == WRITER else None,
+        "goals_met": None,
+    }
+    if row.get("wall_s") is None:
+        return {**row, **figures}
+    # Every record answered once, written or failed, and the writes the tool reports are the
+    # ones the emulator applied.
+    figures["accounted"] = (
+        row.get("answered") == size
+        and row.get("ok") is not None
+        and row["ok"] + (row.get("failed") or 0) == size
+        and row["ok"] == row["written"]
+    )
+    if tool == WRITER:
+        figures["goals_met"] = (
+            row["requests"] <= figures["goal_requests"]
+            and row["http_429"] == 0
+            and row["lost"] == 0
+            and figures["accounted"]
+        )
+    return {**row, **figures}
+
+
+def _web_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The footer of the web-backend rows: requests and 429s against the goals, each
+    record's time from its call to its answer, and the accounting."""
+    lines = []
+    for row in rows:
+        if row["scenario"] != "web-backend" or row.get("wall_s") is None:
+            continue
+        size = row["records"]
+        head = f"    {row['tool_name']}: {size:,} records"
+        if row["records_capped"]:
+            seconds = size / SCENARIOS["web-backend"].rate
+            head += f" (capped: one request per record, {seconds:.0f} s at 10 req/s)"
+        goal = ""
+        if row["goals_met"] is not None:
+            met = "met" if row["goals_met"] else "NOT met"
+            goal = f"  [goal <= {row['goal_requests']:,} requests, 0 429s, all written: {met}]"
+        lines.append(f"{head}, {row['requests']:,} requests, {row['http_429']:,} 429s{goal}")
+        lines.append(
+            f"      call to answer: p50 {_ms(row.get('p50_ms'))}, p99 {_ms(row.get('p99_ms'))}, "
+            f"max {_ms(row.get('max_ms'))}; answered {_count(row.get('answered'))} of "
+            f"{size:,}: written {row['written']:,}, failed {_count(row.get('failed'))}"
+            f"{'' if row.get('accounted') else ' (NOT all accounted for)'}"
+        )
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
 # -- memory (issue 5's streaming CLI) ------------------------------------------------------------
 
 
@@ -796,6 +936,8 @@ def format_table(rows: list[dict[str, Any]], quick: bool) -> str:
             )
         if sc.kind == "refusals":
             text.extend(_refusal_lines(rows))
+        if sc.kind == "web":
+            text.extend(_web_lines(rows))
     if quick:
         text.append("  (--quick sizes)")
     return "\n".join(text)

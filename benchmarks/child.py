@@ -14,6 +14,10 @@ for asyncbatch also redis_url and key (share one rate budget through Redis:
 ``misspelt-property``), expect_message (the text HubSpot's refusal carries) and
 check_properties (``BatchClient(check_properties=...)``, passed where the client has it).
 
+The web-backend tools (``writer``, ``per-record-upsert``, ``sdk-basic-threads``) write each
+record from a task (or thread) of its own, all started at once, and add ``answered``, ``ok``
+and ``p50_ms`` / ``p99_ms`` / ``max_ms``: each record's time from its call to its answer.
+
 The records are courses (``0-410``) whose values are valid for the strict emulator's property
 definitions: the defaults of ``asyncbatch/emulator/_properties.py`` plus ``CUSTOM_PROPERTIES``,
 which the runner declares (``--properties``). The tool ``bisection`` is asyncbatch as it was
@@ -370,6 +374,128 @@ def _tally_figures(tally: Tally) -> dict[str, Any]:
     }
 
 
+# -- the web backend (issue 16 item 3): one record per task ---------------------------------------
+
+
+def _web_client(spec: dict[str, Any]) -> Any:
+    import asyncbatch
+
+    return asyncbatch.BatchClient(
+        spec["token"],
+        base_url=spec["url"],
+        rate_limit=asyncbatch.RateLimit(spec["rate"], spec["window"]),
+        max_concurrency=spec["concurrency"],
+    )
+
+
+def percentiles(seconds: list[float]) -> dict[str, float | None]:
+    """p50, p99 and the longest of ``seconds``, in milliseconds (nearest rank)."""
+    if not seconds:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    ordered = sorted(seconds)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000
+
+    return {"p50_ms": rank(0.50), "p99_ms": rank(0.99), "max_ms": ordered[-1] * 1000}
+
+
+def _per_record_figures(reasons: list[str | None], seconds: list[float]) -> dict[str, Any]:
+    """What the tasks saw: one reason per record (None: written) and one latency each."""
+    failed = [r for r in reasons if r is not None]
+    return {
+        "written": len(reasons) - len(failed),
+        "ok": len(reasons) - len(failed),
+        "lost": len(failed),
+        "failed": len(failed),
+        "answered": len(reasons),
+        "errors": dict(Counter(r.split(":")[0][:60] for r in failed)),
+        **percentiles(seconds),
+    }
+
+
+async def run_writer(spec: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One client and one writer, as a web app holds them; each record written by a task of
+    its own, all started at once. The writer's start (its property definitions read) is
+    the app's start-up, not timed."""
+    seconds: list[float] = []
+
+    async with _web_client(spec) as client:
+        async with client.writer(
+            spec["object_type"], "upsert", id_property=spec["id_property"]
+        ) as writer:
+
+            async def one(record: dict[str, Any]) -> str | None:
+                started = time.perf_counter()
+                outcome = await writer.write(record)
+                seconds.append(time.perf_counter() - started)
+                return None if outcome.ok else outcome.failed.reason
+
+            with Timed(spec.get("profile")) as timed:
+                reasons = await asyncio.gather(*(one(r) for r in records))
+    return {**timed.figures(), **_per_record_figures(list(reasons), seconds)}
+
+
+async def run_per_record(spec: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same tasks, each calling ``client.upsert([record])``: one request per record."""
+    seconds: list[float] = []
+
+    async with _web_client(spec) as client:
+        await client.properties(spec["object_type"])  # read at start-up, as the writer does
+
+        async def one(record: dict[str, Any]) -> str | None:
+            started = time.perf_counter()
+            result = await client.upsert(
+                spec["object_type"], [record], id_property=spec["id_property"]
+            )
+            seconds.append(time.perf_counter() - started)
+            return None if result.ok else result.failed[0].reason
+
+        with Timed(spec.get("profile")) as timed:
+            reasons = await asyncio.gather(*(one(r) for r in records))
+    return {**timed.figures(), **_per_record_figures(list(reasons), seconds)}
+
+
+def run_sdk_basic(spec: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """HubSpot's SDK, one ``basic_api.update`` per record (``PATCH
+    /crm/v3/objects/{objectType}/{id}?idProperty=``) from a thread pool of C threads, with
+    the urllib3 retry of sdk-threads. A record's time runs from its submission (all at once)
+    to its answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hubspot import Client
+    from hubspot.crm.objects import SimplePublicObjectInput
+    from hubspot.crm.objects.exceptions import ApiException
+
+    api = Client.create(
+        access_token=spec["token"], host=spec["url"], retry=sdk_retry(spec["window"])
+    ).crm.objects.basic_api
+
+    def one(record: dict[str, Any], submitted: float) -> tuple[str | None, float]:
+        reason: str | None = None
+        try:
+            api.update(
+                spec["object_type"],
+                record["id"],
+                SimplePublicObjectInput(properties=record["properties"]),
+                id_property=spec["id_property"],
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            reason = f"ApiException {exc.status}"
+        except Exception as exc:
+            reason = type(exc).__name__
+        return reason, time.perf_counter() - submitted
+
+    with Timed(spec.get("profile")) as timed, ThreadPoolExecutor(spec["concurrency"]) as pool:
+        submitted = time.perf_counter()
+        futures = [pool.submit(one, record, submitted) for record in records]
+        answers = [future.result(timeout=3600) for future in futures]
+    figures = _per_record_figures([r for r, _ in answers], [s for _, s in answers])
+    figures["client_requests"] = None  # urllib3 retries inside the pool: the emulator counts
+    return {**timed.figures(), **figures}
+
+
 # -- measuring -----------------------------------------------------------------------------------
 
 
@@ -419,6 +545,9 @@ TOOLS: dict[str, Callable[[dict[str, Any], list[dict[str, Any]]], Any]] = {
     "sdk-threads": run_sdk_threads,
     "aiohttp-gather": lambda s, r: run_aiohttp(s, r, limited=False),
     "aiohttp-aiolimiter": lambda s, r: run_aiohttp(s, r, limited=True),
+    "writer": run_writer,
+    "per-record-upsert": run_per_record,
+    "sdk-basic-threads": run_sdk_basic,
 }
 
 
@@ -432,7 +561,7 @@ def main(argv: list[str]) -> int:
             spec["records"], spec["properties"], spec["prefix"], spec["id_property"]
         )
     # Import the tool's libraries before the clock starts.
-    if spec["tool"] in ("asyncbatch", "bisection"):
+    if spec["tool"] in ("asyncbatch", "bisection", "writer", "per-record-upsert"):
         import asyncbatch  # noqa: F401
 
         if spec.get("redis_url"):
