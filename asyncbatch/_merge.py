@@ -33,6 +33,7 @@ from ._models import (
     StandardError,
 )
 from ._plan import STEP, Chunk, PlannedInput, Steps, run_steps
+from ._refusals import allowed_options, refused_value
 
 __all__ = ["ChunkOutcome", "merge_outcomes", "merge_steps", "synthesize_error"]
 
@@ -114,15 +115,17 @@ def synthesize_error(
     )
 
 
-def _first_detail(error: StandardError) -> tuple[str | None, str | None]:
-    """HubSpot's error code and property name, where its error gave them."""
+def _first_detail(error: StandardError) -> tuple[str | None, str | None, str]:
+    """HubSpot's error code, property name and detail message, where its error gave them."""
     code = None
+    text = ""
     prop = next(iter(error.context.get("propertyName", ())), None)
     for detail in error.errors:
         code = code or detail.code
+        text = text or detail.message
         if prop is None and detail.context:
             prop = next(iter(detail.context.get("propertyName", ())), None)
-    return code, prop
+    return code, prop, text
 
 
 def _reason(error: StandardError) -> str:
@@ -258,7 +261,7 @@ class _Merger:
     ) -> None:
         if item.index in self.written or item.index in self.failed:
             return
-        code, prop = _first_detail(error)
+        code, prop, text = _first_detail(error)
         stopped = self.stop_error is not None and (
             outcome.error is self.stop_error or not outcome.sent
         )
@@ -275,6 +278,8 @@ class _Merger:
             code=code,
             property_name=prop,
             trace_id=None if item.trace_assigned else item.input.object_write_trace_id,
+            value=refused_value(text) if text else None,
+            allowed=allowed_options(text) if code == "INVALID_OPTION" else (),
         )
 
     def add_failed_chunk(self, outcome: ChunkOutcome) -> None:

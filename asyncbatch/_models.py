@@ -144,6 +144,9 @@ class FailedInput:
         code: HubSpot's error code (``INVALID_OPTION``...) where its answer gave one.
         property_name: the property HubSpot named in the error, where it named one.
         trace_id: the caller's own ``objectWriteTraceId`` (None when the client assigned it).
+        value: the refused value, where HubSpot's message names it ("expert was not one of
+            the allowed options", "cheap was not a valid long.").
+        allowed: the values an ``INVALID_OPTION`` allows, where the message lists them.
     """
 
     positions: tuple[int, ...]
@@ -158,6 +161,8 @@ class FailedInput:
     code: str | None = attrs.field(default=None, kw_only=True)
     property_name: str | None = attrs.field(default=None, kw_only=True)
     trace_id: str | None = attrs.field(default=None, kw_only=True)
+    value: str | None = attrs.field(default=None, kw_only=True)
+    allowed: tuple[str, ...] = attrs.field(default=(), kw_only=True)
 
     @property
     def position(self) -> int:

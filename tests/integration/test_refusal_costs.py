@@ -142,6 +142,7 @@ async def test_one_bad_value_per_chunk_costs_two_requests_per_chunk(scripted: Sc
     assert len(result.results) == 2970
     assert sorted(f.position for f in result.failed) == list(range(37, 3000, 100))
     assert all(f.code == "INVALID_OPTION" and f.property_name == "level" for f in result.failed)
+    assert all(f.value == "expert" and f.allowed == ("beginner", "advanced") for f in result.failed)
 
 
 async def test_unattributable_value_is_bisected_under_the_budget(scripted: Scripted) -> None:

@@ -41,6 +41,9 @@ async def test_bad_values_fail_unsent_and_cost_no_request() -> None:
         assert sorted(f.position for f in result.failed) == sorted(bad)
         assert all(not f.sent and f.final for f in result.failed)
         assert {(f.code, f.property_name) for f in result.failed} == {("INVALID_OPTION", "level")}
+        # The reason as fields (issue 15 item 3): the refused value and what is allowed.
+        assert {f.value for f in result.failed} == {"expert"}
+        assert result.failed[0].allowed == ("beginner", "intermediate", "advanced")
         # One schema read plus three chunks, no request spent on a bad record.
         assert emu.stats.total_requests == 4
         assert result.stats.requests == 3
