@@ -421,8 +421,7 @@ class BatchClient:
         an exception. With ``properties_with_history``, chunks hold at most 50 ids (HubSpot's
         cap).
         """
-        extra, chunk_size = self._read_fields(properties, properties_with_history)
-        query = "?archived=true" if archived else "?archived=false"
+        extra, chunk_size, query = self._read_fields(properties, properties_with_history, archived)
         return await self._call(
             READ,
             object_type,
@@ -468,8 +467,7 @@ class BatchClient:
         on_chunk: ChunkHook | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         """``read`` chunk by chunk from an iterable or async iterable (bounded memory)."""
-        extra, chunk_size = self._read_fields(properties, properties_with_history)
-        query = "?archived=true" if archived else "?archived=false"
+        extra, chunk_size, query = self._read_fields(properties, properties_with_history, archived)
         return self._stream(
             READ,
             object_type,
@@ -482,8 +480,9 @@ class BatchClient:
         )
 
     def _read_fields(
-        self, properties: Iterable[str], with_history: Iterable[str]
-    ) -> tuple[dict[str, Any], int]:
+        self, properties: Iterable[str], with_history: Iterable[str], archived: bool
+    ) -> tuple[dict[str, Any], int, str]:
+        """A read's call-wide body fields, its chunk size and its query string."""
         fields: dict[str, Any] = {}
         for name, given in (("properties", properties), ("propertiesWithHistory", with_history)):
             if isinstance(given, str):
@@ -494,7 +493,8 @@ class BatchClient:
             if names:
                 fields[name] = names
         history = "propertiesWithHistory" in fields
-        return fields, min(self._chunk_size, 50) if history else self._chunk_size
+        chunk_size = min(self._chunk_size, 50) if history else self._chunk_size
+        return fields, chunk_size, "?archived=true" if archived else "?archived=false"
 
     def writer(
         self,

@@ -23,9 +23,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._dispatch import CallContext, Counters, Stop, send_chunk
 from ._exceptions import AsyncBatchError
-from ._merge import ChunkOutcome, merge_outcomes, merge_steps
+from ._merge import ChunkOutcome, merge_steps
 from ._models import BatchResult
-from ._plan import Chunk, Key, PlannedInput, Steps, StreamPlanner, record_key
+from ._plan import Chunk, Key, PlannedInput, Steps, StreamPlanner, record_key, run_steps
 
 T = TypeVar("T")
 logger = logging.getLogger("asyncbatch")
@@ -80,6 +80,29 @@ async def release_cooperatively(held: list[object]) -> None:
 _RELEASE = 8192
 
 
+def _merge_steps_for(
+    ctx: CallContext,
+    items: Sequence[PlannedInput],
+    outcomes: Sequence[ChunkOutcome],
+    *,
+    inputs: int,
+    chunks: int,
+    started: float,
+    started_wall: dt.datetime,
+) -> Steps[BatchResult]:
+    stats = ctx.counters.stats(
+        inputs=inputs, records=len(items), chunks=chunks, elapsed=ctx.engine.clock() - started
+    )
+    return merge_steps(
+        items,
+        outcomes,
+        stats=stats,
+        started_at=started_wall,
+        completed_at=dt.datetime.now(dt.UTC),
+        stop_error=stop_error_for(outcomes, ctx.stop),
+    )
+
+
 async def merge_call_cooperatively(
     ctx: CallContext,
     items: Sequence[PlannedInput],
@@ -91,16 +114,14 @@ async def merge_call_cooperatively(
     started_wall: dt.datetime,
 ) -> BatchResult:
     """``merge_call``, giving the event loop a turn every few milliseconds."""
-    stats = ctx.counters.stats(
-        inputs=inputs, records=len(items), chunks=chunks, elapsed=ctx.engine.clock() - started
-    )
-    steps = merge_steps(
+    steps = _merge_steps_for(
+        ctx,
         items,
         outcomes,
-        stats=stats,
-        started_at=started_wall,
-        completed_at=dt.datetime.now(dt.UTC),
-        stop_error=stop_error_for(outcomes, ctx.stop),
+        inputs=inputs,
+        chunks=chunks,
+        started=started,
+        started_wall=started_wall,
     )
     return await cooperatively(steps)
 
@@ -116,20 +137,16 @@ def merge_call(
     started_wall: dt.datetime,
 ) -> BatchResult:
     """One ``BatchResult`` for ``items`` from their outcomes, with the context's counters."""
-    stats = ctx.counters.stats(
-        inputs=inputs,
-        records=len(items),
-        chunks=chunks,
-        elapsed=ctx.engine.clock() - started,
-    )
-    return merge_outcomes(
+    steps = _merge_steps_for(
+        ctx,
         items,
         outcomes,
-        stats=stats,
-        started_at=started_wall,
-        completed_at=dt.datetime.now(dt.UTC),
-        stop_error=stop_error_for(outcomes, ctx.stop),
+        inputs=inputs,
+        chunks=chunks,
+        started=started,
+        started_wall=started_wall,
     )
+    return run_steps(steps)
 
 
 async def run_list(
