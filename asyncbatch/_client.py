@@ -48,7 +48,7 @@ from ._redact import url_secrets
 from ._retry import RetryPolicy
 from ._schedule import (
     cooperatively,
-    merge_call_cooperatively,
+    merge_call,
     release_cooperatively,
     run_list,
     run_stream,
@@ -650,14 +650,16 @@ class BatchClient:
             outcomes = await run_list(ctx, plan.chunks, workers=self._max_concurrency)
         finally:
             self._done(ctx)
-        result = await merge_call_cooperatively(
-            ctx,
-            plan.items,
-            outcomes,
-            inputs=plan.inputs,
-            chunks=len(plan.chunks),
-            started=started,
-            started_wall=started_wall,
+        result = await cooperatively(
+            merge_call(
+                ctx,
+                plan.items,
+                outcomes,
+                inputs=plan.inputs,
+                chunks=len(plan.chunks),
+                started=started,
+                started_wall=started_wall,
+            )
         )
         # Freeing a million planned inputs at once holds the loop too: a slice at a time.
         held = [*plan.chunks, *plan.items]

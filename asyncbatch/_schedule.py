@@ -33,7 +33,6 @@ logger = logging.getLogger("asyncbatch")
 __all__ = [
     "cooperatively",
     "merge_call",
-    "merge_call_cooperatively",
     "release_cooperatively",
     "run_list",
     "run_stream",
@@ -80,7 +79,7 @@ async def release_cooperatively(held: list[object]) -> None:
 _RELEASE = 8192
 
 
-def _merge_steps_for(
+def merge_call(
     ctx: CallContext,
     items: Sequence[PlannedInput],
     outcomes: Sequence[ChunkOutcome],
@@ -90,6 +89,8 @@ def _merge_steps_for(
     started: float,
     started_wall: dt.datetime,
 ) -> Steps[BatchResult]:
+    """The merge of ``items``' outcomes into one ``BatchResult`` with the context's counters,
+    as steps: ``run_steps`` it for a chunk, drive a whole call with ``cooperatively``."""
     stats = ctx.counters.stats(
         inputs=inputs, records=len(items), chunks=chunks, elapsed=ctx.engine.clock() - started
     )
@@ -101,52 +102,6 @@ def _merge_steps_for(
         completed_at=dt.datetime.now(dt.UTC),
         stop_error=stop_error_for(outcomes, ctx.stop),
     )
-
-
-async def merge_call_cooperatively(
-    ctx: CallContext,
-    items: Sequence[PlannedInput],
-    outcomes: Sequence[ChunkOutcome],
-    *,
-    inputs: int,
-    chunks: int,
-    started: float,
-    started_wall: dt.datetime,
-) -> BatchResult:
-    """``merge_call``, giving the event loop a turn every few milliseconds."""
-    steps = _merge_steps_for(
-        ctx,
-        items,
-        outcomes,
-        inputs=inputs,
-        chunks=chunks,
-        started=started,
-        started_wall=started_wall,
-    )
-    return await cooperatively(steps)
-
-
-def merge_call(
-    ctx: CallContext,
-    items: Sequence[PlannedInput],
-    outcomes: Sequence[ChunkOutcome],
-    *,
-    inputs: int,
-    chunks: int,
-    started: float,
-    started_wall: dt.datetime,
-) -> BatchResult:
-    """One ``BatchResult`` for ``items`` from their outcomes, with the context's counters."""
-    steps = _merge_steps_for(
-        ctx,
-        items,
-        outcomes,
-        inputs=inputs,
-        chunks=chunks,
-        started=started,
-        started_wall=started_wall,
-    )
-    return run_steps(steps)
 
 
 async def run_list(
@@ -183,8 +138,16 @@ async def _send_with_hook(ctx: CallContext, chunk: Chunk, outcomes: list[ChunkOu
     outcomes.extend(sink)
     ctx.counters.add(own.counters)
     inputs = sum(len(item.positions) for item in chunk.items)
-    result = merge_call(
-        own, chunk.items, sink, inputs=inputs, chunks=1, started=started, started_wall=started_wall
+    result = run_steps(
+        merge_call(
+            own,
+            chunk.items,
+            sink,
+            inputs=inputs,
+            chunks=1,
+            started=started,
+            started_wall=started_wall,
+        )
     )
     await call_hook(ctx, result)
 
@@ -236,14 +199,16 @@ class _Stream:
     def result(self, dispatch: _Dispatch) -> BatchResult:
         ctx = dispatch.ctx or attrs.evolve(self.ctx, counters=Counters())
         inputs = sum(len(item.positions) for item in dispatch.chunk.items)
-        return merge_call(
-            ctx,
-            dispatch.chunk.items,
-            dispatch.sink,
-            inputs=inputs,
-            chunks=1,
-            started=dispatch.started or ctx.engine.clock(),
-            started_wall=dispatch.started_wall,
+        return run_steps(
+            merge_call(
+                ctx,
+                dispatch.chunk.items,
+                dispatch.sink,
+                inputs=inputs,
+                chunks=1,
+                started=dispatch.started or ctx.engine.clock(),
+                started_wall=dispatch.started_wall,
+            )
         )
 
     async def dispatch(self, chunk: Chunk, group: TaskGroup) -> None:
