@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 import orjson
 
@@ -48,7 +49,7 @@ from ._refusals import Problem, classify_refusal, triage
 from ._retry import Action, ChunkRetry, Decision, RetryPolicy, outcome_unknown
 from ._schema import PropertySchema, check_items
 from ._tokens import TokenSource
-from ._transport import Transport
+from ._transport import RawResponse, Transport
 
 __all__ = [
     "CallContext",
@@ -184,6 +185,8 @@ class _Leaf:
     #: the token generation its last try was sent with, and its refreshes so far
     token_generation: int = 0
     refreshes: int = 0
+    #: the rate-limit headers of its last answer
+    rate: RateLimitInfo | None = None
 
     def part(self, items: tuple[PlannedInput, ...]) -> _Leaf:
         return _Leaf(Chunk(self.chunk.number, items), self.sink, budget=self.budget)
@@ -369,22 +372,53 @@ async def _try_open(
 ) -> tuple[AsyncBatchError | None, int | None]:
     if ctx.stop.error is not None:
         return _conclude_unsent(ctx, leaf)
-    async with ctx.engine.capacity:
-        try:
-            await ctx.engine.limiter.acquire()
-        except LimiterUnavailableError as exc:
-            ctx.stop.set(exc)  # without the shared count nothing may be sent: stop the run
-            return _conclude_unsent(ctx, leaf)
-        reserve = _reserve_reached(ctx.engine)
-        if reserve is not None:
-            ctx.stop_call(reserve)  # reported like HubSpot's DAILY 429: nothing more is sent
-        # Checked after every wait: what the call learnt meanwhile (a stop, a refused
-        # property) applies to this try.
-        if ctx.stop.error is not None or not _drop_refused(ctx, leaf):
-            ctx.engine.limiter.observe(RateLimitInfo())  # nothing was sent
-            return _conclude_unsent(ctx, leaf) if ctx.stop.error is not None else (None, None)
-        body = encode_body([item.input for item in leaf.chunk.items], ctx.operation, ctx.extra)
-        return await _post(ctx, leaf, body, depth)
+    engine = ctx.engine
+    await take_slot(engine.capacity)
+    try:
+        sent = await _limited_post(ctx, leaf, depth)
+    finally:
+        # The slot is free once the answer is in: the next chunk goes out while this one's
+        # answer is read.
+        engine.capacity.release()
+    if sent is None:
+        return _conclude_unsent(ctx, leaf) if ctx.stop.error is not None else (None, None)
+    if isinstance(sent, AsyncBatchError):
+        return sent, None
+    if engine.capacity.statistics().tasks_waiting:
+        await anyio.lowlevel.checkpoint()  # let the next chunk take the slot first
+    return _read_answer(ctx, leaf, sent)
+
+
+async def take_slot(capacity: anyio.CapacityLimiter) -> None:
+    """Take a slot of ``capacity``: at once, without giving the loop a turn, when one is free
+    and nobody waits (anyio's ``acquire`` always yields)."""
+    try:
+        capacity.acquire_nowait()
+    except anyio.WouldBlock:
+        await capacity.acquire()
+
+
+async def _limited_post(
+    ctx: CallContext, leaf: _Leaf, depth: int
+) -> RawResponse | AsyncBatchError | None:
+    """Limiter, then post: the raw answer, the transport's error, or None when nothing was
+    sent (the run stopped, or every record of the leaf was dropped)."""
+    engine = ctx.engine
+    try:
+        await engine.limiter.acquire()
+    except LimiterUnavailableError as exc:
+        ctx.stop.set(exc)  # without the shared count nothing may be sent: stop the run
+        return None
+    reserve = _reserve_reached(engine)
+    if reserve is not None:
+        ctx.stop_call(reserve)  # reported like HubSpot's DAILY 429: nothing more is sent
+    # Checked after every wait: what the call learnt meanwhile (a stop, a refused
+    # property) applies to this try.
+    if ctx.stop.error is not None or not _drop_refused(ctx, leaf):
+        engine.limiter.observe(RateLimitInfo())  # nothing was sent
+        return None
+    body = encode_body([item.input for item in leaf.chunk.items], ctx.operation, ctx.extra)
+    return await _post(ctx, leaf, body, depth)
 
 
 def _conclude_unsent(ctx: CallContext, leaf: _Leaf) -> tuple[None, None]:
@@ -394,7 +428,7 @@ def _conclude_unsent(ctx: CallContext, leaf: _Leaf) -> tuple[None, None]:
 
 async def _post(
     ctx: CallContext, leaf: _Leaf, body: bytes, depth: int
-) -> tuple[AsyncBatchError | None, int | None]:
+) -> RawResponse | AsyncBatchError:
     engine = ctx.engine
     started = engine.clock()
     ctx.counters.requests += 1
@@ -408,24 +442,35 @@ async def _post(
     rate = RateLimitInfo()
     try:
         raw = await engine.transport.post(ctx.url, body, timeout_seconds=engine.timeout)
-        reply = decipher_response(
-            raw.status, raw.headers, _masked(raw.body, engine.secrets), operation=ctx.operation
-        )
-        rate = reply.rate
+        rate = RateLimitInfo.from_headers(raw.headers)
     except (TransportError, APIError) as exc:
-        return exc, None
+        return exc
     finally:
         # On every path, cancellation included: the limiter counts on hearing of each
         # request it let start.
         engine.limiter.observe(rate, started=started)
         engine.daily.heard(rate)
+    leaf.rate = rate
+    return raw
+
+
+def _read_answer(
+    ctx: CallContext, leaf: _Leaf, raw: RawResponse
+) -> tuple[AsyncBatchError | None, int | None]:
+    reply = decipher_response(
+        raw.status,
+        raw.headers,
+        _masked(raw.body, ctx.engine.secrets),
+        operation=ctx.operation,
+        rate=leaf.rate,
+    )
     if reply.response is None:
         assert reply.error is not None
         if not _refuses_the_request(reply.error):
             ctx.open_gate()
         return reply.error, raw.status
     ctx.open_gate()
-    logger.debug("chunk %d: HTTP %d, %d inputs", leaf.chunk.number, raw.status, len(body))
+    logger.debug("chunk %d: HTTP %d", leaf.chunk.number, raw.status)
     leaf.sink.append(ctx.outcome(leaf.chunk, response=reply.response, status_code=raw.status))
     return None, raw.status
 

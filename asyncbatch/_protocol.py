@@ -215,7 +215,12 @@ def decipher_error(status: int, headers: Mapping[str, str], body: bytes) -> APIE
 
 
 def decipher_response(
-    status: int, headers: Mapping[str, str], body: bytes, *, operation: OperationSpec
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    operation: OperationSpec,
+    rate: RateLimitInfo | None = None,
 ) -> Reply:
     """Read one HubSpot batch answer. Never raises for anything the server sends.
 
@@ -224,7 +229,8 @@ def decipher_response(
     ``Reply.error`` (a ``MalformedResponseError`` for the latter, which the retry rule
     resends only for an idempotent operation).
     """
-    rate = RateLimitInfo.from_headers(headers)
+    if rate is None:  # the caller may have read them already
+        rate = RateLimitInfo.from_headers(headers)
     data: Any
     try:
         data = orjson.loads(body) if body else None

@@ -119,9 +119,11 @@ async def run_list(
             else:
                 await _send_with_hook(ctx, chunk, outcomes)
 
+    # A worker more than the slots for every two: while one reads its answer, the slot it
+    # freed sends the next chunk of a waiting worker (``send_chunk`` frees it before reading).
     with ctx.scope:
         async with anyio.create_task_group() as group:
-            for _ in range(min(workers, len(chunks))):
+            for _ in range(min(workers + (workers + 1) // 2, len(chunks))):
                 group.start_soon(worker)
     if ctx.scope.cancel_called:
         ctx.abandon()
