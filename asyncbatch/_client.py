@@ -34,6 +34,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._limiters import Clock, LimiterLike, RateLimit, Sleep, as_limiter, make_limiter
+from ._merge import CallMerge
 from ._models import BatchResult
 from ._operations import ARCHIVE, CREATE, READ, UPDATE, UPSERT, OperationSpec
 from ._plan import (
@@ -48,7 +49,6 @@ from ._redact import url_secrets
 from ._retry import RetryPolicy
 from ._schedule import (
     cooperatively,
-    merge_call,
     release_cooperatively,
     run_list,
     run_stream,
@@ -646,33 +646,36 @@ class BatchClient:
         ctx.on_chunk = on_chunk
         started_wall = dt.datetime.now(dt.UTC)
         started = self._engine.clock()
+        merge = CallMerge(plan.records, plan.item)
         try:
-            outcomes = await run_list(ctx, plan.chunks, workers=self._max_concurrency)
+            await run_list(ctx, plan, merge, workers=self._max_concurrency)
         finally:
             self._done(ctx)
+        stats = ctx.counters.stats(
+            inputs=plan.inputs,
+            records=plan.records,
+            chunks=plan.chunk_count,
+            elapsed=self._engine.clock() - started,
+        )
         result = await cooperatively(
-            merge_call(
-                ctx,
-                plan.items,
-                outcomes,
-                inputs=plan.inputs,
-                chunks=len(plan.chunks),
-                started=started,
-                started_wall=started_wall,
+            merge.finish(
+                stop=ctx.stop.error,
+                stats=stats,
+                started_at=started_wall,
+                completed_at=dt.datetime.now(dt.UTC),
             )
         )
-        # Freeing a million planned inputs at once holds the loop too: a slice at a time.
-        held = [*plan.chunks, *plan.items]
-        del plan, steps
-        outcomes.clear()
-        await release_cooperatively(held)
+        # Freeing a million planned records at once holds the loop too: a slice at a time.
+        del merge, steps
+        for held in plan.release():
+            await release_cooperatively(held)
         stats = result.stats
         logger.info(
             "%s %s: %d inputs, %d written, %d failed, %d requests, %d retries, %.2f s",
             operation.name,
             object_type,
             stats.inputs,
-            len(result.results),
+            len(result.result_positions),
             len(result.failed),
             stats.requests,
             stats.retries,

@@ -360,7 +360,9 @@ async def _try_once(
 ) -> tuple[AsyncBatchError | None, int | None]:
     """One try: canary, slot, limiter, post. Returns (None, status) once the leaf concluded
     (answered or never sent), else the error the try ended with."""
-    if not ctx.gate.is_set():
+    # Tries still queued behind the canary when the gate opened go first (FIFO): a chunk
+    # taken later must not overtake them through the free slot.
+    if not ctx.gate.is_set() or ctx.canary.locked():
         async with ctx.canary:  # one try at a time until the gate opens
             if not ctx.gate.is_set():
                 return await _try_open(ctx, leaf, depth)

@@ -11,7 +11,7 @@ nothing can go missing whatever the server answered.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -35,7 +35,7 @@ from ._models import (
 from ._plan import STEP, Chunk, PlannedInput, Steps, run_steps
 from ._refusals import allowed_options, refused_value
 
-__all__ = ["ChunkOutcome", "merge_outcomes", "merge_steps", "synthesize_error"]
+__all__ = ["CallMerge", "ChunkOutcome", "merge_outcomes", "merge_steps", "synthesize_error"]
 
 
 @attrs.frozen
@@ -225,19 +225,63 @@ def merge_steps(
     for count, outcome in enumerate(outcomes, 1):
         if not count % 16:  # 16 chunks: at most 1,600 inputs
             yield
-        merger.absorbed.update(outcome.absorbed)
-        if not outcome.chunk.items:  # only a note of inputs merged into another
-            continue
-        if outcome.response is None:
-            merger.add_failed_chunk(outcome)
-        else:
-            merger.add_response(outcome, outcome.response)
-    yield from merger.add_unsent(items)
+        merger.add(outcome)
+    by_index = {item.index: item for item in items}
+    indexes = [item.index for item in items]
+    yield from merger.add_unsent(indexes, by_index.__getitem__)
     return (
         yield from merger.result(
-            items, stats=stats, started_at=started_at, completed_at=completed_at
+            indexes, stats=stats, started_at=started_at, completed_at=completed_at
         )
     )
+
+
+class CallMerge:
+    """One list call's merge, fed each chunk's outcomes as the chunk ends (so its objects
+    can go), finished once the call is: the answer for records ``0..records-1``, with
+    ``item(index)`` building a record that no outcome covered."""
+
+    def __init__(self, records: int, item: Callable[[int], PlannedInput]) -> None:
+        self._records = records
+        self._item = item
+        self._merger = _Merger(None)
+        self._unsent = False
+        self._errors: list[AsyncBatchError] = []
+
+    def add(self, outcomes: Iterable[ChunkOutcome], stop_now: AsyncBatchError | None) -> None:
+        """Merge one chunk's outcomes; ``stop_now`` is the run's stop as it stands."""
+        self._merger.stop_error = stop_now
+        for outcome in outcomes:
+            if outcome.chunk.items:
+                self._unsent = self._unsent or not outcome.sent
+                if outcome.error is not None:
+                    self._errors.append(outcome.error)
+            self._merger.add(outcome)
+
+    def stop_error(self, stop: AsyncBatchError | None) -> AsyncBatchError | None:
+        """The run's stop, if any input failed because of it (as ``stop_error_for``)."""
+        if stop is None:
+            return None
+        return stop if self._unsent or any(e is stop for e in self._errors) else None
+
+    def finish(
+        self,
+        *,
+        stop: AsyncBatchError | None,
+        stats: RunStats,
+        started_at: dt.datetime,
+        completed_at: dt.datetime,
+    ) -> Steps[BatchResult]:
+        """The call's ``BatchResult``, as steps."""
+        merger = self._merger
+        merger.stop_error = self.stop_error(stop)
+        indexes = range(self._records)
+        yield from merger.add_unsent(indexes, self._item)
+        return (
+            yield from merger.result(
+                indexes, stats=stats, started_at=started_at, completed_at=completed_at
+            )
+        )
 
 
 class _Merger:
@@ -281,6 +325,16 @@ class _Merger:
             value=refused_value(text) if text else None,
             allowed=allowed_options(text) if code == "INVALID_OPTION" else (),
         )
+
+    def add(self, outcome: ChunkOutcome) -> None:
+        """Merge one outcome."""
+        self.absorbed.update(outcome.absorbed)
+        if not outcome.chunk.items:  # only a note of inputs merged into another
+            return
+        if outcome.response is None:
+            self.add_failed_chunk(outcome)
+        else:
+            self.add_response(outcome, outcome.response)
 
     def add_failed_chunk(self, outcome: ChunkOutcome) -> None:
         error = outcome.error
@@ -347,54 +401,57 @@ class _Merger:
                 bucket.append(stamp)
         self.links.update(response.links or {})
 
-    def add_unsent(self, items: Sequence[PlannedInput]) -> Steps[None]:
+    def add_unsent(
+        self, indexes: Sequence[int], item: Callable[[int], PlannedInput]
+    ) -> Steps[None]:
         # A safety net: an input no outcome covered is reported, never lost.
-        for count, item in enumerate(items, 1):
+        for count, index in enumerate(indexes, 1):
             if not count % STEP:
                 yield
-            index = item.index
             if index in self.written or index in self.failed or index in self.absorbed:
                 continue
+            planned = item(index)
             missing = StandardError(
                 status="error",
                 category="NOT_SENT",
                 message="the run ended before this input was sent",
-                context={"ids": [item.input.id]},
+                context={"ids": [planned.input.id]},
             )
             self.errors.append(missing)
-            self.fail(item, missing, _UNSENT, final=False)
+            self.fail(planned, missing, _UNSENT, final=False)
             self.statuses.add("CANCELED")
 
-    def status(self, items: Sequence[PlannedInput]) -> str:
+    def status(self, records: int) -> str:
         if self.stop_error is not None or not self.statuses:
-            return "CANCELED" if self.stop_error is not None or items else "COMPLETE"
+            return "CANCELED" if self.stop_error is not None or records else "COMPLETE"
         if self.statuses == {"COMPLETE"}:
             return "COMPLETE"
         return next((s for s in ("PROCESSING", "PENDING") if s in self.statuses), "CANCELED")
 
     def result(
         self,
-        items: Sequence[PlannedInput],
+        indexes: Sequence[int],
         *,
         stats: RunStats,
         started_at: dt.datetime,
         completed_at: dt.datetime,
     ) -> Steps[BatchResult]:
-        # In the inputs' order (the items are in index order, the order of first positions).
+        # In the inputs' order (the indexes are in the order of first positions).
         results: list[SimplePublicObject] = []
         positions: list[tuple[int, ...]] = []
         failed: list[FailedInput] = []
-        for count, item in enumerate(items, 1):
+        written, failures = self.written, self.failed
+        for count, index in enumerate(indexes, 1):
             if not count % STEP:
                 yield
-            done = self.written.get(item.index)
+            done = written.get(index)
             if done is not None:
                 results.append(done[0])
                 positions.append(done[1])
-            elif item.index in self.failed:
-                failed.append(self.failed[item.index])
+            elif index in failures:
+                failed.append(failures[index])
         return BatchResult(
-            status=self.status(items),
+            status=self.status(len(indexes)),
             results=results + self.extra_results,
             result_positions=positions + [() for _ in self.extra_results],
             errors=self.errors,
