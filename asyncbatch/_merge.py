@@ -11,7 +11,8 @@ nothing can go missing whatever the server answered.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -26,6 +27,7 @@ from ._exceptions import (
 from ._models import (
     BatchResponse,
     BatchResult,
+    Deferred,
     ErrorDetail,
     FailedInput,
     RunStats,
@@ -145,32 +147,45 @@ def _unique_traces(items: Sequence[PlannedInput]) -> dict[str, PlannedInput]:
     return {trace: item for trace, item in seen.items() if item is not None}
 
 
-def _names_other_record(result: SimplePublicObject, item: PlannedInput) -> bool:
+def _fields(entry: Any) -> tuple[str, str | None, Mapping[str, str | None]]:
+    """A result's id, trace id and properties: of a built object, or of the answer's JSON
+    object as ``_protocol`` checked it (``Deferred``)."""
+    if type(entry) is dict:
+        return entry["id"], entry.get("objectWriteTraceId"), entry["properties"]
+    return entry.id, entry.object_write_trace_id, entry.properties
+
+
+def _names_other_record(
+    result_id: str, properties: Mapping[str, str | None], item: PlannedInput
+) -> bool:
     # A result whose trace id says one input and whose key says another is not attributed by
     # the trace id alone: the key is what HubSpot wrote.
     id_property = item.input.id_property
     if not item.input.id:  # a record to create: HubSpot gives it its id
         return False
     if id_property is None:
-        return result.id != item.input.id
-    value = result.properties.get(id_property)
-    return value is not None and value.strip().casefold() != item.input.id.strip().casefold()
+        return result_id != item.input.id
+    value = properties.get(id_property)
+    if value is None or value == item.input.id:
+        return False
+    return value.strip().casefold() != item.input.id.strip().casefold()
 
 
 def _match_result(
-    result: SimplePublicObject,
+    entry: Any,
     by_trace: dict[str, PlannedInput],
     by_id: dict[tuple[str | None, str], PlannedInput],
 ) -> PlannedInput | None:
-    if result.object_write_trace_id is not None:
-        item = by_trace.get(result.object_write_trace_id)
-        if item is not None and not _names_other_record(result, item):
+    result_id, trace, properties = _fields(entry)
+    if trace is not None:
+        item = by_trace.get(trace)
+        if item is not None and not _names_other_record(result_id, properties, item):
             return item
-    item = by_id.get((None, result.id))
+    item = by_id.get((None, result_id))
     if item is not None:
         return item
     for (id_property, value), candidate in by_id.items():
-        if id_property is not None and result.properties.get(id_property) == value:
+        if id_property is not None and properties.get(id_property) == value:
             return candidate
     return None
 
@@ -289,10 +304,12 @@ class _Merger:
 
     def __init__(self, stop_error: AsyncBatchError | None) -> None:
         self.stop_error = stop_error
-        self.written: dict[int, tuple[SimplePublicObject, tuple[int, ...]]] = {}
+        self.written: dict[int, tuple[Any, tuple[int, ...]]] = {}
         self.failed: dict[int, FailedInput] = {}
         self.absorbed: set[int] = set()
-        self.extra_results: list[SimplePublicObject] = []
+        self.extra_results: list[Any] = []
+        #: builds the answers' unbuilt results (``Deferred``), once one was seen
+        self.build: Callable[[list[Any]], list[SimplePublicObject]] | None = None
         self.errors: list[StandardError] = []
         self.statuses: set[str] = set()
         self.requested: list[dt.datetime] = []
@@ -360,7 +377,8 @@ class _Merger:
         chunk_items = outcome.chunk.items
         by_trace = _unique_traces(chunk_items)
         by_id = {(item.input.id_property, item.input.id): item for item in chunk_items}
-        for result in response.results:
+        self.build = response.builder or self.build
+        for result in response.entries:
             matched = _match_result(result, by_trace, by_id)
             if matched is None or matched.index in self.written:
                 self.extra_results.append(result)
@@ -437,7 +455,7 @@ class _Merger:
         completed_at: dt.datetime,
     ) -> Steps[BatchResult]:
         # In the inputs' order (the indexes are in the order of first positions).
-        results: list[SimplePublicObject] = []
+        results: list[Any] = []
         positions: list[tuple[int, ...]] = []
         failed: list[FailedInput] = []
         written, failures = self.written, self.failed
@@ -450,9 +468,10 @@ class _Merger:
                 positions.append(done[1])
             elif index in failures:
                 failed.append(failures[index])
+        results += self.extra_results
         return BatchResult(
             status=self.status(len(indexes)),
-            results=results + self.extra_results,
+            results=results if self.build is None else Deferred(results, self.build),
             result_positions=positions + [() for _ in self.extra_results],
             errors=self.errors,
             num_errors=len(self.errors),
