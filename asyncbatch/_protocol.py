@@ -304,10 +304,13 @@ def _accounted(raw: Any) -> dict[str, Any]:
     properties = raw.get("properties", _NO_PROPERTIES)
     if properties is _NO_PROPERTIES:
         raw["properties"] = {}
-    elif type(properties) is not dict or not all(
-        type(v) is str or v is None for v in properties.values()
-    ):
+    elif type(properties) is not dict:
         raw["properties"] = structure(properties, dict[str, str | None])
+    else:
+        for value in properties.values():
+            if type(value) is not str and value is not None:
+                raw["properties"] = structure(properties, dict[str, str | None])
+                break
     trace = raw.get("objectWriteTraceId")
     if trace is not None and type(trace) is not str:
         del raw["objectWriteTraceId"]
