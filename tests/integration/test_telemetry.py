@@ -332,7 +332,7 @@ async def test_without_opentelemetry_the_client_works(monkeypatch: pytest.Monkey
     with pytest.raises(ImportError):
         import opentelemetry  # noqa: F401
     with pytest.raises(asyncbatch.InvalidInputError, match=r"asyncbatch\[otel\]"):
-        asyncbatch.BatchClient(TOKEN, tracer_provider=TracerProvider())
+        asyncbatch.BatchClient(TOKEN, tracer_provider=object())  # type: ignore[arg-type]
     async with Emulator(EmulatorConfig(token=TOKEN)) as emu:
         async with _client(emu, None) as client:  # telemetry=True, the default
             assert client._engine.observer is None
