@@ -21,7 +21,7 @@ import ssl as ssl_module
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
 
@@ -36,6 +36,7 @@ from ._exceptions import (
 from ._limiters import Clock, LimiterLike, RateLimit, Sleep, as_limiter, make_limiter
 from ._merge import CallMerge
 from ._models import BatchResult
+from ._observe import make_observer
 from ._operations import ARCHIVE, CREATE, READ, UPDATE, UPSERT, OperationSpec
 from ._plan import (
     StreamPlanner,
@@ -58,6 +59,10 @@ from ._tokens import TokenProvider, TokenSource, check_token
 from ._transport import AiohttpTransport, Network, Transport, check_base_url
 from ._version import __version__
 from ._writer import BatchWriter, WriteOperation
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["DEFAULT_BASE_URL", "BatchClient"]
 
@@ -162,10 +167,16 @@ class BatchClient:
             would refuse fail unsent, naming the property); if they cannot be read (403/404,
             or any failure), one warning, and the call goes on unchecked. ``"on"``: a schema
             that cannot be read is an error before anything is sent. ``"off"``: no check.
+        telemetry: with OpenTelemetry installed (``asyncbatch[otel]``), a CLIENT span per HTTP
+            request and request/record metrics, through the global providers (no-ops until
+            the application configures them); ``False``: none. Without OpenTelemetry,
+            nothing is imported or recorded. See the README, "Metrics and traces".
+        tracer_provider, meter_provider: OpenTelemetry providers to use instead of the
+            global ones.
 
     Raises:
         InvalidInputError: a bad argument, or no token anywhere (or ``redis_url`` without
-            the ``redis`` extra).
+            the ``redis`` extra, or a provider without OpenTelemetry installed).
     """
 
     def __init__(
@@ -189,6 +200,9 @@ class BatchClient:
         sleep: Sleep | None = None,
         seed: int | None = None,
         check_properties: CheckMode = "auto",
+        telemetry: bool = True,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         self._max_concurrency = _check_positive_int("max_concurrency", max_concurrency)
         self._base_url = check_base_url(base_url)
@@ -223,6 +237,9 @@ class BatchClient:
             secrets=[s.encode() for s in ([token] if token else []) + _proxy_secrets(proxy)],
             tokens=tokens,
             daily_reserve=_check_reserve(daily_reserve),
+            observer=make_observer(
+                telemetry=telemetry, tracer_provider=tracer_provider, meter_provider=meter_provider
+            ),
         )
         self._calls: set[CallContext] = set()
         # Endpoints (object type and operation) a request was answered on without a
@@ -546,7 +563,7 @@ class BatchClient:
             cached = self._schemas.get(object_type)
             if cached is None:
                 url = f"{self._base_url}/crm/v3/properties/{object_type}"
-                data = await fetch_json(self._engine, url)
+                data = await fetch_json(self._engine, url, object_type=object_type)
                 try:
                     cached = PropertySchema.from_json(object_type, data)
                 except ValueError as exc:
@@ -605,7 +622,7 @@ class BatchClient:
 
     def _context(self, operation: OperationSpec, object_type: str, query: str = "") -> CallContext:
         url = f"{self._objects_url(object_type)}/{operation.path}{query}"
-        ctx = CallContext(self._engine, url, operation)
+        ctx = CallContext(self._engine, url, operation, object_type=object_type)
         if url in self._proven:  # answered before without a request-level refusal
             ctx.gate.set()
         self._calls.add(ctx)
@@ -669,6 +686,8 @@ class BatchClient:
         del merge, steps
         for held in plan.release():
             await release_cooperatively(held)
+        if self._engine.observer is not None:
+            self._engine.observer.results(operation.name, object_type, result)
         stats = result.stats
         logger.info(
             "%s %s: %d inputs, %d written, %d failed, %d requests, %d retries, %.2f s",
@@ -723,6 +742,8 @@ class BatchClient:
         try:
             async with receive:
                 async for result in receive:
+                    if self._engine.observer is not None:
+                        self._engine.observer.results(operation.name, object_type, result)
                     yield result
             await pump  # raises the source's own error that ended the input, if any
         finally:

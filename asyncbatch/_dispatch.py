@@ -36,6 +36,7 @@ from ._exceptions import (
 from ._limiters import Clock, RateLimiter, Sleep
 from ._merge import ChunkOutcome
 from ._models import BatchResult, RunStats
+from ._observe import Observer, Request
 from ._operations import OperationSpec
 from ._plan import Chunk, PlannedInput, coalesce_named, may_share_a_record
 from ._protocol import (
@@ -137,6 +138,8 @@ class Engine:
     #: stop sending before the account's requests left today fall below this
     daily_reserve: int = 0
     daily: DailyBudget = attrs.Factory(lambda: DailyBudget())
+    #: told of each request (OpenTelemetry, ``_telemetry``); None: no telemetry
+    observer: Observer | None = None
 
 
 @attrs.define
@@ -187,6 +190,9 @@ class _Leaf:
     refreshes: int = 0
     #: the rate-limit headers of its last answer
     rate: RateLimitInfo | None = None
+    #: requests sent with this leaf's chunk so far, counted for the observer only (its
+    #: resends are the later ones)
+    sends: int = 0
 
     def part(self, items: tuple[PlannedInput, ...]) -> _Leaf:
         return _Leaf(Chunk(self.chunk.number, items), self.sink, budget=self.budget)
@@ -199,6 +205,7 @@ class CallContext:
     engine: Engine
     url: str
     operation: OperationSpec
+    object_type: str = ""
     counters: Counters = attrs.Factory(Counters)
     stop: Stop = attrs.Factory(Stop)
     scope: anyio.CancelScope = attrs.Factory(anyio.CancelScope)
@@ -284,20 +291,27 @@ def _problem_error(problem: Problem, where: str) -> ValidationError:
     return ValidationError(message, status=400, body=body, category="VALIDATION_ERROR")
 
 
-async def fetch_json(engine: Engine, url: str) -> Any:
+async def fetch_json(engine: Engine, url: str, *, object_type: str = "") -> Any:
     """GET ``url`` under the limiter and the retry rule (as a chunk is sent); its JSON.
 
     Raises:
         APIError, TransportError: the final failure, once the rule gives up.
     """
     retry = ChunkRetry(engine.policy)
+    attempt = 0
     while True:
         async with engine.capacity:
             await engine.limiter.acquire()
             started = engine.clock()
             rate = RateLimitInfo()
             try:
-                raw = await engine.transport.get(url, timeout_seconds=engine.timeout)
+                send: Awaitable[RawResponse] = engine.transport.get(
+                    url, timeout_seconds=engine.timeout
+                )
+                if engine.observer is not None:
+                    attempt += 1
+                    send = engine.observer.around(send, _get_request(url, object_type, attempt))
+                raw = await send
                 rate = RateLimitInfo.from_headers(raw.headers)
             finally:
                 engine.limiter.observe(rate, started=started)
@@ -443,7 +457,13 @@ async def _post(
         leaf.token_generation = engine.tokens.generation
     rate = RateLimitInfo()
     try:
-        raw = await engine.transport.post(ctx.url, body, timeout_seconds=engine.timeout)
+        send: Awaitable[RawResponse] = engine.transport.post(
+            ctx.url, body, timeout_seconds=engine.timeout
+        )
+        if engine.observer is not None:
+            leaf.sends += 1
+            send = engine.observer.around(send, _post_request(ctx, leaf, depth))
+        raw = await send
         rate = RateLimitInfo.from_headers(raw.headers)
     except (TransportError, APIError) as exc:
         return exc
@@ -475,6 +495,25 @@ def _read_answer(
     logger.debug("chunk %d: HTTP %d", leaf.chunk.number, raw.status)
     leaf.sink.append(ctx.outcome(leaf.chunk, response=reply.response, status_code=raw.status))
     return None, raw.status
+
+
+def _post_request(ctx: CallContext, leaf: _Leaf, depth: int) -> Request:
+    return Request(
+        method="POST",
+        url=ctx.url,
+        operation=ctx.operation.name,
+        object_type=ctx.object_type,
+        inputs=len(leaf.chunk.items),
+        attempt=leaf.sends,
+        chunk=leaf.chunk.number,
+        split_depth=depth,
+    )
+
+
+def _get_request(url: str, object_type: str, attempt: int) -> Request:
+    return Request(
+        method="GET", url=url, operation="properties", object_type=object_type, attempt=attempt
+    )
 
 
 #: Shorter "tokens" (tests' "T") would mask letters of every answer, not a secret.
