@@ -496,6 +496,30 @@ class BatchClient:
             on_chunk=on_chunk,
         )
 
+    def stream_create(
+        self,
+        object_type: str,
+        records: Iterable[object] | AsyncIterable[object],
+        *,
+        on_chunk: ChunkHook | None = None,
+    ) -> AsyncGenerator[BatchResult, None]:
+        """``create`` chunk by chunk from an iterable or async iterable (bounded memory).
+
+        As ``create``: records are never coalesced, and a chunk whose failure may follow its
+        application is not resent (its inputs fail with category ``OUTCOME_UNKNOWN``).
+        """
+        return self._stream(CREATE, object_type, records, None, on_chunk=on_chunk)
+
+    def stream_archive(
+        self,
+        object_type: str,
+        ids: Iterable[object] | AsyncIterable[object],
+        *,
+        on_chunk: ChunkHook | None = None,
+    ) -> AsyncGenerator[BatchResult, None]:
+        """``archive`` chunk by chunk from an iterable or async iterable of record ids."""
+        return self._stream(ARCHIVE, object_type, ids, None, on_chunk=on_chunk)
+
     def _read_fields(
         self, properties: Iterable[str], with_history: Iterable[str], archived: bool
     ) -> tuple[dict[str, Any], int, str]:

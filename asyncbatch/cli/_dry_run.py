@@ -1,6 +1,7 @@
 """``--dry-run``: read and validate FILE, plan its chunks as a run would, print what would be
-sent, send nothing. Reads the input (I/O) and prints to stdout and stderr; connects to nothing
-(not even the shared limiter's Redis) and opens nothing for writing.
+sent (for an archive: how many records it would archive), send nothing. Reads the input (I/O)
+and prints to stdout and stderr; connects to nothing (not even the shared limiter's Redis) and
+opens nothing for writing.
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def dry_run(job: Prepared) -> Outcome:
 def _print_plan(job: Prepared, *, records: int, bad: int, coalesced: int, chunks: int) -> None:
     o, rate = job.options, job.rate
     per_second = rate.requests / rate.per_seconds
+    distinct = max(0, records - bad - coalesced)
     rows = [
         ("records", f"{records:,}"),
         ("invalid", f"{bad:,}"),
         ("coalesced", f"{coalesced:,}"),
+        (f"to {o.operation}", f"{distinct:,} {'ids' if o.verb.takes_ids else 'records'}"),
         ("chunks", f"{chunks:,}"),
         ("requests", f"{chunks:,} (one a chunk; retries and splits not counted)"),
         ("rate", f"{rate.requests} requests per {rate.per_seconds:g} s"),

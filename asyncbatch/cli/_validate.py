@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import attrs
 
 from .._exceptions import InvalidInputError
-from .._plan import Operation, StreamPlanner
+from .._plan import StreamPlanner
 from ._records import SourceRecord
 
 __all__ = ["SHOWN_BAD_ROWS", "BadRow", "RowCheck", "Scan", "Scanner", "refusal", "scan"]
@@ -62,7 +62,7 @@ class RowCheck:
     def __init__(
         self,
         *,
-        operation: Operation,
+        operation: str,
         id_property: str | None,
         chunk_size: int,
         id_column: str | None = None,
