@@ -55,7 +55,7 @@ from ._schedule import (
     run_stream,
 )
 from ._schema import PropertySchema, check_id_property
-from ._tokens import TokenProvider, TokenSource, check_token
+from ._tokens import BindableTokenProvider, TokenProvider, TokenSource, check_token
 from ._transport import AiohttpTransport, Network, Transport, check_base_url
 from ._version import __version__
 from ._writer import BatchWriter, WriteOperation
@@ -122,8 +122,14 @@ def _check_timeout(value: object) -> float:
     return seconds
 
 
-def _token_source(access_token: object) -> tuple[str | None, TokenSource | None]:
-    """A fixed token, or a provider to ask (at the start, and after each expiry)."""
+def _token_source(
+    access_token: object, transport: AiohttpTransport, *, base_url: str, timeout: float
+) -> tuple[str | None, TokenSource | None]:
+    """A fixed token, or a provider to ask (at the start, after each expiry, and when a
+    bound provider says its token is due)."""
+    if isinstance(access_token, BindableTokenProvider):
+        bound = access_token.bind(base_url=base_url, transport=transport, timeout_seconds=timeout)
+        return None, TokenSource(bound)
     if callable(access_token):
         return None, TokenSource(access_token)
     token = access_token if access_token is not None else os.environ.get("HUBSPOT_ACCESS_TOKEN")
@@ -141,7 +147,10 @@ class BatchClient:
             Or a sync or async callable returning the current token: it is called before the
             first request and again after HubSpot answers 401 ``EXPIRED_AUTHENTICATION``
             (once per expiry, shared by every chunk in flight), and the chunk is resent, so
-            an expiring OAuth token never stops a run. Every token it gives is masked.
+            an expiring OAuth token never stops a run. Every token it gives is masked. Or an
+            ``OAuthRefresh`` (a public app's client id, secret and refresh token): it
+            refreshes the token itself, shortly before it expires, at ``base_url`` +
+            ``/oauth/v1/token`` unless given a ``token_url``; a refused refresh stops the run.
         base_url: ``https://api.hubapi.com`` by default; plain ``http://`` only to loopback.
         max_concurrency: at most this many requests in flight.
         rate_limit: at most ``requests`` starts per ``per_seconds`` rolling window.
@@ -181,7 +190,7 @@ class BatchClient:
 
     def __init__(
         self,
-        access_token: str | TokenProvider | None = None,
+        access_token: str | TokenProvider | BindableTokenProvider | None = None,
         *,
         base_url: str = DEFAULT_BASE_URL,
         max_concurrency: int = 10,
@@ -213,16 +222,23 @@ class BatchClient:
         self._owns_limiter = limiter is None
         token: str | None = None
         tokens: TokenSource | None = None
+        timeout = _check_timeout(timeout_seconds)
         if transport is None:
-            token, tokens = _token_source(access_token)
             network = Network(proxy=proxy, trust_env=trust_env, ssl=ssl)
             network.ssl_context()  # a CA bundle that cannot be read fails here, not per chunk
-            transport = AiohttpTransport(
-                token=token or "",
+            wire = AiohttpTransport(
+                token="",
                 max_connections=self._max_concurrency,
                 user_agent=f"asyncbatch/{__version__}",
                 network=network,
             )
+            token, tokens = _token_source(
+                access_token, wire, base_url=self._base_url, timeout=timeout
+            )
+            wire.set_token(token or "")
+            transport = wire
+        secrets = [token] if token else []
+        secrets += _proxy_secrets(proxy) + (tokens.secrets() if tokens is not None else [])
         self._engine = Engine(
             transport=transport,
             limiter=as_limiter(limiter)
@@ -231,10 +247,10 @@ class BatchClient:
             capacity=anyio.CapacityLimiter(self._max_concurrency),
             policy=retry if retry is not None else RetryPolicy(),
             rng=random.Random(seed),
-            timeout=_check_timeout(timeout_seconds),
+            timeout=timeout,
             clock=clock,
             sleep=sleep,
-            secrets=[s.encode() for s in ([token] if token else []) + _proxy_secrets(proxy)],
+            secrets=[s.encode() for s in secrets],
             tokens=tokens,
             daily_reserve=_check_reserve(daily_reserve),
             observer=make_observer(

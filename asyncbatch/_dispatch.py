@@ -131,7 +131,8 @@ class Engine:
     timeout: float
     clock: Clock
     sleep: Sleep
-    #: texts the client knows are secret (the token): masked in every answer it reads
+    #: texts the client knows are secret (the token, a token provider's secrets, a proxy's
+    #: password): masked in every answer it reads
     secrets: list[bytes] = attrs.Factory(list)
     #: the caller's token provider, when the token may change during a run
     tokens: TokenSource | None = None
@@ -299,7 +300,9 @@ async def fetch_json(engine: Engine, url: str, *, object_type: str = "") -> Any:
     """
     retry = ChunkRetry(engine.policy)
     attempt = 0
+    refreshed = False
     while True:
+        generation = await _current_token(engine)
         async with engine.capacity:
             await engine.limiter.acquire()
             started = engine.clock()
@@ -325,6 +328,10 @@ async def fetch_json(engine: Engine, url: str, *, object_type: str = "") -> Any:
                 )
         else:
             error = decipher_error(raw.status, raw.headers, body)
+        if not refreshed and engine.tokens is not None and _expired(error):
+            refreshed = True
+            await refresh_token(engine, generation)
+            continue
         decision = retry.after(error, chunk_size=1, rng=engine.rng)
         if decision.action is Action.RETRY:
             await engine.sleep(decision.delay)
@@ -386,7 +393,7 @@ async def _try_once(
 async def _try_open(
     ctx: CallContext, leaf: _Leaf, depth: int
 ) -> tuple[AsyncBatchError | None, int | None]:
-    if ctx.stop.error is not None:
+    if ctx.stop.error is not None or not await _token_ready(ctx):
         return _conclude_unsent(ctx, leaf)
     engine = ctx.engine
     await take_slot(engine.capacity)
@@ -520,31 +527,67 @@ def _get_request(url: str, object_type: str, attempt: int) -> Request:
 _MIN_SECRET = 8
 
 
-async def refresh_token(engine: Engine, generation: int) -> None:
-    """Ask the token provider for a token newer than ``generation`` and send it from now on."""
+async def refresh_token(engine: Engine, generation: int, *, expired: bool = True) -> None:
+    """Ask the token provider for a token newer than ``generation`` (``expired``: HubSpot
+    refused the current one; else it is only due) and send it from now on. Every secret the
+    provider holds joins the ones masked in what the client reads.
+
+    Raises:
+        AsyncBatchError: the provider gave no token, or its refresh failed.
+    """
     assert engine.tokens is not None
-    token = await engine.tokens.refresh(generation)
-    secret = token.encode()
-    if secret not in engine.secrets:
-        engine.secrets.append(secret)
+    token = await engine.tokens.refresh(generation, expired=expired)
+    for text in [token, *engine.tokens.secrets()]:
+        secret = text.encode()
+        if secret not in engine.secrets:
+            engine.secrets.append(secret)
     set_token = getattr(engine.transport, "set_token", None)
     if set_token is not None:
         set_token(token)
 
 
+async def _current_token(engine: Engine) -> int:
+    """Refresh the token first if it is due (a bound provider's expiry is near); the token
+    generation to send with.
+
+    Raises:
+        AsyncBatchError: the refresh failed.
+    """
+    tokens = engine.tokens
+    if tokens is None:
+        return 0
+    if tokens.due():
+        await refresh_token(engine, tokens.generation, expired=False)
+    return tokens.generation
+
+
+async def _token_ready(ctx: CallContext) -> bool:
+    """Refresh the token first if it is due; False if that failed, which stops the call (the
+    token will not come back by itself: every input not yet written is reported)."""
+    try:
+        await _current_token(ctx.engine)
+    except AsyncBatchError as exc:
+        ctx.stop_call(exc)
+        return False
+    return True
+
+
+def _expired(error: AsyncBatchError) -> bool:
+    return isinstance(error, AuthenticationError) and error.category == "EXPIRED_AUTHENTICATION"
+
+
 async def _refreshed(ctx: CallContext, leaf: _Leaf, error: AsyncBatchError) -> bool:
     """After a 401 ``EXPIRED_AUTHENTICATION`` with a token provider: refresh (at most twice
-    per chunk, so a provider handing out expired tokens still ends) and try again."""
-    tokens = ctx.engine.tokens
-    if (
-        tokens is None
-        or not isinstance(error, AuthenticationError)
-        or error.category != "EXPIRED_AUTHENTICATION"
-        or leaf.refreshes >= 2
-    ):
+    per chunk, so a provider handing out expired tokens still ends) and try again. A refresh
+    that fails stops the call, and the try concludes the chunk with that error."""
+    if ctx.engine.tokens is None or not _expired(error) or leaf.refreshes >= 2:
         return False
     leaf.refreshes += 1
-    await refresh_token(ctx.engine, leaf.token_generation)
+    try:
+        await refresh_token(ctx.engine, leaf.token_generation)
+    except AsyncBatchError as exc:
+        ctx.stop_call(exc)  # the next try concludes the chunk with this error, not resent
+        return True
     ctx.counters.retries += 1
     return True
 

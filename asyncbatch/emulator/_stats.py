@@ -25,6 +25,9 @@ class EmulatorStats:
         writes: writes applied, by ``(object type, record id)``; the type is canonical
             (``courses`` and ``0-410`` are both ``"0-410"``).
         dropped_connections: connections closed without an answer (``reset`` and ``lost``).
+        token_grants, token_refusals: access tokens issued at ``POST /oauth/v1/token``, and
+            token requests refused there (those requests are not API requests: not in
+            ``total_requests`` nor ``status_counts``).
     """
 
     total_requests: int = 0
@@ -36,6 +39,8 @@ class EmulatorStats:
     faults: Counter[str] = attrs.field(factory=Counter)
     writes: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     dropped_connections: int = 0
+    token_grants: int = 0
+    token_refusals: int = 0
 
     @property
     def total_writes(self) -> int:
@@ -65,6 +70,8 @@ class EmulatorStats:
             "max_in_flight": self.max_in_flight,
             "faults": dict(self.faults),
             "dropped_connections": self.dropped_connections,
+            "token_grants": self.token_grants,
+            "token_refusals": self.token_refusals,
             "total_writes": self.total_writes,
             "writes": writes,
         }
