@@ -641,12 +641,32 @@ class BatchClient:
             )
             return None
 
+    def _read_ahead(
+        self, object_type: str, operation: OperationSpec
+    ) -> asyncio.Task[PropertySchema | None] | None:
+        """Start reading the definitions a call checks against while its records are planned
+        (the read's round trip overlaps the planning); None when there is nothing to read."""
+        if operation.shape == "id" or self._check_properties == "off":
+            return None
+        if object_type in self._schemas:  # read before (or known unreadable)
+            return None
+
+        async def read() -> PropertySchema | None:
+            await self._start_limiter()
+            return await self._schema(object_type)
+
+        return asyncio.create_task(read(), name=f"asyncbatch-properties-{object_type}")
+
     async def _checked_schema(
-        self, object_type: str, operation: OperationSpec, id_properties: Iterable[str | None]
+        self,
+        object_type: str,
+        operation: OperationSpec,
+        id_properties: Iterable[str | None],
+        ahead: asyncio.Task[PropertySchema | None] | None = None,
     ) -> PropertySchema | None:
         if operation.shape == "id":  # ids carry no values to check
             return None
-        schema = await self._schema(object_type)
+        schema = await (ahead if ahead is not None else self._schema(object_type))
         if schema is not None:
             for id_property in id_properties:
                 problem = check_id_property(schema, id_property, operation=operation.name)
@@ -694,9 +714,14 @@ class BatchClient:
             chunk_size=chunk_size or self._chunk_size,
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
-        plan = await cooperatively(steps)  # a turn for the loop every few ms
+        ahead = self._read_ahead(object_type, operation)
+        try:
+            plan = await cooperatively(steps)  # a turn for the loop every few ms
+        except BaseException:
+            await _dropped(ahead)
+            raise
         await self._start_limiter()
-        schema = await self._checked_schema(object_type, operation, plan.id_properties)
+        schema = await self._checked_schema(object_type, operation, plan.id_properties, ahead)
         ctx = self._context(operation, object_type, query)
         ctx.schema = schema
         ctx.extra = extra or {}
@@ -791,3 +816,14 @@ class BatchClient:
             if not pump.done():
                 pump.cancel()
                 await asyncio.wait([pump])
+
+
+async def _dropped(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a read started ahead of a call that failed before using it (its own error, if
+    it ended with one, is the call's to ignore: the call's error is raised)."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved

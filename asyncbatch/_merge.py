@@ -150,6 +150,8 @@ def _unique_traces(items: Sequence[PlannedInput]) -> dict[str, PlannedInput]:
 def _fields(entry: Any) -> tuple[str, str | None, Mapping[str, str | None]]:
     """A result's id, trace id and properties: of a built object, or of the answer's JSON
     object as ``_protocol`` checked it (``Deferred``)."""
+    if type(entry) is tuple:  # _protocol's compact form: (id, properties, trace, ...)
+        return entry[0], entry[2], entry[1]
     if type(entry) is dict:
         return entry["id"], entry.get("objectWriteTraceId"), entry["properties"]
     return entry.id, entry.object_write_trace_id, entry.properties
@@ -304,7 +306,9 @@ class _Merger:
 
     def __init__(self, stop_error: AsyncBatchError | None) -> None:
         self.stop_error = stop_error
-        self.written: dict[int, tuple[Any, tuple[int, ...]]] = {}
+        # Two dicts, not one of pairs: no tuple per written record for the GC to track.
+        self.written: dict[int, Any] = {}
+        self.positions: dict[int, tuple[int, ...]] = {}
         self.failed: dict[int, FailedInput] = {}
         self.absorbed: set[int] = set()
         self.extra_results: list[Any] = []
@@ -383,7 +387,8 @@ class _Merger:
             if matched is None or matched.index in self.written:
                 self.extra_results.append(result)
             else:
-                self.written[matched.index] = (result, matched.positions)
+                self.written[matched.index] = result
+                self.positions[matched.index] = matched.positions
                 self.failed.pop(matched.index, None)
         self.errors.extend(response.errors)
         for entry in response.errors:
@@ -396,7 +401,8 @@ class _Merger:
     def _unnamed(self, item: PlannedInput, outcome: ChunkOutcome) -> None:
         if not outcome.lists_results:
             # An answer that does not list what it did (an archive's 204): done.
-            self.written[item.index] = (SimplePublicObject(id=item.input.id), item.positions)
+            self.written[item.index] = SimplePublicObject(id=item.input.id)
+            self.positions[item.index] = item.positions
             return
         missing = StandardError(
             status="error",
@@ -464,8 +470,8 @@ class _Merger:
                 yield
             done = written.get(index)
             if done is not None:
-                results.append(done[0])
-                positions.append(done[1])
+                results.append(done)
+                positions.append(self.positions[index])
             elif index in failures:
                 failed.append(failures[index])
         results += self.extra_results

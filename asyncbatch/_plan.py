@@ -107,10 +107,10 @@ class Plan:
         self._members = members
         self._trace_prefix = trace_prefix
         self.inputs = inputs
-        self.records = len(distinct.keys)
+        self.records = len(distinct.ids)
         self.coalesced = inputs - self.records
         self.chunk_count = len(members)
-        self.id_properties = frozenset(key[0] for key in distinct.keys)
+        self.id_properties = frozenset(distinct.idps)
 
     def item(self, index: int) -> PlannedInput:
         """The distinct record ``index``, built now."""
@@ -118,9 +118,14 @@ class Plan:
         first = d.first[index]
         later = d.later.get(index)
         positions = (first, *later) if later else (first,)
-        return _planned(
-            index, d.keys[index], positions, d.props[index], d.traces[index], self._trace_prefix
-        )
+        key = (d.idps[index], d.ids[index])
+        return _planned(index, key, positions, d.props[index], d.traces[index], self._trace_prefix)
+
+    def positions(self, index: int) -> tuple[int, ...]:
+        """The caller's positions that name the distinct record ``index``."""
+        d = self._distinct
+        later = d.later.get(index)
+        return (d.first[index], *later) if later else (d.first[index],)
 
     def chunk(self, number: int) -> Chunk:
         """Chunk ``number`` (0..``chunk_count``-1), its objects built now."""
@@ -140,7 +145,7 @@ class Plan:
         """Hand over the plan's large lists (emptied here) for the caller to free a slice at
         a time; the plan is unusable afterwards."""
         d = self._distinct
-        lists: list[list[Any]] = [d.props, d.keys, d.first, d.traces, self._members]
+        lists: list[list[Any]] = [d.props, d.ids, d.idps, d.first, d.traces, self._members]
         self._distinct = _Distinct()
         self._members = []
         return lists
@@ -150,10 +155,11 @@ class _Distinct:
     """The distinct records of a call in parallel lists rather than one object each: fewer
     live objects, less work for the cyclic GC."""
 
-    __slots__ = ("first", "keys", "later", "props", "traces")
+    __slots__ = ("first", "idps", "ids", "later", "props", "traces")
 
     def __init__(self) -> None:
-        self.keys: list[Key] = []
+        self.ids: list[str] = []  # as the first record spelt it
+        self.idps: list[str | None] = []
         self.first: list[int] = []
         self.props: list[dict[str, str]] = []
         self.traces: list[str | None] = []
@@ -454,19 +460,26 @@ def _coalesce(
     id_property: str | None,
 ) -> Steps[tuple[_Distinct, int]]:
     distinct = _Distinct()
-    index_of: dict[Key, int] = {}
-    keys, first, props, traces = distinct.keys, distinct.first, distinct.props, distinct.traces
-    later = distinct.later
+    # Keyed by the id itself where the record uses the call's id property (no tuple per
+    # record: fewer objects for the GC); a record to create by its position.
+    index_of: dict[object, int] = {}
+    ids, idps, first, props = distinct.ids, distinct.idps, distinct.first, distinct.props
+    traces, later = distinct.traces, distinct.later
     count = 0
     for position, record in enumerate(records):
         count += 1
         if not count % STEP:
             yield
         record_id, properties, idp, trace = _normalize(record, position, operation, id_property)
-        key = make_key(idp, record_id) if record_id else (_NEW, str(position))
-        index = index_of.setdefault(key, len(keys))
-        if index == len(keys):
-            keys.append((idp, record_id))  # as the first record spelt it
+        key: object = position
+        if record_id:
+            key = record_id.strip().casefold() if idp == "email" else record_id
+            if idp != id_property:
+                key = (idp, key)
+        index = index_of.setdefault(key, len(ids))
+        if index == len(ids):
+            ids.append(record_id)
+            idps.append(idp)
             first.append(position)
             props.append(properties)
             traces.append(trace)
@@ -483,15 +496,15 @@ def _coalesce(
 def _members(distinct: _Distinct, chunk_size: int) -> Steps[list[range] | list[list[int]]]:
     """The indexes of each chunk: ranges when the records are keyed one way; else as
     ``cut_chunks`` cuts them (records keyed different ways never share a chunk)."""
-    total = len(distinct.keys)
-    if len({key[0] for key in distinct.keys}) <= 1:
+    total = len(distinct.ids)
+    if len(set(distinct.idps)) <= 1:
         return [range(n, min(n + chunk_size, total)) for n in range(0, total, chunk_size)]
     members: list[list[int]] = []
     open_chunks: dict[str | None, list[int]] = {}
-    for index, key in enumerate(distinct.keys):
+    for index, idp in enumerate(distinct.idps):
         if not (index + 1) % STEP:
             yield
-        bucket = open_chunks.setdefault(key[0], [])
+        bucket = open_chunks.setdefault(idp, [])
         bucket.append(index)
         if len(bucket) == chunk_size:
             members.append(bucket.copy())

@@ -286,12 +286,13 @@ def _read_batch(data: dict[str, Any], cls: type[SimplePublicObject]) -> BatchRes
     )
 
 
-def _accounted(raw: Any) -> dict[str, Any]:
+def _accounted(raw: Any) -> dict[str, Any] | tuple[Any, ...]:
     """One result, checked (and normalised in place) as far as it accounts for an input: a
     JSON object with a string ``id`` (a number is read as its text), ``properties`` of
     strings or nulls (numbers read as text; absent: none) and a string
     ``objectWriteTraceId`` or none (anything else is dropped). The rest is read when the
-    result is built (``_builder``), where what is unreadable is dropped.
+    result is built (``_builder``), where what is unreadable is dropped. Returns the result
+    in ``_compact`` form when it has HubSpot's usual shape, else the (normalised) dict.
 
     Raises:
         TypeError: the result cannot account for an input (the answer is malformed).
@@ -314,18 +315,68 @@ def _accounted(raw: Any) -> dict[str, Any]:
     trace = raw.get("objectWriteTraceId")
     if trace is not None and type(trace) is not str:
         del raw["objectWriteTraceId"]
-    return raw
+        trace = None
+    return _compact(raw, trace) or raw
+
+
+def _compact(raw: dict[str, Any], trace: str | None) -> tuple[Any, ...] | None:
+    """A result in HubSpot's usual shape as a tuple of strings and flags (``_builder`` reads
+    it): unlike the answer's dict, the garbage collector stops tracking it, so a million
+    kept results do not make its full collections longer. None: keep the dict."""
+    if not raw.keys() <= _PLAIN_KEYS:
+        return None
+    created, updated = raw.get("createdAt"), raw.get("updatedAt")
+    archived, new = raw.get("archived", False), raw.get("new", False)
+    if (
+        (created is not None and type(created) is not str)
+        or (updated is not None and type(updated) is not str)
+        or type(archived) is not bool
+        or type(new) is not bool
+    ):
+        return None
+    return (raw["id"], raw["properties"], trace, created, updated, archived, new)
 
 
 def _builder(cls: type[SimplePublicObject]) -> Callable[[list[Any]], list[SimplePublicObject]]:
     def build(entries: list[Any]) -> list[SimplePublicObject]:
         stamps: dict[str, dt.datetime] = {}
-        return [
-            entry if type(entry) is not dict else _built_result(entry, cls, stamps)
-            for entry in entries
-        ]
+        return [_built(entry, cls, stamps) for entry in entries]
 
     return build
+
+
+def _built(
+    entry: Any, cls: type[SimplePublicObject], stamps: dict[str, dt.datetime]
+) -> SimplePublicObject:
+    if type(entry) is tuple:
+        return _built_compact(entry, cls, stamps)
+    if type(entry) is dict:
+        return _built_result(entry, cls, stamps)
+    return entry  # type: ignore[no-any-return]
+
+
+def _built_compact(
+    entry: tuple[Any, ...], cls: type[SimplePublicObject], stamps: dict[str, dt.datetime]
+) -> SimplePublicObject:
+    record_id, properties, trace, created, updated, archived, new = entry
+    fields: dict[str, Any] = {
+        "id": record_id,
+        "properties": properties,
+        "created_at": _lenient_stamp(created, stamps),
+        "updated_at": _lenient_stamp(updated, stamps),
+        "archived": archived,
+        "object_write_trace_id": trace,
+    }
+    if cls is SimplePublicUpsertObject:
+        fields["new"] = new
+    return cls(**fields)
+
+
+def _lenient_stamp(value: str | None, stamps: dict[str, dt.datetime]) -> dt.datetime | None:
+    try:
+        return _stamp(value, stamps)
+    except (TypeError, ValueError):  # decoration: an unreadable timestamp is dropped
+        return None
 
 
 def _built_result(

@@ -201,8 +201,9 @@ class OpenTelemetryObserver:
 
     def _count_records(self, operation: str, object_type: str, result: BatchResult) -> None:
         call: Attributes = {OPERATION: operation, OBJECT_TYPE: object_type}
-        if result.results:
-            self._written.add(len(result.results), call)
+        written = len(result.result_positions)  # not .results: that builds the objects
+        if written:
+            self._written.add(written, call)
         failed = collections.Counter(f.category or "_OTHER" for f in result.failed)
         for category, count in failed.items():
             self._failed.add(count, {**call, ERROR_TYPE: category})
