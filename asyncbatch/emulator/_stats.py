@@ -25,6 +25,11 @@ class EmulatorStats:
         writes: writes applied, by ``(object type, record id)``; the type is canonical
             (``courses`` and ``0-410`` are both ``"0-410"``).
         dropped_connections: connections closed without an answer (``reset`` and ``lost``).
+        first_request_at, first_write_at: the emulator's clock (``time.monotonic``, the
+            host's CLOCK_MONOTONIC, unless a test gave it another) when the first API request,
+            and the first write (a ``POST`` or ``PATCH``, not the property definitions'
+            ``GET``), arrived; ``None`` before. The benchmarks compare them with the moment a
+            client process made its call, on the same clock.
     """
 
     total_requests: int = 0
@@ -36,6 +41,8 @@ class EmulatorStats:
     faults: Counter[str] = attrs.field(factory=Counter)
     writes: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     dropped_connections: int = 0
+    first_request_at: float | None = None
+    first_write_at: float | None = None
 
     @property
     def total_writes(self) -> int:
@@ -65,6 +72,8 @@ class EmulatorStats:
             "max_in_flight": self.max_in_flight,
             "faults": dict(self.faults),
             "dropped_connections": self.dropped_connections,
+            "first_request_at": self.first_request_at,
+            "first_write_at": self.first_write_at,
             "total_writes": self.total_writes,
             "writes": writes,
         }
