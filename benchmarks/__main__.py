@@ -1,8 +1,10 @@
 """``python -m benchmarks``: every scenario, one table, the same table as JSON.
 
-Options: ``--scenario NAME`` (repeatable), ``--quick`` (small sizes: a smoke run of about a
-minute), ``--profile`` (cProfile asyncbatch in the cpu-bound scenario instead). The packages of
-the ``bench`` extra in pyproject.toml are installed into this interpreter first if missing.
+Options: ``--scenario NAME`` (repeatable), ``--tool NAME`` (repeatable), ``--quick`` (small
+sizes: a smoke run), ``--pairs N`` (asyncbatch and the peer alternate N times in the paired
+scenarios), ``--profile`` (the cpu-bound CPU breakdown and asyncbatch's top functions
+instead). The packages of the ``bench`` extra in pyproject.toml are installed into this
+interpreter first if missing.
 scale-out's Redis is ``$ASYNCBATCH_BENCH_REDIS_URL`` (default redis://127.0.0.1:6379/0).
 """
 
@@ -54,21 +56,30 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="NAME",
         help="run only this scenario (repeatable): rate-bound, latency-bound, cpu-bound, "
-        "shared-budget, scale-out, memory, refusals, web-backend",
+        "shared-budget, scale-out, memory, refusals, web-backend, loop-stall",
     )
     parser.add_argument(
         "--tool",
         action="append",
         metavar="NAME",
-        help="run only this tool (repeatable): asyncbatch, sdk-sequential, sdk-threads, "
-        "aiohttp-gather, aiohttp-aiolimiter, bisection (refusals only), writer, "
-        "per-record-upsert, sdk-basic-threads (web-backend only)",
+        help="run only this tool (repeatable): asyncbatch, peer, sdk-sequential, sdk-threads, "
+        "aiohttp-aiolimiter, bisection (refusals only), writer, per-record-upsert, "
+        "sdk-basic-threads (web-backend only)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="asyncbatch and the peer alternate N times in rate-bound, latency-bound and "
+        "cpu-bound (fresh process per run; default 5, --quick 2; --profile 1)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run, ~1 min)")
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="cProfile asyncbatch's upsert call in the cpu-bound scenario and print the top",
+        help="cpu-bound only: the CPU breakdown per record of asyncbatch and the peer, and "
+        "asyncbatch's top functions under cProfile",
     )
     parser.add_argument("--top", type=int, default=15, help="functions listed by --profile")
     parser.add_argument(
@@ -89,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if args.pairs is not None and args.pairs < 0:
+        parser.error("--pairs must be 0 or more")
     if args.profile:
-        print(asyncio.run(profile_cpu(args.quick, args.top, log)))
+        pairs = 1 if args.pairs is None else args.pairs
+        print(asyncio.run(profile_cpu(args.quick, args.top, pairs, log)))
         return 0
     names = args.scenario or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
@@ -101,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[dict[str, object]] = []
         for name in names:
             log(f"scenario {name} ...")
-            rows.extend(await run_scenario(SCENARIOS[name], args.quick, log, args.tool))
+            scenario = SCENARIOS[name]
+            rows.extend(await run_scenario(scenario, args.quick, log, args.tool, args.pairs))
         return rows
 
     rows = asyncio.run(run_all())

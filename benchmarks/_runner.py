@@ -40,6 +40,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._breakdown import BUCKETS, GC, bucket_seconds, from_samples, scaled
+from ._paired import median_row, paired_figures, paired_lines
 from ._procs import ROOT, Emulator, emulator, run_children
 from .child import (
     BAD_AT,
@@ -63,7 +65,11 @@ IN_MEMORY = "in-memory"  # RateLimit(R, W): each process its own budget
 REDIS = "redis"  # RateLimit(R, W, redis_url=..., key=...): one budget shared through Redis
 REDIS_URL_ENV = "ASYNCBATCH_BENCH_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-PEERS = ("sdk-sequential", "sdk-threads", "aiohttp-gather", "aiohttp-aiolimiter")
+PEER = "peer"  # issue 19's hand-written script, measured in pairs with asyncbatch
+PEERS = (PEER, "sdk-sequential", "sdk-threads", "aiohttp-aiolimiter")
+#: asyncbatch and the peer alternate this many times (fresh process per run) by default
+DEFAULT_PAIRS = 5
+QUICK_PAIRS = 2
 BISECTION = "bisection"  # asyncbatch before issue 13: bisect every whole-request 400
 WRITER = "writer"  # web-backend: one client.writer, one task per record
 WEB_PEERS = ("per-record-upsert", "sdk-basic-threads")
@@ -74,14 +80,19 @@ WEB_PEER_QUICK_RECORDS = 100
 #: the web-backend tools' own figures, kept in their rows: records answered, written by their
 #: own word, and each record's time from its call to its answer
 PER_RECORD_FIGURES = ("answered", "ok", "p50_ms", "p99_ms", "max_ms")
+#: a sampled run's own figures (``child.Sampler``), kept in its row
+SAMPLE_FIGURES = ("samples", "sample_buckets", "sample_functions")
 WEB_GOAL_SLACK_PERCENT = 10  # issue 16: at most 55 requests for 5,000 records (50 chunks)
 
 TOOL_NOTES = {
     "asyncbatch": "BatchClient(rate_limit=RateLimit(R, W), max_concurrency=C), default retry",
     "sdk-sequential": "hubspot-api-client, hand-chunked, one request at a time, no retry",
     "sdk-threads": "hubspot-api-client, C threads, urllib3 Retry on 429/5xx incl. POST",
-    "aiohttp-gather": "aiohttp + asyncio.gather of every chunk, connector limit C, no retry",
-    "aiohttp-aiolimiter": "the same behind aiolimiter.AsyncLimiter(R, W), no retry",
+    "peer": "issue 19's hand-written script: aiohttp TCPConnector(limit=C), asyncio.gather "
+    "of session.post(url, json={'inputs': chunk}) per chunk, await r.json(); no validation, "
+    "limiter, retry or accounting",
+    "aiohttp-aiolimiter": "the peer's gather, each request behind aiolimiter.AsyncLimiter(R, "
+    "W), no retry",
     "bisection": "asyncbatch with a refusal classifier that attributes nothing and no split "
     "budget: every whole-request 400 bisected to single records (the client before issue 13)",
     "writer": "asyncbatch client.writer(upsert): one task per record, all at once; "
@@ -107,6 +118,7 @@ class Scenario:
     processes: int = 1  # client processes started together, one token
     tools: tuple[str, ...] = (ASYNCBATCH, *PEERS)
     limiters: tuple[str, ...] = (IN_MEMORY,)  # one row per tool and limiter (REDIS: asyncbatch)
+    paired: bool = False  # asyncbatch and the peer alternate --pairs times (issue 19)
 
     def size(self, quick: bool) -> int:
         return self.quick_records if quick else self.records
@@ -124,6 +136,7 @@ SCENARIOS: dict[str, Scenario] = {
             rate=10,
             window=1.0,
             latency=0.040,
+            paired=True,
         ),
         Scenario(
             "latency-bound",
@@ -132,6 +145,7 @@ SCENARIOS: dict[str, Scenario] = {
             records=20_000,
             quick_records=4_000,
             latency=0.050,
+            paired=True,
         ),
         Scenario(
             "cpu-bound",
@@ -140,7 +154,8 @@ SCENARIOS: dict[str, Scenario] = {
             records=100_000,
             quick_records=10_000,
             properties=10,
-            tools=(ASYNCBATCH, "sdk-sequential", "sdk-threads", "aiohttp-gather"),
+            tools=(ASYNCBATCH, PEER, "sdk-sequential", "sdk-threads"),
+            paired=True,
         ),
         Scenario(
             "shared-budget",
@@ -197,6 +212,15 @@ SCENARIOS: dict[str, Scenario] = {
             window=1.0,
             latency=0.040,
             tools=(WRITER, *WEB_PEERS),
+        ),
+        Scenario(
+            "loop-stall",
+            "stall",
+            "the longest stall of a 1 ms ticker during one upsert() (10 properties per "
+            "record; in-process MockTransport echo, no emulator)",
+            records=1_000_000,
+            quick_records=100_000,
+            tools=(ASYNCBATCH,),
         ),
     )
 }
@@ -363,6 +387,58 @@ def _row(
         "note": None,
         **ideal,
         **{k: outcomes[0].get(k) for k in PER_RECORD_FIGURES if len(outcomes) == 1},
+        **_call_figures(outcomes, stats, total),
+        **{k: outcomes[0].get(k) for k in SAMPLE_FIGURES if len(outcomes) == 1},
+        **_with_reads(scenario, outcomes, stats, total, wall, lost),
+    }
+
+
+def _with_reads(
+    scenario: Scenario,
+    outcomes: list[dict[str, Any]],
+    stats: dict[str, Any],
+    total: int,
+    wall: float,
+    lost: int,
+) -> dict[str, Any]:
+    """Requests the emulator saw that the client's own count leaves out (asyncbatch: its
+    property-definitions read, issue 14), and the share of a ceiling that counts them too:
+    at 10 per window, 100 chunks and one read need 11 windows, not 10."""
+    counted = _sum_known(o.get("client_requests") for o in outcomes)
+    if counted is None or not any(o["tool"] in (ASYNCBATCH, WRITER) for o in outcomes):
+        return {"other_requests": None, "share_with_reads": None}
+    other = max(0, stats["total_requests"] - counted)
+    share = None
+    if scenario.kind in ("rate", "shared") and lost == 0 and wall > 0:
+        needed = math.ceil(total / CHUNK) + other
+        share = rate_ideal_seconds(needed, scenario.rate, scenario.window, scenario.latency) / wall
+    return {"other_requests": other, "share_with_reads": share}
+
+
+def _call_figures(
+    outcomes: list[dict[str, Any]], stats: dict[str, Any], total: int
+) -> dict[str, Any]:
+    """The time from the call to the emulator's first request (any, and the first write),
+    both on the host's monotonic clock (None when that request came before the call: the
+    writer reads the property definitions at its start-up); the collector's and the property
+    check's CPU per record."""
+
+    def since_call(key: str) -> float | None:
+        arrived, called = stats.get(key), outcomes[0].get("t_call")
+        if len(outcomes) != 1 or arrived is None or called is None or arrived < called:
+            return None
+        return (arrived - called) * 1000
+
+    gc_s = _sum_known(o.get("gc_s") for o in outcomes)
+    checked = _sum_known(o.get("check_records") for o in outcomes)
+    check_s = _sum_known(o.get("check_s") for o in outcomes)
+    return {
+        "first_request_ms": since_call("first_request_at"),
+        "first_write_ms": since_call("first_write_at"),
+        "gc_us_per_record": gc_s * 1e6 / total if gc_s is not None and total else None,
+        "gc_collections": [o.get("gc_collections") for o in outcomes],
+        "check_records": checked,
+        "check_us_per_record": check_s * 1e6 / checked if checked and check_s is not None else None,
     }
 
 
@@ -410,20 +486,29 @@ async def run_scenario(
     quick: bool,
     log: Callable[[str], None],
     tools: Sequence[str] | None = None,
+    pairs: int | None = None,
 ) -> list[dict]:
     """Run ``scenario``'s tools (those also in ``tools``, when given); one row per tool and
-    limiter."""
+    limiter. In a paired scenario asyncbatch and the peer alternate ``pairs`` times (default
+    ``DEFAULT_PAIRS``, ``QUICK_PAIRS`` with ``quick``) and their rows are medians."""
     if scenario.kind == "memory":
         return [await run_memory(scenario, quick, log)]
     if scenario.kind == "refusals":
         return await run_refusals(scenario, quick, log, tools)
     if scenario.kind == "web":
         return await run_web_backend(scenario, quick, log, tools)
+    if scenario.kind == "stall":
+        return await run_loop_stall(scenario, quick, log)
+    if pairs is None:
+        pairs = QUICK_PAIRS if quick else DEFAULT_PAIRS
     rows: list[dict[str, Any]] = []
+    selected = [t for t in scenario.tools if not tools or t in tools]
+    paired = scenario.paired and pairs > 0 and ASYNCBATCH in selected and PEER in selected
     async with start_emulator(scenario.rate, scenario.window, scenario.latency) as emu:
-        for tool in scenario.tools:
-            if tools and tool not in tools:
-                continue
+        if paired:
+            rows.extend(await _run_pairs(scenario, quick, emu, log, pairs))
+            selected = [t for t in selected if t not in (ASYNCBATCH, PEER)]
+        for tool in selected:
             for limiter in scenario.limiters:
                 label = _label(scenario, tool, limiter)
                 if limiter != REDIS:
@@ -484,6 +569,90 @@ async def _run_tool(
         f"({time.monotonic() - started:.1f} s with start-up)"
     )
     return row
+
+
+async def _run_pairs(
+    scenario: Scenario,
+    quick: bool,
+    emu: Emulator,
+    log: Callable[[str], None],
+    pairs: int,
+) -> list[dict[str, Any]]:
+    """asyncbatch, peer, asyncbatch, peer, ... (a fresh process each run, each sampled by
+    ``child.Sampler``): two median rows, asyncbatch's carrying the paired figures
+    (``paired``), each its CPU breakdown per record (``cpu_breakdown``)."""
+    runs: dict[str, list[dict[str, Any]]] = {ASYNCBATCH: [], PEER: []}
+    for n in range(1, pairs + 1):
+        for tool in (ASYNCBATCH, PEER):
+            label = f"{tool} (pair {n}/{pairs})"
+            extra = {"sample": True}
+            runs[tool].append(await _run_tool(scenario, tool, label, quick, emu, log, extra))
+    rows = []
+    for tool, done in runs.items():
+        row = median_row(tool, done)
+        row["pairs"] = pairs
+        row["cpu_breakdown"] = _sampled_breakdown(row, done)
+        rows.append(row)
+    rows[0]["paired"] = paired_figures(scenario.kind, runs[ASYNCBATCH], runs[PEER])
+    return rows
+
+
+def _sampled_breakdown(
+    row: dict[str, Any], runs: Sequence[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The samples of every run of a tool, summed, split ``row``'s median CPU per record."""
+    seconds: dict[str, float] = {}
+    for run in runs:
+        for bucket, weight in (run.get("sample_buckets") or {}).items():
+            seconds[bucket] = seconds.get(bucket, 0.0) + weight
+    if not seconds or row.get("cpu_us_per_record") is None:
+        return None
+    return from_samples(
+        seconds,
+        samples=sum(run.get("samples") or 0 for run in runs),
+        cpu_us_per_record=row["cpu_us_per_record"],
+        gc_us_per_record=row.get("gc_us_per_record") or 0.0,
+    )
+
+
+BREAKDOWN_SCENARIOS = ("cpu-bound", "latency-bound")
+
+
+def breakdown_lines(rows: Sequence[dict[str, Any]], extra: str = "") -> list[str]:
+    """The CPU breakdown block: one line per bucket, a column per scenario and tool (and
+    ``extra``: the row's cProfile breakdown, under that heading)."""
+    columns = [
+        (f"{r['scenario']} {r['tool']}", r["cpu_breakdown"])
+        for name in BREAKDOWN_SCENARIOS
+        for r in rows
+        if r["scenario"] == name and r.get("cpu_breakdown") and r["tool"] in (ASYNCBATCH, PEER)
+    ]
+    if extra:
+        columns += [
+            (extra, r["cpu_breakdown_cprofile"]) for r in rows if r.get("cpu_breakdown_cprofile")
+        ]
+    if not columns:
+        return []
+    widths = [max(10, len(name)) for name, _ in columns]
+
+    def line(first: str, cells: list[str]) -> str:
+        padded = [c.rjust(w) for c, w in zip(cells, widths, strict=True)]
+        return "  " + " | ".join([f"{first:<14}", *padded])
+
+    lines = [
+        "",
+        "CPU per record (us/rec) by bucket: the median CPU of the paired runs, split by the "
+        "share of each bucket in their samples (a statistical profiler, ~250 samples per CPU "
+        "second); GC timed through gc.callbacks. Buckets: benchmarks/README.md.",
+        line("bucket", [name for name, _ in columns]),
+    ]
+    for bucket in (*BUCKETS, GC):
+        lines.append(
+            line(bucket, [f"{f['us_per_record'].get(bucket, 0.0):.2f}" for _, f in columns])
+        )
+    lines.append(line("total", [f"{f['total_us_per_record']:.2f}" for _, f in columns]))
+    lines.append(line("samples", [str(f.get("samples", "-")) for _, f in columns]))
+    return lines
 
 
 # -- Redis (scale-out's shared budget) -----------------------------------------------------------
@@ -753,6 +922,82 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms"
 
 
+# -- loop stall (issue 16 items 2 and 3) ---------------------------------------------------------
+
+#: upsert() sizes the loop-stall scenario measures, each in a fresh process
+STALL_SIZES = (100_000, 1_000_000)
+STALL_QUICK_SIZES = (100_000,)
+STALL_GOAL_MS = 10.0  # issue 16 item 2, for 1,000,000 records
+
+
+async def run_loop_stall(
+    scenario: Scenario, quick: bool, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """One row per size: ``python -m benchmarks.loop_stall N`` in a process of its own."""
+    rows = []
+    for size in STALL_QUICK_SIZES if quick else STALL_SIZES:
+        label = f"asyncbatch upsert() {size:,}"
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "benchmarks.loop_stall", str(size)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            cwd=ROOT,
+            check=False,
+        )
+        try:
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
+            log(f"  {scenario.name} / {label}: FAILED: {tail}")
+            rows.append(_note_row(scenario, label, f"failed: {tail}"))
+            continue
+        log(f"  {scenario.name} / {label}: longest stall {figures['max_stall_ms']} ms")
+        rows.append(_stall_row(scenario, label, size, figures))
+    return rows
+
+
+def _stall_row(
+    scenario: Scenario, label: str, size: int, figures: dict[str, Any]
+) -> dict[str, Any]:
+    wall = figures["elapsed_s"]
+    return {
+        "scenario": scenario.name,
+        "tool": label,
+        "wall_s": wall,
+        "records": size,
+        "written": figures["written"],
+        "lost": size - figures["written"],
+        "rec_per_s": figures["written"] / wall if wall else None,
+        "share": None,
+        "cpu_us_per_record": figures["cpu_s"] * 1e6 / size,
+        "cpu_s": figures["cpu_s"],
+        "max_rss_mb": figures["max_rss_mb"],
+        "max_stall_ms": figures["max_stall_ms"],
+        "p99_stall_ms": figures["p99_stall_ms"],
+        "ticks": figures["ticks"],
+        "goal_ms": STALL_GOAL_MS if size >= 1_000_000 else None,
+        "note": None,
+    }
+
+
+def _stall_lines(rows: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row["scenario"] != "loop-stall" or row.get("max_stall_ms") is None:
+            continue
+        goal = ""
+        if row.get("goal_ms") is not None:
+            met = "met" if row["max_stall_ms"] < row["goal_ms"] else "NOT met"
+            goal = f"  [goal < {row['goal_ms']:g} ms (issue 16): {met}]"
+        lines.append(
+            f"    {row['records']:,} records: longest stall {row['max_stall_ms']:.1f} ms, "
+            f"p99 {row['p99_stall_ms']:.2f} ms over {row['ticks']:,} ticks{goal}"
+        )
+    return lines
+
+
 # -- memory (issue 5's streaming CLI) ------------------------------------------------------------
 
 
@@ -865,6 +1110,8 @@ COLUMNS: Sequence[tuple[str, str, str]] = (
     ("requests", "requests", "{:,}"),
     ("http_429", "429s", "{:,}"),
     ("cpu_us_per_record", "CPU us/rec", "{:.1f}"),
+    ("first_request_ms", "1st req ms", "{:.1f}"),
+    ("max_stall_ms", "stall ms", "{:.1f}"),
     ("max_rss_mb", "RSS MB", "{:.0f}"),
     ("emulator_ms_per_request", "emu ms/req", "{:.1f}"),
     ("wall_x", "wall x", "{:.2f}"),
@@ -906,6 +1153,11 @@ def format_table(rows: list[dict[str, Any]], quick: bool) -> str:
         "requests and 429s: counted by the emulator. x columns: tool / asyncbatch "
         "(wall time, requests, client CPU)."
     )
+    text.append(
+        "1st req ms: from the call to the emulator's first request (monotonic clock). stall ms: "
+        "the longest stall of a 1 ms ticker (loop-stall). Paired rows (asyncbatch, peer): "
+        "medians over the pairs."
+    )
     seen: set[str] = set()
     for row in rows:
         name = row["scenario"]
@@ -938,6 +1190,10 @@ def format_table(rows: list[dict[str, Any]], quick: bool) -> str:
             text.extend(_refusal_lines(rows))
         if sc.kind == "web":
             text.extend(_web_lines(rows))
+        if sc.kind == "stall":
+            text.extend(_stall_lines(rows))
+    text.extend(paired_lines(rows))
+    text.extend(breakdown_lines(rows))
     if quick:
         text.append("  (--quick sizes)")
     return "\n".join(text)
@@ -968,22 +1224,37 @@ def write_json(rows: list[dict[str, Any]], quick: bool, path: Path) -> None:
 # -- profile -------------------------------------------------------------------------------------
 
 
-async def profile_cpu(quick: bool, top: int, log: Callable[[str], None]) -> str:
-    """cProfile asyncbatch's upsert call in the cpu-bound scenario; top functions as text."""
+async def profile_cpu(quick: bool, top: int, pairs: int, log: Callable[[str], None]) -> str:
+    """The cpu-bound scenario's asyncbatch and peer, ``pairs`` alternated pairs (sampled), then
+    one cProfile run of asyncbatch (CPU timer, collector off): the breakdown per record (the
+    samples', and cProfile's as a cross-check), the paired figures, and asyncbatch's top
+    functions, as text."""
     scenario = SCENARIOS["cpu-bound"]
-    size = scenario.size(quick)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "cpu.prof"
+        out = Path(tmp) / f"{ASYNCBATCH}.prof"
+        extra = {"profile": str(out), "profile_timer": "cpu", "profile_gc": False}
         async with start_emulator(NO_LIMIT, 1.0, 0.0) as emu:
-            spec = {**_spec(scenario, ASYNCBATCH, emu.url, size, 0), "profile": str(out)}
-            (outcome,) = await run_children([spec], 1200.0)
-        log(f"profiled {size:,} records: {outcome['wall_s']:.2f} s wall under cProfile")
-        text = []
+            rows = await _run_pairs(scenario, quick, emu, log, max(1, pairs))
+            label = f"{ASYNCBATCH} (cProfile)"
+            profiled = await _run_tool(scenario, ASYNCBATCH, label, quick, emu, log, extra)
+        if profiled.get("wall_s") is None or not out.exists():
+            return "\n".join([*breakdown_lines(rows), *paired_lines(rows), "cProfile run failed"])
+        mine = rows[0]
+        mine["cpu_breakdown_cprofile"] = {
+            "us_per_record": scaled(
+                bucket_seconds(str(out)),
+                cpu_us_per_record=mine["cpu_us_per_record"],
+                gc_us_per_record=mine.get("gc_us_per_record") or 0.0,
+            ),
+            "total_us_per_record": mine["cpu_us_per_record"],
+            "samples": f"{profiled['cpu_us_per_record']:.0f} us/rec profiled",
+        }
+        text = [*breakdown_lines(rows, "asyncbatch by cProfile"), *paired_lines(rows), ""]
         for order in ("cumulative", "tottime"):
             stream = _Capture()
             stats = pstats.Stats(str(out), stream=stream)  # type: ignore[arg-type]
             stats.strip_dirs().sort_stats(order).print_stats(top)
-            text.append(f"== top {top} by {order} ==\n{stream.text()}")
+            text.append(f"== asyncbatch, top {top} by {order} (CPU time) ==\n{stream.text()}")
     return "\n".join(text)
 
 

@@ -1,13 +1,19 @@
-"""``python -m benchmarks.loop_stall [N ...]``: the longest stall of a 1 ms ticker while one
-``upsert()`` of N records (10 properties each) runs (issue 16 item 2; goal < 10 ms for
-1,000,000). The transport is in-process (``MockTransport`` echoing each chunk), so the figure
-is the client's own hold of the loop: planning, encoding, reading answers, merging.
+"""``python -m benchmarks.loop_stall [--freeze] [N ...]``: the longest stall of a 1 ms ticker
+while one ``upsert()`` of N records (10 properties each) runs (issue 16 item 2; goal < 10 ms
+for 1,000,000). The transport is in-process (``MockTransport`` echoing each chunk), so the
+figure is the client's own hold of the loop: planning, encoding, reading answers, merging.
+
+A stall is how much later than 1 ms the ticker woke (its sleep's overshoot). One JSON line per
+N on stdout; ``python -m benchmarks --scenario loop-stall`` runs each N in a fresh process of
+this module and puts the figures in the table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import resource
 import sys
 import time
 from typing import Any
@@ -57,19 +63,25 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
     )
     async with client:
         tick = asyncio.create_task(ticker())
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         result = await client.upsert("0-410", records, id_property="code")
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_SELF)
         done.set()
         await tick
     gaps.sort()
+    cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
     return {
         "records": n,
         "gc_freeze": freeze,
         "written": len(result.results),
         "elapsed_s": round(elapsed, 2),
+        "cpu_s": round(cpu, 2),  # the ticker's wake-ups included
+        "ticks": len(gaps),
         "max_stall_ms": round(gaps[-1] * 1000, 1),
         "p99_stall_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 2),
+        "max_rss_mb": round(after.ru_maxrss / 1024),
     }
 
 
@@ -79,7 +91,7 @@ def main(argv: list[str]) -> int:
     freeze = "--freeze" in argv
     sizes = [int(a) for a in argv if a != "--freeze"] or [100_000, 1_000_000]
     for n in sizes:
-        print(asyncio.run(measure(n, freeze=freeze)))
+        print(json.dumps(asyncio.run(measure(n, freeze=freeze))), flush=True)
     return 0
 
 

@@ -274,6 +274,10 @@ class Emulator:
         api = hubspot and request.path != TOKEN_PATH
         stats = self.stats
         if api:
+            if stats.first_request_at is None:
+                stats.first_request_at = self._clock()
+            if stats.first_write_at is None and request.method != "GET":
+                stats.first_write_at = self._clock()
             stats.total_requests += 1
             stats.in_flight += 1
             stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)

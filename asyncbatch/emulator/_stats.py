@@ -28,6 +28,11 @@ class EmulatorStats:
         token_grants, token_refusals: access tokens issued at ``POST /oauth/v1/token``, and
             token requests refused there (those requests are not API requests: not in
             ``total_requests`` nor ``status_counts``).
+        first_request_at, first_write_at: the emulator's clock (``time.monotonic``, the
+            host's CLOCK_MONOTONIC, unless a test gave it another) when the first API request,
+            and the first write (a ``POST`` or ``PATCH``, not the property definitions'
+            ``GET``), arrived; ``None`` before. The benchmarks compare them with the moment a
+            client process made its call, on the same clock.
     """
 
     total_requests: int = 0
@@ -41,6 +46,8 @@ class EmulatorStats:
     dropped_connections: int = 0
     token_grants: int = 0
     token_refusals: int = 0
+    first_request_at: float | None = None
+    first_write_at: float | None = None
 
     @property
     def total_writes(self) -> int:
@@ -72,6 +79,8 @@ class EmulatorStats:
             "dropped_connections": self.dropped_connections,
             "token_grants": self.token_grants,
             "token_refusals": self.token_refusals,
+            "first_request_at": self.first_request_at,
+            "first_write_at": self.first_write_at,
             "total_writes": self.total_writes,
             "writes": writes,
         }
