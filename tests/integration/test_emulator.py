@@ -666,6 +666,10 @@ async def test_stats_count_concurrency_and_reset(
     assert [status for status, _, _ in results] == [200] * 5
     stats = hubspot_emulator.stats
     assert stats.total_requests == 5
+    # When the first request and the first write came (the benchmarks' time to first
+    # request): updates are writes, so the first write came with the first request.
+    assert stats.first_request_at is not None
+    assert stats.first_write_at is not None and stats.first_write_at >= stats.first_request_at
     assert stats.max_in_flight == 5
     assert stats.in_flight == 0
     assert stats.total_writes == 5
@@ -677,6 +681,7 @@ async def test_stats_count_concurrency_and_reset(
     hubspot_emulator.reset()
     assert hubspot_emulator.records("goal_targets") == []
     assert hubspot_emulator.stats.total_requests == 0
+    assert hubspot_emulator.stats.first_request_at is None
     assert hubspot_emulator.pending_faults == 0
 
 
