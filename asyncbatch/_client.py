@@ -454,7 +454,9 @@ class BatchClient:
         an exception. With ``properties_with_history``, chunks hold at most 50 ids (HubSpot's
         cap).
         """
-        extra, chunk_size, query = self._read_fields(properties, properties_with_history, archived)
+        extra, chunk_size, query = self._read_fields(
+            properties, properties_with_history, archived, id_property
+        )
         return await self._call(
             READ,
             object_type,
@@ -500,7 +502,9 @@ class BatchClient:
         on_chunk: ChunkHook | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         """``read`` chunk by chunk from an iterable or async iterable (bounded memory)."""
-        extra, chunk_size, query = self._read_fields(properties, properties_with_history, archived)
+        extra, chunk_size, query = self._read_fields(
+            properties, properties_with_history, archived, id_property
+        )
         return self._stream(
             READ,
             object_type,
@@ -537,9 +541,15 @@ class BatchClient:
         return self._stream(ARCHIVE, object_type, ids, None, on_chunk=on_chunk)
 
     def _read_fields(
-        self, properties: Iterable[str], with_history: Iterable[str], archived: bool
+        self,
+        properties: Iterable[str],
+        with_history: Iterable[str],
+        archived: bool,
+        id_property: str | None = None,
     ) -> tuple[dict[str, Any], int, str]:
-        """A read's call-wide body fields, its chunk size and its query string."""
+        """A read's call-wide body fields, its chunk size and its query string. Read by an
+        ``id_property``, the answer must carry it (results are matched to ids by its value),
+        so it joins ``properties``."""
         fields: dict[str, Any] = {}
         for name, given in (("properties", properties), ("propertiesWithHistory", with_history)):
             if isinstance(given, str):
@@ -549,6 +559,8 @@ class BatchClient:
                 raise InvalidInputError(f"{name} must be non-empty property names")
             if names:
                 fields[name] = names
+        if isinstance(id_property, str) and id_property not in fields.get("properties", []):
+            fields["properties"] = [*fields.get("properties", []), id_property]
         history = "propertiesWithHistory" in fields
         chunk_size = min(self._chunk_size, 50) if history else self._chunk_size
         return fields, chunk_size, "?archived=true" if archived else "?archived=false"

@@ -45,6 +45,14 @@ async def test_create_read_archive_round_trip(version: str) -> None:
         assert missing.input.id == "999999" and missing.final
         by_code = await client.read("0-410", ["N0007"], id_property="course_code")
         assert [r.id for r in by_code.results] == [ids[7]]
+        # Read by a property the caller did not ask for: the client asks for it too, or no
+        # result could be matched to its id (they came back MISSING_FROM_RESPONSE).
+        levels = await client.read(
+            "0-410", ["N0008", "N0009"], properties=["level"], id_property="course_code"
+        )
+        assert not levels.failed
+        assert [r.id for r in levels.results] == ids[8:10]
+        assert [r.properties["course_code"] for r in levels.results] == ["N0008", "N0009"]
         archived = await client.archive("0-410", ids[:30])
         assert_accounted(archived, 30)
         assert [r.id for r in archived.results] == ids[:30]
