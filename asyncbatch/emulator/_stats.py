@@ -25,6 +25,8 @@ class EmulatorStats:
         writes: writes applied, by ``(object type, record id)``; the type is canonical
             (``courses`` and ``0-410`` are both ``"0-410"``).
         dropped_connections: connections closed without an answer (``reset`` and ``lost``).
+        routes: API requests by method and route template, e.g.
+            ``"GET /crm/v3/properties/{objectType}"`` (``"? path"``: no route matched).
     """
 
     total_requests: int = 0
@@ -36,6 +38,7 @@ class EmulatorStats:
     faults: Counter[str] = attrs.field(factory=Counter)
     writes: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     dropped_connections: int = 0
+    routes: Counter[str] = attrs.field(factory=Counter)
 
     @property
     def total_writes(self) -> int:
@@ -65,6 +68,7 @@ class EmulatorStats:
             "max_in_flight": self.max_in_flight,
             "faults": dict(self.faults),
             "dropped_connections": self.dropped_connections,
+            "routes": dict(self.routes),
             "total_writes": self.total_writes,
             "writes": writes,
         }
