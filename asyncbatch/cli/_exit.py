@@ -9,7 +9,8 @@ Pure: no I/O. ``exit_code`` is the one place that maps a run's ``Outcome`` to an
   network outage: every failure was transient and nothing was written);
 - 130: interrupted (SIGINT/SIGTERM; rerun the same command to resume);
 - 1: some records failed (see ``--errors``), bad rows were skipped (``--skip-bad-rows``), or,
-  resuming a checkpoint, an earlier run's failures are on record;
+  resuming a checkpoint, an earlier run's failures are on record; also a dry run that found
+  records the account's property definitions refuse (they would fail);
 - 0: every record written.
 
 When several apply, the first in that order (2, 3, 130, 1, 0) wins.
@@ -54,6 +55,7 @@ class Outcome:
             answered.
         bad_rows: bad rows skipped (``--skip-bad-rows``), not sent.
         failed_before: failures journaled by earlier runs of a resumed checkpoint.
+        would_fail: a dry run: records the property definitions refuse (none was sent).
     """
 
     usage_error: str | None = None
@@ -67,6 +69,7 @@ class Outcome:
     unfinished_reason: str | None = None
     bad_rows: int = 0
     failed_before: int = 0
+    would_fail: int = 0
 
     @property
     def unanswered(self) -> bool:
@@ -82,7 +85,7 @@ def exit_code(outcome: Outcome) -> int:
         return EXIT_STOPPED
     if outcome.interrupted or outcome.aborted:
         return EXIT_INTERRUPTED
-    if outcome.failed or outcome.bad_rows or outcome.failed_before:
+    if outcome.failed or outcome.bad_rows or outcome.failed_before or outcome.would_fail:
         return EXIT_FAILED
     return EXIT_OK
 
@@ -108,6 +111,11 @@ def exit_line(outcome: Outcome, *, checkpoint: str | None, errors: str | None) -
     if code == EXIT_INTERRUPTED:
         return f"{'aborted' if outcome.aborted else 'interrupted'}{resume}"
     if code == EXIT_FAILED:
+        if outcome.would_fail:
+            return (
+                f"dry run: {outcome.would_fail:,} records would fail for their values (listed "
+                "above); nothing was sent"
+            )
         where = f" (see {errors})" if errors else " (keep them with --errors)"
         parts = []
         if outcome.failed:

@@ -19,12 +19,14 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from .._client import CheckMode
 from .._exceptions import InvalidInputError
 from .._limiters import RateLimit
 from .._plan import Operation, validate_id_property, validate_object_type
 from .._redact import mask, redact_url, url_secrets
 from ._csv import CsvLayout, check_encoding
 from ._input import Format, ReadOptions, Source, SourceRecord, open_records, resolve_source
+from ._network import check_proxy, proxy_secrets
 from ._output import STDOUT, is_csv_path
 
 __all__ = [
@@ -85,6 +87,10 @@ class JobOptions:
     debug: bool = False
     redis_url: str | None = None
     redis_key: str | None = None
+    check_properties: CheckMode = "auto"
+    daily_reserve: int = 0
+    allow_partial: bool = False
+    proxy: str | None = attrs.field(default=None, repr=False)
 
     @property
     def display_name(self) -> str:
@@ -93,8 +99,10 @@ class JobOptions:
 
     @property
     def secrets(self) -> list[str]:
-        """What messages must not show: the Redis URL's secrets."""
-        return url_secret_pieces(self.redis_url) if self.redis_url else []
+        """What messages must not show: the Redis URL's secrets, and the proxies' (``--proxy``
+        and the environment's)."""
+        found = url_secret_pieces(self.redis_url) if self.redis_url else []
+        return found + proxy_secrets(self.proxy)
 
 
 @attrs.frozen(kw_only=True)
@@ -290,6 +298,7 @@ def prepare(options: JobOptions) -> Prepared:
         raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}, got {o.concurrency}")
     if o.sandbox and o.base_url is not None:
         raise UsageError("--sandbox runs against its own emulator: drop --base-url")
+    _check_network(o)
     rate = shared_rate(o.rate or _default_rate(o.sandbox), o.redis_url, o.redis_key)
     try:
         o = attrs.evolve(o, encoding=check_encoding(o.encoding))
@@ -304,9 +313,37 @@ def prepare(options: JobOptions) -> Prepared:
             f"FILE is {source.format}; name it .jsonl"
         )
     if o.dry_run:
-        return Prepared(options=o, source=source, rate=rate, token="")
+        return Prepared(options=o, source=source, rate=rate, token=_dry_run_token(o))
     if o.checkpoint is not None and source.is_stdin:
         raise UsageError("--checkpoint needs a FILE: stdin cannot be read again to resume")
     check_paths(o, source)
     token = f"sandbox-{secrets.token_hex(8)}" if o.sandbox else read_token(o.token_file)
     return Prepared(options=o, source=source, rate=rate, token=token)
+
+
+def _check_network(o: JobOptions) -> None:
+    if o.proxy is None:
+        return
+    if o.sandbox:
+        raise UsageError("--sandbox runs against its own emulator on 127.0.0.1: drop --proxy")
+    try:
+        check_proxy(o.proxy)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _dry_run_token(o: JobOptions) -> str:
+    """A dry run's token, to read the property definitions: "" when it reads none (``off``,
+    or ``auto`` without a token: it then checks the file offline, and says so)."""
+    if o.sandbox:
+        return f"sandbox-{secrets.token_hex(8)}"
+    if o.check_properties == "off":
+        return ""
+    if o.token_file is not None:
+        return read_token(o.token_file)
+    try:
+        return read_token(o.token_file)
+    except UsageError as exc:
+        if o.check_properties == "on":
+            raise UsageError(f"--check-properties on: {exc}") from None
+        return ""

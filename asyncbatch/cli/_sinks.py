@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -38,7 +38,7 @@ from ._output import (
 from ._prepare import JobOptions, UsageError
 from ._validate import BadRow
 
-__all__ = ["Origin", "Settled", "Sinks", "settle"]
+__all__ = ["Origin", "Settled", "Sinks", "checkpoint_header", "settle"]
 
 
 class Origin(NamedTuple):
@@ -87,6 +87,17 @@ def settle(result: BatchResult, origins: Callable[[tuple[int, ...]], list[Origin
     return Settled(written, failed, reason)
 
 
+def checkpoint_header(options: JobOptions, source: Source) -> dict[str, Any]:
+    """What a checkpoint journal is for: this input (by content) and job."""
+    return {
+        "file": str(source.path.resolve()) if source.path is not None else source.name,
+        "input": source.fingerprint(),
+        "operation": options.operation,
+        "object_type": options.object_type,
+        "id_property": options.id_property,
+    }
+
+
 class Sinks:
     """The job's open output files and checkpoint (each optional)."""
 
@@ -120,13 +131,7 @@ class Sinks:
         """
         sinks = cls()
         if options.checkpoint is not None:
-            header = {
-                "file": str(source.path.resolve()) if source.path is not None else source.name,
-                "input": source.fingerprint(),
-                "operation": options.operation,
-                "object_type": options.object_type,
-                "id_property": options.id_property,
-            }
+            header = checkpoint_header(options, source)
             sinks.checkpoint = Checkpoint.open(options.checkpoint, header)
             stack.callback(sinks.checkpoint.close)
         append = sinks.checkpoint is not None and sinks.checkpoint.resumed

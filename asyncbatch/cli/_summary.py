@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import orjson
 
+from ._budget import JobBudget
 from ._progress import Tally
 from ._reasons import FailureGroups
 from ._validate import Scan
@@ -42,6 +43,8 @@ class RunFacts:
     #: With a checkpoint: the records finished and, of them, failed, over every run.
     checkpoint_done: int | None = None
     checkpoint_failed: int | None = None
+    #: The daily budget weighed before sending (None: the run stopped before that).
+    budget: JobBudget | None = None
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -91,6 +94,7 @@ def summary_document(
         },
         "failures": facts.groups.to_json(),
         "checkpoint": None,
+        "daily_budget": _budget(facts.budget),
     }
     if facts.checkpoint_done is not None:
         failed = facts.checkpoint_failed or 0
@@ -100,6 +104,17 @@ def summary_document(
             "failed": failed,
         }
     return document
+
+
+def _budget(budget: JobBudget | None) -> dict[str, Any] | None:
+    if budget is None:
+        return None
+    return {
+        "needed": budget.needed,
+        "remaining_at_start": budget.remaining,
+        "reserve": budget.reserve,
+        "fits": budget.fits,
+    }
 
 
 def write_summary(path: Path, document: dict[str, Any]) -> None:
