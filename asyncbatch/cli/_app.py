@@ -216,8 +216,8 @@ def _checking_options() -> list[Callable[[F], F]]:
             "--proxy",
             metavar="URL",
             help="Send every request through this http:// proxy (credentials allowed, never "
-            "printed). Default: $HTTPS_PROXY / $NO_PROXY (and .netrc) as aiohttp reads them; "
-            "--proxy wins over them.",
+            "printed). Default: $HTTPS_PROXY / $NO_PROXY as aiohttp reads them (the proxy's "
+            "credentials may come from .netrc); --proxy wins over them.",
         ),
     ]
 

@@ -27,7 +27,7 @@ from .._redact import mask
 from .._schema import PropertySchema, check_id_property
 from ._budget import HEADER
 from ._exit import Outcome
-from ._network import route
+from ._network import job_proxy, route
 from ._prepare import Prepared
 
 __all__ = ["Access", "first_request", "make_client"]
@@ -54,8 +54,9 @@ class Access:
 
 def make_client(job: Prepared, base_url: str, *, check_properties: CheckMode) -> BatchClient:
     """A client with the job's limits, daily reserve and route to HubSpot: ``--proxy`` if
-    given, else the environment's proxy settings (not for the sandbox's emulator)."""
+    given, else the environment's proxy (``_network``; none for the sandbox's emulator)."""
     o = job.options
+    proxy = job_proxy(base_url, o.proxy, sandbox=o.sandbox)
     return BatchClient(
         job.token,
         base_url=base_url,
@@ -65,8 +66,7 @@ def make_client(job: Prepared, base_url: str, *, check_properties: CheckMode) ->
         timeout_seconds=o.timeout_seconds,
         check_properties=check_properties,
         daily_reserve=o.daily_reserve,
-        proxy=o.proxy,
-        trust_env=o.proxy is None and not o.sandbox,
+        proxy=proxy,
     )
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .._client import CheckMode
+from .._client import DEFAULT_BASE_URL, CheckMode
 from .._exceptions import InvalidInputError
 from .._limiters import RateLimit
 from .._plan import Operation, validate_id_property, validate_object_type
@@ -102,7 +102,7 @@ class JobOptions:
         """What messages must not show: the Redis URL's secrets, and the proxies' (``--proxy``
         and the environment's)."""
         found = url_secret_pieces(self.redis_url) if self.redis_url else []
-        return found + proxy_secrets(self.proxy)
+        return found + proxy_secrets(self.proxy, self.base_url or DEFAULT_BASE_URL)
 
 
 @attrs.frozen(kw_only=True)

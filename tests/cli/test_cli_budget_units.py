@@ -1,6 +1,7 @@
-"""The pure parts behind ``--dry-run``'s value summary and the daily budget (issues 14, 18):
-``JobBudget``'s arithmetic and words, ``ValueReport``'s grouping, ``RowCheck``'s request count
-(the client's checker, a checkpoint's finished records), and reading a checkpoint read-only."""
+"""The parts behind ``--dry-run``'s value summary, the daily budget and the proxy (issues 14,
+18): ``JobBudget``'s arithmetic and words, ``ValueReport``'s grouping, ``RowCheck``'s request
+count (the client's checker, a checkpoint's finished records), reading a checkpoint read-only,
+and which proxy the environment names for a base URL (``HTTPS_PROXY`` for HubSpot's https)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from asyncbatch._refusals import Problem
 from asyncbatch._schema import PropertyDefinition, PropertyOption, PropertySchema
 from asyncbatch.cli._budget import JobBudget
 from asyncbatch.cli._checkpoint import Checkpoint, CheckpointError, RangeSet, peek_done
+from asyncbatch.cli._network import env_proxy, job_proxy, proxy_secrets
 from asyncbatch.cli._records import SourceRecord
 from asyncbatch.cli._validate import RowCheck
 from asyncbatch.cli._value_report import ValueReport
@@ -136,3 +138,47 @@ def test_peek_done_reads_a_checkpoint_without_writing(tmp_path: Path) -> None:
     assert path.read_bytes() == before
     with pytest.raises(CheckpointError, match="another input or job"):
         peek_done(path, {**header, "operation": "update"})
+
+
+HUBSPOT = "https://api.hubapi.com"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))  # no .netrc of the machine's
+    return monkeypatch
+
+
+def test_the_environments_proxy_goes_by_the_base_urls_scheme(clean_env: pytest.MonkeyPatch) -> None:
+    assert env_proxy(HUBSPOT) is None
+    clean_env.setenv("HTTP_PROXY", "http://plain:3128")
+    assert env_proxy(HUBSPOT) is None  # HubSpot is https: HTTP_PROXY is not its proxy
+    assert env_proxy("http://127.0.0.1:8080") == "http://plain:3128"
+    clean_env.setenv("HTTPS_PROXY", "proxy.corp:3128")  # no scheme: http, as curl takes it
+    assert env_proxy(HUBSPOT) == "http://proxy.corp:3128"
+    assert job_proxy(HUBSPOT, None) == "http://proxy.corp:3128"
+    assert job_proxy(HUBSPOT, "http://given:1") == "http://given:1"  # --proxy wins
+    assert job_proxy(HUBSPOT, None, sandbox=True) is None
+    clean_env.setenv("NO_PROXY", "example.com,.hubapi.com")
+    assert env_proxy(HUBSPOT) is None
+    clean_env.delenv("NO_PROXY")
+    clean_env.setenv("HTTPS_PROXY", "https://tls-proxy:443")  # aiohttp ignores these
+    assert env_proxy(HUBSPOT) is None
+
+
+def test_netrc_credentials_for_the_environments_proxy_are_secrets(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine proxy.corp login ops password N3trc-pw\n")
+    netrc.chmod(0o600)
+    clean_env.setenv("NETRC", str(netrc))
+    clean_env.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    assert env_proxy(HUBSPOT) == "http://ops:N3trc-pw@proxy.corp:3128"
+    assert "N3trc-pw" in proxy_secrets(None, HUBSPOT)
+    clean_env.setenv("HTTPS_PROXY", "http://own:pw2@proxy.corp:3128")  # its own credentials
+    assert env_proxy(HUBSPOT) == "http://own:pw2@proxy.corp:3128"
+    assert {"pw2", "S3cr"} <= set(proxy_secrets("http://u:S3cr@given:1", HUBSPOT))

@@ -2,9 +2,9 @@
 forwarding proxy on 127.0.0.1 (``tests.forward_proxy``) in front of the emulator.
 
 The emulator is plain ``http://`` on loopback, so the environment's proxy for it is
-``HTTP_PROXY``; for HubSpot's ``https://`` aiohttp reads ``HTTPS_PROXY`` the same way (by the
-URL's scheme), and ``NO_PROXY`` for either. ``--proxy`` wins over the environment. The
-proxy's password is never printed or written.
+``HTTP_PROXY``; for HubSpot's ``https://`` it is ``HTTPS_PROXY``, read the same way (by the
+URL's scheme, as aiohttp's ``trust_env`` does), and ``NO_PROXY`` for either. ``--proxy`` wins
+over the environment. The proxy's password is never printed or written.
 """
 
 from __future__ import annotations
@@ -106,6 +106,36 @@ async def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(
     code, _, err = await run_cli(*argv)
     assert code == 0, err
     assert proxy.seen == []
+
+
+async def test_netrc_gives_the_environments_proxy_its_credentials_and_never_the_token(
+    hubspot_emulator: Emulator,
+    proxy: Proxy,
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``.netrc`` names the proxy's host, which is also the API's (both on 127.0.0.1). aiohttp's
+    ``trust_env`` would put that login on the API request too and then refuse it beside the
+    Bearer token ("Cannot combine AUTHORIZATION header ..."), failing every request: the
+    command line reads the environment itself and gives the client an explicit proxy."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login {USER} password {SECRET}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    argv = upsert(source(tmp_path), hubspot_emulator)
+    code, _, err = await run_cli(*argv)  # no proxy: straight to the API, Bearer token intact
+    assert code == 0, err
+    assert proxy.seen == []
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)  # no credentials of its own: .netrc's
+    code, out, err = await run_cli(*argv)
+    assert code == 0, err
+    expected = "Basic " + base64.b64encode(f"{USER}:{SECRET}".encode()).decode()
+    assert [auth for _, auth in proxy.seen] == [expected] * 3
+    code, dry, _ = await run_cli(*argv, "--dry-run")
+    assert f"through the proxy http://{USER}:***@127.0.0.1:" in dry
+    assert SECRET not in out + err + dry
+    assert hubspot_emulator.stats.status_counts[401] == 0  # the Bearer token always arrived
 
 
 async def test_proxy_option_wins_over_the_environment(
