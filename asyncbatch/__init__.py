@@ -40,6 +40,7 @@ from ._models import (
     SimplePublicUpsertObject,
     StandardError,
 )
+from ._oauth import OAuthRefresh
 from ._protocol import RateLimitInfo
 from ._retry import RetryPolicy
 from ._schema import PropertyDefinition, PropertyOption, PropertySchema
@@ -71,6 +72,7 @@ __all__ = [
     "LimiterUnavailableError",
     "MalformedResponseError",
     "MockTransport",
+    "OAuthRefresh",
     "PropertyDefinition",
     "PropertyOption",
     "PropertySchema",

@@ -21,7 +21,7 @@ import ssl as ssl_module
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
 
@@ -34,7 +34,9 @@ from ._exceptions import (
     TransportError,
 )
 from ._limiters import Clock, LimiterLike, RateLimit, Sleep, as_limiter, make_limiter
+from ._merge import CallMerge
 from ._models import BatchResult
+from ._observe import make_observer
 from ._operations import ARCHIVE, CREATE, READ, UPDATE, UPSERT, OperationSpec
 from ._plan import (
     StreamPlanner,
@@ -48,16 +50,19 @@ from ._redact import url_secrets
 from ._retry import RetryPolicy
 from ._schedule import (
     cooperatively,
-    merge_call,
     release_cooperatively,
     run_list,
     run_stream,
 )
 from ._schema import PropertySchema, check_id_property
-from ._tokens import TokenProvider, TokenSource, check_token
+from ._tokens import BindableTokenProvider, TokenProvider, TokenSource, check_token
 from ._transport import AiohttpTransport, Network, Transport, check_base_url
 from ._version import __version__
 from ._writer import BatchWriter, WriteOperation
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["DEFAULT_BASE_URL", "BatchClient"]
 
@@ -117,8 +122,14 @@ def _check_timeout(value: object) -> float:
     return seconds
 
 
-def _token_source(access_token: object) -> tuple[str | None, TokenSource | None]:
-    """A fixed token, or a provider to ask (at the start, and after each expiry)."""
+def _token_source(
+    access_token: object, transport: AiohttpTransport, *, base_url: str, timeout: float
+) -> tuple[str | None, TokenSource | None]:
+    """A fixed token, or a provider to ask (at the start, after each expiry, and when a
+    bound provider says its token is due)."""
+    if isinstance(access_token, BindableTokenProvider):
+        bound = access_token.bind(base_url=base_url, transport=transport, timeout_seconds=timeout)
+        return None, TokenSource(bound)
     if callable(access_token):
         return None, TokenSource(access_token)
     token = access_token if access_token is not None else os.environ.get("HUBSPOT_ACCESS_TOKEN")
@@ -136,7 +147,10 @@ class BatchClient:
             Or a sync or async callable returning the current token: it is called before the
             first request and again after HubSpot answers 401 ``EXPIRED_AUTHENTICATION``
             (once per expiry, shared by every chunk in flight), and the chunk is resent, so
-            an expiring OAuth token never stops a run. Every token it gives is masked.
+            an expiring OAuth token never stops a run. Every token it gives is masked. Or an
+            ``OAuthRefresh`` (a public app's client id, secret and refresh token): it
+            refreshes the token itself, shortly before it expires, at ``base_url`` +
+            ``/oauth/v1/token`` unless given a ``token_url``; a refused refresh stops the run.
         base_url: ``https://api.hubapi.com`` by default; plain ``http://`` only to loopback.
         max_concurrency: at most this many requests in flight.
         rate_limit: at most ``requests`` starts per ``per_seconds`` rolling window.
@@ -162,15 +176,21 @@ class BatchClient:
             would refuse fail unsent, naming the property); if they cannot be read (403/404,
             or any failure), one warning, and the call goes on unchecked. ``"on"``: a schema
             that cannot be read is an error before anything is sent. ``"off"``: no check.
+        telemetry: with OpenTelemetry installed (``asyncbatch[otel]``), a CLIENT span per HTTP
+            request and request/record metrics, through the global providers (no-ops until
+            the application configures them); ``False``: none. Without OpenTelemetry,
+            nothing is imported or recorded. See the README, "Metrics and traces".
+        tracer_provider, meter_provider: OpenTelemetry providers to use instead of the
+            global ones.
 
     Raises:
         InvalidInputError: a bad argument, or no token anywhere (or ``redis_url`` without
-            the ``redis`` extra).
+            the ``redis`` extra, or a provider without OpenTelemetry installed).
     """
 
     def __init__(
         self,
-        access_token: str | TokenProvider | None = None,
+        access_token: str | TokenProvider | BindableTokenProvider | None = None,
         *,
         base_url: str = DEFAULT_BASE_URL,
         max_concurrency: int = 10,
@@ -189,6 +209,9 @@ class BatchClient:
         sleep: Sleep | None = None,
         seed: int | None = None,
         check_properties: CheckMode = "auto",
+        telemetry: bool = True,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         self._max_concurrency = _check_positive_int("max_concurrency", max_concurrency)
         self._base_url = check_base_url(base_url)
@@ -199,16 +222,23 @@ class BatchClient:
         self._owns_limiter = limiter is None
         token: str | None = None
         tokens: TokenSource | None = None
+        timeout = _check_timeout(timeout_seconds)
         if transport is None:
-            token, tokens = _token_source(access_token)
             network = Network(proxy=proxy, trust_env=trust_env, ssl=ssl)
             network.ssl_context()  # a CA bundle that cannot be read fails here, not per chunk
-            transport = AiohttpTransport(
-                token=token or "",
+            wire = AiohttpTransport(
+                token="",
                 max_connections=self._max_concurrency,
                 user_agent=f"asyncbatch/{__version__}",
                 network=network,
             )
+            token, tokens = _token_source(
+                access_token, wire, base_url=self._base_url, timeout=timeout
+            )
+            wire.set_token(token or "")
+            transport = wire
+        secrets = [token] if token else []
+        secrets += _proxy_secrets(proxy) + (tokens.secrets() if tokens is not None else [])
         self._engine = Engine(
             transport=transport,
             limiter=as_limiter(limiter)
@@ -217,12 +247,15 @@ class BatchClient:
             capacity=anyio.CapacityLimiter(self._max_concurrency),
             policy=retry if retry is not None else RetryPolicy(),
             rng=random.Random(seed),
-            timeout=_check_timeout(timeout_seconds),
+            timeout=timeout,
             clock=clock,
             sleep=sleep,
-            secrets=[s.encode() for s in ([token] if token else []) + _proxy_secrets(proxy)],
+            secrets=[s.encode() for s in secrets],
             tokens=tokens,
             daily_reserve=_check_reserve(daily_reserve),
+            observer=make_observer(
+                telemetry=telemetry, tracer_provider=tracer_provider, meter_provider=meter_provider
+            ),
         )
         self._calls: set[CallContext] = set()
         # Endpoints (object type and operation) a request was answered on without a
@@ -491,6 +524,30 @@ class BatchClient:
             on_chunk=on_chunk,
         )
 
+    def stream_create(
+        self,
+        object_type: str,
+        records: Iterable[object] | AsyncIterable[object],
+        *,
+        on_chunk: ChunkHook | None = None,
+    ) -> AsyncGenerator[BatchResult, None]:
+        """``create`` chunk by chunk from an iterable or async iterable (bounded memory).
+
+        As ``create``: records are never coalesced, and a chunk whose failure may follow its
+        application is not resent (its inputs fail with category ``OUTCOME_UNKNOWN``).
+        """
+        return self._stream(CREATE, object_type, records, None, on_chunk=on_chunk)
+
+    def stream_archive(
+        self,
+        object_type: str,
+        ids: Iterable[object] | AsyncIterable[object],
+        *,
+        on_chunk: ChunkHook | None = None,
+    ) -> AsyncGenerator[BatchResult, None]:
+        """``archive`` chunk by chunk from an iterable or async iterable of record ids."""
+        return self._stream(ARCHIVE, object_type, ids, None, on_chunk=on_chunk)
+
     def _read_fields(
         self, properties: Iterable[str], with_history: Iterable[str], archived: bool
     ) -> tuple[dict[str, Any], int, str]:
@@ -558,7 +615,7 @@ class BatchClient:
             cached = self._schemas.get(object_type)
             if cached is None:
                 url = f"{self._base_url}/crm/v3/properties/{object_type}"
-                data = await fetch_json(self._engine, url)
+                data = await fetch_json(self._engine, url, object_type=object_type)
                 try:
                     cached = PropertySchema.from_json(object_type, data)
                 except ValueError as exc:
@@ -617,7 +674,7 @@ class BatchClient:
 
     def _context(self, operation: OperationSpec, object_type: str, query: str = "") -> CallContext:
         url = f"{self._objects_url(object_type)}/{operation.path}{query}"
-        ctx = CallContext(self._engine, url, operation)
+        ctx = CallContext(self._engine, url, operation, object_type=object_type)
         if url in self._proven:  # answered before without a request-level refusal
             ctx.gate.set()
         self._calls.add(ctx)
@@ -658,33 +715,38 @@ class BatchClient:
         ctx.on_chunk = on_chunk
         started_wall = dt.datetime.now(dt.UTC)
         started = self._engine.clock()
+        merge = CallMerge(plan.records, plan.item)
         try:
-            outcomes = await run_list(ctx, plan.chunks, workers=self._max_concurrency)
+            await run_list(ctx, plan, merge, workers=self._max_concurrency)
         finally:
             self._done(ctx)
+        stats = ctx.counters.stats(
+            inputs=plan.inputs,
+            records=plan.records,
+            chunks=plan.chunk_count,
+            elapsed=self._engine.clock() - started,
+        )
         result = await cooperatively(
-            merge_call(
-                ctx,
-                plan.items,
-                outcomes,
-                inputs=plan.inputs,
-                chunks=len(plan.chunks),
-                started=started,
-                started_wall=started_wall,
+            merge.finish(
+                stop=ctx.stop.error,
+                stats=stats,
+                started_at=started_wall,
+                completed_at=dt.datetime.now(dt.UTC),
             )
         )
-        # Freeing a million planned inputs at once holds the loop too: a slice at a time.
-        held = [*plan.chunks, *plan.items]
-        del plan, steps
-        outcomes.clear()
-        await release_cooperatively(held)
+        # Freeing a million planned records at once holds the loop too: a slice at a time.
+        del merge, steps
+        for held in plan.release():
+            await release_cooperatively(held)
+        if self._engine.observer is not None:
+            self._engine.observer.results(operation.name, object_type, result)
         stats = result.stats
         logger.info(
             "%s %s: %d inputs, %d written, %d failed, %d requests, %d retries, %.2f s",
             operation.name,
             object_type,
             stats.inputs,
-            len(result.results),
+            len(result.result_positions),
             len(result.failed),
             stats.requests,
             stats.retries,
@@ -732,6 +794,8 @@ class BatchClient:
         try:
             async with receive:
                 async for result in receive:
+                    if self._engine.observer is not None:
+                        self._engine.observer.results(operation.name, object_type, result)
                     yield result
             await pump  # raises the source's own error that ended the input, if any
         finally:

@@ -17,6 +17,7 @@ from cattrs.preconf.orjson import make_converter
 from ._models import (
     BatchResponse,
     BatchResult,
+    Deferred,
     Error,
     ErrorDetail,
     SimplePublicObject,
@@ -104,14 +105,15 @@ _REQUIRED: dict[type, set[str]] = {
 
 def _register(cls: type) -> None:
     fields = attrs.fields(cls)
-    renames = {f.name: override(rename=_camel(f.name)) for f in fields}
+    # By the init name (``alias``): a private field (``_results``) is ``results`` on the wire.
+    renames = {f.name: override(rename=_camel(f.alias)) for f in fields}
     converter.register_structure_hook(
         cls,
         make_dict_structure_fn(cls, converter, **renames),  # type: ignore[arg-type]
     )
     required = _REQUIRED.get(cls, set())
     unstructure = {
-        f.name: override(rename=_camel(f.name), omit_if_default=f.name not in required)
+        f.name: override(rename=_camel(f.alias), omit_if_default=f.alias not in required)
         for f in fields
     }
     converter.register_unstructure_hook(
@@ -119,6 +121,15 @@ def _register(cls: type) -> None:
         make_dict_unstructure_fn(cls, converter, **unstructure),  # type: ignore[arg-type]
     )
 
+
+# Results a batch answer holds unbuilt (``Deferred``) read and write as the list they are.
+_Results = list[SimplePublicObject] | Deferred
+converter.register_structure_hook(
+    _Results, lambda value, _: converter.structure(value, list[SimplePublicObject])
+)
+converter.register_unstructure_hook(
+    Deferred, lambda value: converter.unstructure(value.build(value.entries))
+)
 
 for _cls in (
     ErrorDetail,

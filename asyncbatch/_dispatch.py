@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 import orjson
 
@@ -35,6 +36,7 @@ from ._exceptions import (
 from ._limiters import Clock, RateLimiter, Sleep
 from ._merge import ChunkOutcome
 from ._models import BatchResult, RunStats
+from ._observe import Observer, Request
 from ._operations import OperationSpec
 from ._plan import Chunk, PlannedInput, coalesce_named, may_share_a_record
 from ._protocol import (
@@ -48,7 +50,7 @@ from ._refusals import Problem, classify_refusal, triage
 from ._retry import Action, ChunkRetry, Decision, RetryPolicy, outcome_unknown
 from ._schema import PropertySchema, check_items
 from ._tokens import TokenSource
-from ._transport import Transport
+from ._transport import RawResponse, Transport
 
 __all__ = [
     "CallContext",
@@ -129,13 +131,16 @@ class Engine:
     timeout: float
     clock: Clock
     sleep: Sleep
-    #: texts the client knows are secret (the token): masked in every answer it reads
+    #: texts the client knows are secret (the token, a token provider's secrets, a proxy's
+    #: password): masked in every answer it reads
     secrets: list[bytes] = attrs.Factory(list)
     #: the caller's token provider, when the token may change during a run
     tokens: TokenSource | None = None
     #: stop sending before the account's requests left today fall below this
     daily_reserve: int = 0
     daily: DailyBudget = attrs.Factory(lambda: DailyBudget())
+    #: told of each request (OpenTelemetry, ``_telemetry``); None: no telemetry
+    observer: Observer | None = None
 
 
 @attrs.define
@@ -184,6 +189,11 @@ class _Leaf:
     #: the token generation its last try was sent with, and its refreshes so far
     token_generation: int = 0
     refreshes: int = 0
+    #: the rate-limit headers of its last answer
+    rate: RateLimitInfo | None = None
+    #: requests sent with this leaf's chunk so far, counted for the observer only (its
+    #: resends are the later ones)
+    sends: int = 0
 
     def part(self, items: tuple[PlannedInput, ...]) -> _Leaf:
         return _Leaf(Chunk(self.chunk.number, items), self.sink, budget=self.budget)
@@ -196,6 +206,7 @@ class CallContext:
     engine: Engine
     url: str
     operation: OperationSpec
+    object_type: str = ""
     counters: Counters = attrs.Factory(Counters)
     stop: Stop = attrs.Factory(Stop)
     scope: anyio.CancelScope = attrs.Factory(anyio.CancelScope)
@@ -281,20 +292,29 @@ def _problem_error(problem: Problem, where: str) -> ValidationError:
     return ValidationError(message, status=400, body=body, category="VALIDATION_ERROR")
 
 
-async def fetch_json(engine: Engine, url: str) -> Any:
+async def fetch_json(engine: Engine, url: str, *, object_type: str = "") -> Any:
     """GET ``url`` under the limiter and the retry rule (as a chunk is sent); its JSON.
 
     Raises:
         APIError, TransportError: the final failure, once the rule gives up.
     """
     retry = ChunkRetry(engine.policy)
+    attempt = 0
+    refreshed = False
     while True:
+        generation = await _current_token(engine)
         async with engine.capacity:
             await engine.limiter.acquire()
             started = engine.clock()
             rate = RateLimitInfo()
             try:
-                raw = await engine.transport.get(url, timeout_seconds=engine.timeout)
+                send: Awaitable[RawResponse] = engine.transport.get(
+                    url, timeout_seconds=engine.timeout
+                )
+                if engine.observer is not None:
+                    attempt += 1
+                    send = engine.observer.around(send, _get_request(url, object_type, attempt))
+                raw = await send
                 rate = RateLimitInfo.from_headers(raw.headers)
             finally:
                 engine.limiter.observe(rate, started=started)
@@ -309,6 +329,10 @@ async def fetch_json(engine: Engine, url: str) -> Any:
                 )
         else:
             error = decipher_error(raw.status, raw.headers, body)
+        if not refreshed and engine.tokens is not None and _expired(error):
+            refreshed = True
+            await refresh_token(engine, generation)
+            continue
         decision = retry.after(error, chunk_size=1, rng=engine.rng)
         if decision.action is Action.RETRY:
             await engine.sleep(decision.delay)
@@ -358,7 +382,9 @@ async def _try_once(
 ) -> tuple[AsyncBatchError | None, int | None]:
     """One try: canary, slot, limiter, post. Returns (None, status) once the leaf concluded
     (answered or never sent), else the error the try ended with."""
-    if not ctx.gate.is_set():
+    # Tries still queued behind the canary when the gate opened go first (FIFO): a chunk
+    # taken later must not overtake them through the free slot.
+    if not ctx.gate.is_set() or ctx.canary.locked():
         async with ctx.canary:  # one try at a time until the gate opens
             if not ctx.gate.is_set():
                 return await _try_open(ctx, leaf, depth)
@@ -368,24 +394,55 @@ async def _try_once(
 async def _try_open(
     ctx: CallContext, leaf: _Leaf, depth: int
 ) -> tuple[AsyncBatchError | None, int | None]:
-    if ctx.stop.error is not None:
+    if ctx.stop.error is not None or not await _token_ready(ctx):
         return _conclude_unsent(ctx, leaf)
-    async with ctx.engine.capacity:
-        try:
-            await ctx.engine.limiter.acquire()
-        except LimiterUnavailableError as exc:
-            ctx.stop.set(exc)  # without the shared count nothing may be sent: stop the run
-            return _conclude_unsent(ctx, leaf)
-        reserve = _reserve_reached(ctx.engine)
-        if reserve is not None:
-            ctx.stop_call(reserve)  # reported like HubSpot's DAILY 429: nothing more is sent
-        # Checked after every wait: what the call learnt meanwhile (a stop, a refused
-        # property) applies to this try.
-        if ctx.stop.error is not None or not _drop_refused(ctx, leaf):
-            ctx.engine.limiter.observe(RateLimitInfo())  # nothing was sent
-            return _conclude_unsent(ctx, leaf) if ctx.stop.error is not None else (None, None)
-        body = encode_body([item.input for item in leaf.chunk.items], ctx.operation, ctx.extra)
-        return await _post(ctx, leaf, body, depth)
+    engine = ctx.engine
+    await take_slot(engine.capacity)
+    try:
+        sent = await _limited_post(ctx, leaf, depth)
+    finally:
+        # The slot is free once the answer is in: the next chunk goes out while this one's
+        # answer is read.
+        engine.capacity.release()
+    if sent is None:
+        return _conclude_unsent(ctx, leaf) if ctx.stop.error is not None else (None, None)
+    if isinstance(sent, AsyncBatchError):
+        return sent, None
+    if engine.capacity.statistics().tasks_waiting:
+        await anyio.lowlevel.checkpoint()  # let the next chunk take the slot first
+    return _read_answer(ctx, leaf, sent)
+
+
+async def take_slot(capacity: anyio.CapacityLimiter) -> None:
+    """Take a slot of ``capacity``: at once, without giving the loop a turn, when one is free
+    and nobody waits (anyio's ``acquire`` always yields)."""
+    try:
+        capacity.acquire_nowait()
+    except anyio.WouldBlock:
+        await capacity.acquire()
+
+
+async def _limited_post(
+    ctx: CallContext, leaf: _Leaf, depth: int
+) -> RawResponse | AsyncBatchError | None:
+    """Limiter, then post: the raw answer, the transport's error, or None when nothing was
+    sent (the run stopped, or every record of the leaf was dropped)."""
+    engine = ctx.engine
+    try:
+        await engine.limiter.acquire()
+    except LimiterUnavailableError as exc:
+        ctx.stop.set(exc)  # without the shared count nothing may be sent: stop the run
+        return None
+    reserve = _reserve_reached(engine)
+    if reserve is not None:
+        ctx.stop_call(reserve)  # reported like HubSpot's DAILY 429: nothing more is sent
+    # Checked after every wait: what the call learnt meanwhile (a stop, a refused
+    # property) applies to this try.
+    if ctx.stop.error is not None or not _drop_refused(ctx, leaf):
+        engine.limiter.observe(RateLimitInfo())  # nothing was sent
+        return None
+    body = encode_body([item.input for item in leaf.chunk.items], ctx.operation, ctx.extra)
+    return await _post(ctx, leaf, body, depth)
 
 
 def _conclude_unsent(ctx: CallContext, leaf: _Leaf) -> tuple[None, None]:
@@ -395,7 +452,7 @@ def _conclude_unsent(ctx: CallContext, leaf: _Leaf) -> tuple[None, None]:
 
 async def _post(
     ctx: CallContext, leaf: _Leaf, body: bytes, depth: int
-) -> tuple[AsyncBatchError | None, int | None]:
+) -> RawResponse | AsyncBatchError:
     engine = ctx.engine
     started = engine.clock()
     ctx.counters.requests += 1
@@ -408,58 +465,130 @@ async def _post(
         leaf.token_generation = engine.tokens.generation
     rate = RateLimitInfo()
     try:
-        raw = await engine.transport.post(ctx.url, body, timeout_seconds=engine.timeout)
-        reply = decipher_response(
-            raw.status, raw.headers, _masked(raw.body, engine.secrets), operation=ctx.operation
+        send: Awaitable[RawResponse] = engine.transport.post(
+            ctx.url, body, timeout_seconds=engine.timeout
         )
-        rate = reply.rate
+        if engine.observer is not None:
+            leaf.sends += 1
+            send = engine.observer.around(send, _post_request(ctx, leaf, depth))
+        raw = await send
+        rate = RateLimitInfo.from_headers(raw.headers)
     except (TransportError, APIError) as exc:
-        return exc, None
+        return exc
     finally:
         # On every path, cancellation included: the limiter counts on hearing of each
         # request it let start.
         engine.limiter.observe(rate, started=started)
         engine.daily.heard(rate)
+    leaf.rate = rate
+    return raw
+
+
+def _read_answer(
+    ctx: CallContext, leaf: _Leaf, raw: RawResponse
+) -> tuple[AsyncBatchError | None, int | None]:
+    reply = decipher_response(
+        raw.status,
+        raw.headers,
+        _masked(raw.body, ctx.engine.secrets),
+        operation=ctx.operation,
+        rate=leaf.rate,
+    )
     if reply.response is None:
         assert reply.error is not None
         if not _refuses_the_request(reply.error):
             ctx.open_gate()
         return reply.error, raw.status
     ctx.open_gate()
-    logger.debug("chunk %d: HTTP %d, %d inputs", leaf.chunk.number, raw.status, len(body))
+    logger.debug("chunk %d: HTTP %d", leaf.chunk.number, raw.status)
     leaf.sink.append(ctx.outcome(leaf.chunk, response=reply.response, status_code=raw.status))
     return None, raw.status
+
+
+def _post_request(ctx: CallContext, leaf: _Leaf, depth: int) -> Request:
+    return Request(
+        method="POST",
+        url=ctx.url,
+        operation=ctx.operation.name,
+        object_type=ctx.object_type,
+        inputs=len(leaf.chunk.items),
+        attempt=leaf.sends,
+        chunk=leaf.chunk.number,
+        split_depth=depth,
+    )
+
+
+def _get_request(url: str, object_type: str, attempt: int) -> Request:
+    return Request(
+        method="GET", url=url, operation="properties", object_type=object_type, attempt=attempt
+    )
 
 
 #: Shorter "tokens" (tests' "T") would mask letters of every answer, not a secret.
 _MIN_SECRET = 8
 
 
-async def refresh_token(engine: Engine, generation: int) -> None:
-    """Ask the token provider for a token newer than ``generation`` and send it from now on."""
+async def refresh_token(engine: Engine, generation: int, *, expired: bool = True) -> None:
+    """Ask the token provider for a token newer than ``generation`` (``expired``: HubSpot
+    refused the current one; else it is only due) and send it from now on. Every secret the
+    provider holds joins the ones masked in what the client reads.
+
+    Raises:
+        AsyncBatchError: the provider gave no token, or its refresh failed.
+    """
     assert engine.tokens is not None
-    token = await engine.tokens.refresh(generation)
-    secret = token.encode()
-    if secret not in engine.secrets:
-        engine.secrets.append(secret)
+    token = await engine.tokens.refresh(generation, expired=expired)
+    for text in [token, *engine.tokens.secrets()]:
+        secret = text.encode()
+        if secret not in engine.secrets:
+            engine.secrets.append(secret)
     set_token = getattr(engine.transport, "set_token", None)
     if set_token is not None:
         set_token(token)
 
 
+async def _current_token(engine: Engine) -> int:
+    """Refresh the token first if it is due (a bound provider's expiry is near); the token
+    generation to send with.
+
+    Raises:
+        AsyncBatchError: the refresh failed.
+    """
+    tokens = engine.tokens
+    if tokens is None:
+        return 0
+    if tokens.due():
+        await refresh_token(engine, tokens.generation, expired=False)
+    return tokens.generation
+
+
+async def _token_ready(ctx: CallContext) -> bool:
+    """Refresh the token first if it is due; False if that failed, which stops the call (the
+    token will not come back by itself: every input not yet written is reported)."""
+    try:
+        await _current_token(ctx.engine)
+    except AsyncBatchError as exc:
+        ctx.stop_call(exc)
+        return False
+    return True
+
+
+def _expired(error: AsyncBatchError) -> bool:
+    return isinstance(error, AuthenticationError) and error.category == "EXPIRED_AUTHENTICATION"
+
+
 async def _refreshed(ctx: CallContext, leaf: _Leaf, error: AsyncBatchError) -> bool:
     """After a 401 ``EXPIRED_AUTHENTICATION`` with a token provider: refresh (at most twice
-    per chunk, so a provider handing out expired tokens still ends) and try again."""
-    tokens = ctx.engine.tokens
-    if (
-        tokens is None
-        or not isinstance(error, AuthenticationError)
-        or error.category != "EXPIRED_AUTHENTICATION"
-        or leaf.refreshes >= 2
-    ):
+    per chunk, so a provider handing out expired tokens still ends) and try again. A refresh
+    that fails stops the call, and the try concludes the chunk with that error."""
+    if ctx.engine.tokens is None or not _expired(error) or leaf.refreshes >= 2:
         return False
     leaf.refreshes += 1
-    await refresh_token(ctx.engine, leaf.token_generation)
+    try:
+        await refresh_token(ctx.engine, leaf.token_generation)
+    except AsyncBatchError as exc:
+        ctx.stop_call(exc)  # the next try concludes the chunk with this error, not resent
+        return True
     ctx.counters.retries += 1
     return True
 

@@ -11,7 +11,8 @@ nothing can go missing whatever the server answered.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -26,6 +27,7 @@ from ._exceptions import (
 from ._models import (
     BatchResponse,
     BatchResult,
+    Deferred,
     ErrorDetail,
     FailedInput,
     RunStats,
@@ -35,7 +37,7 @@ from ._models import (
 from ._plan import STEP, Chunk, PlannedInput, Steps, run_steps
 from ._refusals import allowed_options, refused_value
 
-__all__ = ["ChunkOutcome", "merge_outcomes", "merge_steps", "synthesize_error"]
+__all__ = ["CallMerge", "ChunkOutcome", "merge_outcomes", "merge_steps", "synthesize_error"]
 
 
 @attrs.frozen
@@ -145,32 +147,45 @@ def _unique_traces(items: Sequence[PlannedInput]) -> dict[str, PlannedInput]:
     return {trace: item for trace, item in seen.items() if item is not None}
 
 
-def _names_other_record(result: SimplePublicObject, item: PlannedInput) -> bool:
+def _fields(entry: Any) -> tuple[str, str | None, Mapping[str, str | None]]:
+    """A result's id, trace id and properties: of a built object, or of the answer's JSON
+    object as ``_protocol`` checked it (``Deferred``)."""
+    if type(entry) is dict:
+        return entry["id"], entry.get("objectWriteTraceId"), entry["properties"]
+    return entry.id, entry.object_write_trace_id, entry.properties
+
+
+def _names_other_record(
+    result_id: str, properties: Mapping[str, str | None], item: PlannedInput
+) -> bool:
     # A result whose trace id says one input and whose key says another is not attributed by
     # the trace id alone: the key is what HubSpot wrote.
     id_property = item.input.id_property
     if not item.input.id:  # a record to create: HubSpot gives it its id
         return False
     if id_property is None:
-        return result.id != item.input.id
-    value = result.properties.get(id_property)
-    return value is not None and value.strip().casefold() != item.input.id.strip().casefold()
+        return result_id != item.input.id
+    value = properties.get(id_property)
+    if value is None or value == item.input.id:
+        return False
+    return value.strip().casefold() != item.input.id.strip().casefold()
 
 
 def _match_result(
-    result: SimplePublicObject,
+    entry: Any,
     by_trace: dict[str, PlannedInput],
     by_id: dict[tuple[str | None, str], PlannedInput],
 ) -> PlannedInput | None:
-    if result.object_write_trace_id is not None:
-        item = by_trace.get(result.object_write_trace_id)
-        if item is not None and not _names_other_record(result, item):
+    result_id, trace, properties = _fields(entry)
+    if trace is not None:
+        item = by_trace.get(trace)
+        if item is not None and not _names_other_record(result_id, properties, item):
             return item
-    item = by_id.get((None, result.id))
+    item = by_id.get((None, result_id))
     if item is not None:
         return item
     for (id_property, value), candidate in by_id.items():
-        if id_property is not None and result.properties.get(id_property) == value:
+        if id_property is not None and properties.get(id_property) == value:
             return candidate
     return None
 
@@ -225,19 +240,63 @@ def merge_steps(
     for count, outcome in enumerate(outcomes, 1):
         if not count % 16:  # 16 chunks: at most 1,600 inputs
             yield
-        merger.absorbed.update(outcome.absorbed)
-        if not outcome.chunk.items:  # only a note of inputs merged into another
-            continue
-        if outcome.response is None:
-            merger.add_failed_chunk(outcome)
-        else:
-            merger.add_response(outcome, outcome.response)
-    yield from merger.add_unsent(items)
+        merger.add(outcome)
+    by_index = {item.index: item for item in items}
+    indexes = [item.index for item in items]
+    yield from merger.add_unsent(indexes, by_index.__getitem__)
     return (
         yield from merger.result(
-            items, stats=stats, started_at=started_at, completed_at=completed_at
+            indexes, stats=stats, started_at=started_at, completed_at=completed_at
         )
     )
+
+
+class CallMerge:
+    """One list call's merge, fed each chunk's outcomes as the chunk ends (so its objects
+    can go), finished once the call is: the answer for records ``0..records-1``, with
+    ``item(index)`` building a record that no outcome covered."""
+
+    def __init__(self, records: int, item: Callable[[int], PlannedInput]) -> None:
+        self._records = records
+        self._item = item
+        self._merger = _Merger(None)
+        self._unsent = False
+        self._errors: list[AsyncBatchError] = []
+
+    def add(self, outcomes: Iterable[ChunkOutcome], stop_now: AsyncBatchError | None) -> None:
+        """Merge one chunk's outcomes; ``stop_now`` is the run's stop as it stands."""
+        self._merger.stop_error = stop_now
+        for outcome in outcomes:
+            if outcome.chunk.items:
+                self._unsent = self._unsent or not outcome.sent
+                if outcome.error is not None:
+                    self._errors.append(outcome.error)
+            self._merger.add(outcome)
+
+    def stop_error(self, stop: AsyncBatchError | None) -> AsyncBatchError | None:
+        """The run's stop, if any input failed because of it (as ``stop_error_for``)."""
+        if stop is None:
+            return None
+        return stop if self._unsent or any(e is stop for e in self._errors) else None
+
+    def finish(
+        self,
+        *,
+        stop: AsyncBatchError | None,
+        stats: RunStats,
+        started_at: dt.datetime,
+        completed_at: dt.datetime,
+    ) -> Steps[BatchResult]:
+        """The call's ``BatchResult``, as steps."""
+        merger = self._merger
+        merger.stop_error = self.stop_error(stop)
+        indexes = range(self._records)
+        yield from merger.add_unsent(indexes, self._item)
+        return (
+            yield from merger.result(
+                indexes, stats=stats, started_at=started_at, completed_at=completed_at
+            )
+        )
 
 
 class _Merger:
@@ -245,10 +304,12 @@ class _Merger:
 
     def __init__(self, stop_error: AsyncBatchError | None) -> None:
         self.stop_error = stop_error
-        self.written: dict[int, tuple[SimplePublicObject, tuple[int, ...]]] = {}
+        self.written: dict[int, tuple[Any, tuple[int, ...]]] = {}
         self.failed: dict[int, FailedInput] = {}
         self.absorbed: set[int] = set()
-        self.extra_results: list[SimplePublicObject] = []
+        self.extra_results: list[Any] = []
+        #: builds the answers' unbuilt results (``Deferred``), once one was seen
+        self.build: Callable[[list[Any]], list[SimplePublicObject]] | None = None
         self.errors: list[StandardError] = []
         self.statuses: set[str] = set()
         self.requested: list[dt.datetime] = []
@@ -282,6 +343,16 @@ class _Merger:
             allowed=allowed_options(text) if code == "INVALID_OPTION" else (),
         )
 
+    def add(self, outcome: ChunkOutcome) -> None:
+        """Merge one outcome."""
+        self.absorbed.update(outcome.absorbed)
+        if not outcome.chunk.items:  # only a note of inputs merged into another
+            return
+        if outcome.response is None:
+            self.add_failed_chunk(outcome)
+        else:
+            self.add_response(outcome, outcome.response)
+
     def add_failed_chunk(self, outcome: ChunkOutcome) -> None:
         error = outcome.error
         if error is None:  # defensive: an outcome with neither is a failure to report
@@ -306,7 +377,8 @@ class _Merger:
         chunk_items = outcome.chunk.items
         by_trace = _unique_traces(chunk_items)
         by_id = {(item.input.id_property, item.input.id): item for item in chunk_items}
-        for result in response.results:
+        self.build = response.builder or self.build
+        for result in response.entries:
             matched = _match_result(result, by_trace, by_id)
             if matched is None or matched.index in self.written:
                 self.extra_results.append(result)
@@ -347,55 +419,59 @@ class _Merger:
                 bucket.append(stamp)
         self.links.update(response.links or {})
 
-    def add_unsent(self, items: Sequence[PlannedInput]) -> Steps[None]:
+    def add_unsent(
+        self, indexes: Sequence[int], item: Callable[[int], PlannedInput]
+    ) -> Steps[None]:
         # A safety net: an input no outcome covered is reported, never lost.
-        for count, item in enumerate(items, 1):
+        for count, index in enumerate(indexes, 1):
             if not count % STEP:
                 yield
-            index = item.index
             if index in self.written or index in self.failed or index in self.absorbed:
                 continue
+            planned = item(index)
             missing = StandardError(
                 status="error",
                 category="NOT_SENT",
                 message="the run ended before this input was sent",
-                context={"ids": [item.input.id]},
+                context={"ids": [planned.input.id]},
             )
             self.errors.append(missing)
-            self.fail(item, missing, _UNSENT, final=False)
+            self.fail(planned, missing, _UNSENT, final=False)
             self.statuses.add("CANCELED")
 
-    def status(self, items: Sequence[PlannedInput]) -> str:
+    def status(self, records: int) -> str:
         if self.stop_error is not None or not self.statuses:
-            return "CANCELED" if self.stop_error is not None or items else "COMPLETE"
+            return "CANCELED" if self.stop_error is not None or records else "COMPLETE"
         if self.statuses == {"COMPLETE"}:
             return "COMPLETE"
         return next((s for s in ("PROCESSING", "PENDING") if s in self.statuses), "CANCELED")
 
     def result(
         self,
-        items: Sequence[PlannedInput],
+        indexes: Sequence[int],
         *,
         stats: RunStats,
         started_at: dt.datetime,
         completed_at: dt.datetime,
     ) -> Steps[BatchResult]:
-        # In the inputs' order (the items are in index order, the order of first positions).
-        results: list[SimplePublicObject] = []
+        # In the inputs' order (the indexes are in the order of first positions).
+        results: list[Any] = []
         positions: list[tuple[int, ...]] = []
         failed: list[FailedInput] = []
-        for count, item in enumerate(items, 1):
+        written, failures = self.written, self.failed
+        for count, index in enumerate(indexes, 1):
             if not count % STEP:
                 yield
-            done = self.written.get(item.index)
+            done = written.get(index)
             if done is not None:
                 results.append(done[0])
                 positions.append(done[1])
-            elif item.index in self.failed:
-                failed.append(self.failed[item.index])
+            elif index in failures:
+                failed.append(failures[index])
+        results += self.extra_results
         return BatchResult(
-            status=self.status(items),
-            results=results + self.extra_results,
+            status=self.status(len(indexes)),
+            results=results if self.build is None else Deferred(results, self.build),
             result_positions=positions + [() for _ in self.extra_results],
             errors=self.errors,
             num_errors=len(self.errors),

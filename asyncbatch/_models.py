@@ -8,7 +8,7 @@ lenient; ``BatchResult.to_dict()`` writes HubSpot's ``BatchResponse...WithErrors
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -106,18 +106,75 @@ class SimplePublicUpsertObject(SimplePublicObject):
     new: bool = False
 
 
+class Deferred:
+    """Results read from HubSpot's answer only as far as accounting needs (ids, trace ids,
+    properties): each entry is a ``SimplePublicObject`` or the answer's own JSON object,
+    built into one on first access to ``results`` (issue 19: building every result object
+    cost more than reading the JSON). Internal; ``results`` is always a plain list."""
+
+    __slots__ = ("build", "entries")
+
+    def __init__(
+        self,
+        entries: list[Any],
+        build: Callable[[list[Any]], list[SimplePublicObject]],
+    ) -> None:
+        self.entries = entries
+        self.build = build
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _built(value: list[SimplePublicObject] | Deferred) -> list[SimplePublicObject]:
+    return value.build(value.entries) if isinstance(value, Deferred) else value
+
+
+def _results_repr(value: list[SimplePublicObject] | Deferred) -> str:
+    return repr(_built(value))
+
+
+def _materialized(
+    owner: BatchResponse | BatchResult, value: list[SimplePublicObject] | Deferred
+) -> list[SimplePublicObject]:
+    if not isinstance(value, Deferred):
+        return value
+    built = value.build(value.entries)
+    object.__setattr__(owner, "_results", built)  # built once, kept
+    return built
+
+
 @attrs.frozen
 class BatchResponse:
     """One chunk's 200/207 answer, as HubSpot sent it."""
 
     status: str = "COMPLETE"
-    results: list[SimplePublicObject] = attrs.field(factory=list)
+    _results: list[SimplePublicObject] | Deferred = attrs.field(
+        factory=list, alias="results", eq=_built, repr=_results_repr
+    )
     errors: list[StandardError] = attrs.field(factory=list)
     num_errors: int | None = None
     requested_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     links: dict[str, str] | None = None
+
+    @property
+    def results(self) -> list[SimplePublicObject]:
+        """The records written, as HubSpot answered them."""
+        return _materialized(self, self._results)
+
+    @property
+    def entries(self) -> list[Any]:
+        """The results unbuilt: objects, or the answer's JSON objects (for the merge)."""
+        value = self._results
+        return value.entries if isinstance(value, Deferred) else value
+
+    @property
+    def builder(self) -> Callable[[list[Any]], list[SimplePublicObject]] | None:
+        """What builds ``entries`` into result objects, while they are unbuilt."""
+        value = self._results
+        return value.build if isinstance(value, Deferred) else None
 
 
 @attrs.frozen
@@ -208,7 +265,9 @@ class BatchResult:
     """
 
     status: str
-    results: list[SimplePublicObject]
+    _results: list[SimplePublicObject] | Deferred = attrs.field(
+        alias="results", eq=_built, repr=_results_repr
+    )
     errors: list[StandardError]
     num_errors: int
     started_at: dt.datetime
@@ -219,6 +278,11 @@ class BatchResult:
     result_positions: list[tuple[int, ...]] = attrs.field(factory=list)
     stats: RunStats = attrs.field(factory=RunStats)
     stop_error: AsyncBatchError | None = None
+
+    @property
+    def results(self) -> list[SimplePublicObject]:
+        """The records written, in input order (built on first access)."""
+        return _materialized(self, self._results)
 
     @property
     def ok(self) -> bool:

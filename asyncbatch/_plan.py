@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterable, Generator, Iterable, Iterator, Mapping
-from typing import Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import attrs
 
@@ -81,16 +81,83 @@ class Chunk:
     items: tuple[PlannedInput, ...]
 
 
-@attrs.frozen
 class Plan:
-    """What one call will send."""
+    """What one call will send: every record validated, converted and coalesced, and cut
+    into chunks. The objects of a chunk (``PlannedInput``, ``BatchInput``) are built when the
+    chunk is asked for (``chunk(n)``): a call holds compact lists until it sends, and each
+    chunk's objects die young once it is merged (issue 19: they fed the garbage collector).
 
-    items: tuple[PlannedInput, ...]
-    chunks: tuple[Chunk, ...]
-    inputs: int
-    coalesced: int
-    #: the distinct id properties the records are keyed by (None: record ids)
-    id_properties: frozenset[str | None] = frozenset()
+    Attributes:
+        inputs: the caller's records.
+        coalesced: records merged into an earlier one naming the same record.
+        records: distinct records (``inputs - coalesced``), indexed 0.. in input order.
+        chunk_count: chunks to send.
+        id_properties: the distinct id properties the records are keyed by (None: ids).
+    """
+
+    def __init__(
+        self,
+        distinct: _Distinct,
+        members: list[range] | list[list[int]],
+        *,
+        trace_prefix: str,
+        inputs: int,
+    ) -> None:
+        self._distinct = distinct
+        self._members = members
+        self._trace_prefix = trace_prefix
+        self.inputs = inputs
+        self.records = len(distinct.keys)
+        self.coalesced = inputs - self.records
+        self.chunk_count = len(members)
+        self.id_properties = frozenset(key[0] for key in distinct.keys)
+
+    def item(self, index: int) -> PlannedInput:
+        """The distinct record ``index``, built now."""
+        d = self._distinct
+        first = d.first[index]
+        later = d.later.get(index)
+        positions = (first, *later) if later else (first,)
+        return _planned(
+            index, d.keys[index], positions, d.props[index], d.traces[index], self._trace_prefix
+        )
+
+    def chunk(self, number: int) -> Chunk:
+        """Chunk ``number`` (0..``chunk_count``-1), its objects built now."""
+        return Chunk(number=number, items=tuple(map(self.item, self._members[number])))
+
+    @property
+    def items(self) -> tuple[PlannedInput, ...]:
+        """Every distinct record, in input order (built now: for tests and small calls)."""
+        return tuple(map(self.item, range(self.records)))
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """Every chunk, in order (built now: for tests and small calls)."""
+        return tuple(map(self.chunk, range(self.chunk_count)))
+
+    def release(self) -> list[list[Any]]:
+        """Hand over the plan's large lists (emptied here) for the caller to free a slice at
+        a time; the plan is unusable afterwards."""
+        d = self._distinct
+        lists: list[list[Any]] = [d.props, d.keys, d.first, d.traces, self._members]
+        self._distinct = _Distinct()
+        self._members = []
+        return lists
+
+
+class _Distinct:
+    """The distinct records of a call in parallel lists rather than one object each: fewer
+    live objects, less work for the cyclic GC."""
+
+    __slots__ = ("first", "keys", "later", "props", "traces")
+
+    def __init__(self) -> None:
+        self.keys: list[Key] = []
+        self.first: list[int] = []
+        self.props: list[dict[str, str]] = []
+        self.traces: list[str | None] = []
+        self.later: dict[int, list[int]] = {}  # positions of coalesced duplicates, by index
 
 
 def validate_chunk_size(chunk_size: object) -> int:
@@ -385,16 +452,11 @@ def _coalesce(
     *,
     operation: OperationSpec,
     id_property: str | None,
-    trace_prefix: str,
-) -> Steps[tuple[list[PlannedInput], int]]:
-    # Distinct records in parallel lists rather than one object each: a whole call's records
-    # are planned at once, and fewer live objects means less work for the cyclic GC.
+) -> Steps[tuple[_Distinct, int]]:
+    distinct = _Distinct()
     index_of: dict[Key, int] = {}
-    keys: list[Key] = []
-    first: list[int] = []
-    props: list[dict[str, str]] = []
-    traces: list[str | None] = []
-    later: dict[int, list[int]] = {}  # positions of coalesced duplicates, by index
+    keys, first, props, traces = distinct.keys, distinct.first, distinct.props, distinct.traces
+    later = distinct.later
     count = 0
     for position, record in enumerate(records):
         count += 1
@@ -415,13 +477,27 @@ def _coalesce(
             props[index].update(properties)  # a fresh dict of the planner's own
             if trace is not None:
                 traces[index] = trace
-    items = []
-    for index, key in enumerate(keys):
+    return distinct, count
+
+
+def _members(distinct: _Distinct, chunk_size: int) -> Steps[list[range] | list[list[int]]]:
+    """The indexes of each chunk: ranges when the records are keyed one way; else as
+    ``cut_chunks`` cuts them (records keyed different ways never share a chunk)."""
+    total = len(distinct.keys)
+    if len({key[0] for key in distinct.keys}) <= 1:
+        return [range(n, min(n + chunk_size, total)) for n in range(0, total, chunk_size)]
+    members: list[list[int]] = []
+    open_chunks: dict[str | None, list[int]] = {}
+    for index, key in enumerate(distinct.keys):
         if not (index + 1) % STEP:
             yield
-        positions = (first[index], *later[index]) if index in later else (first[index],)
-        items.append(_planned(index, key, positions, props[index], traces[index], trace_prefix))
-    return items, count - len(items)
+        bucket = open_chunks.setdefault(key[0], [])
+        bucket.append(index)
+        if len(bucket) == chunk_size:
+            members.append(bucket.copy())
+            bucket.clear()
+    members.extend(bucket for bucket in open_chunks.values() if bucket)
+    return members
 
 
 class StreamPlanner:
@@ -614,23 +690,8 @@ def plan_steps(
     if id_property is not None:
         validate_id_property(id_property)
     check_records_argument(records)
-    items, coalesced = yield from _coalesce(
-        records,
-        operation=operation_spec(operation),
-        id_property=id_property,
-        trace_prefix=trace_prefix,
+    distinct, inputs = yield from _coalesce(
+        records, operation=operation_spec(operation), id_property=id_property
     )
-    chunks = []
-    for chunk in cut_chunks(items, chunk_size):
-        chunks.append(chunk)
-        if not len(chunks) % (STEP // 4):
-            yield
-    # Records keyed different ways never share a chunk: each chunk's first tells its key.
-    id_properties = frozenset(chunk.items[0].input.id_property for chunk in chunks)
-    return Plan(
-        items=tuple(items),
-        chunks=tuple(chunks),
-        inputs=len(items) + coalesced,
-        coalesced=coalesced,
-        id_properties=id_properties,
-    )
+    members = yield from _members(distinct, chunk_size)
+    return Plan(distinct, members, trace_prefix=trace_prefix, inputs=inputs)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 import orjson
 
-from ._convert import parse_datetime, structure
+from ._convert import converter, parse_datetime, structure
 from ._exceptions import (
     APIError,
     MalformedResponseError,
@@ -26,6 +26,7 @@ from ._exceptions import (
 from ._models import (
     BatchInput,
     BatchResponse,
+    Deferred,
     Error,
     ErrorDetail,
     SimplePublicObject,
@@ -215,7 +216,12 @@ def decipher_error(status: int, headers: Mapping[str, str], body: bytes) -> APIE
 
 
 def decipher_response(
-    status: int, headers: Mapping[str, str], body: bytes, *, operation: OperationSpec
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    operation: OperationSpec,
+    rate: RateLimitInfo | None = None,
 ) -> Reply:
     """Read one HubSpot batch answer. Never raises for anything the server sends.
 
@@ -224,7 +230,8 @@ def decipher_response(
     ``Reply.error`` (a ``MalformedResponseError`` for the latter, which the retry rule
     resends only for an idempotent operation).
     """
-    rate = RateLimitInfo.from_headers(headers)
+    if rate is None:  # the caller may have read them already
+        rate = RateLimitInfo.from_headers(headers)
     data: Any
     try:
         data = orjson.loads(body) if body else None
@@ -265,12 +272,11 @@ def _read_batch(data: dict[str, Any], cls: type[SimplePublicObject]) -> BatchRes
     errors = data.get("errors", [])
     if not isinstance(results, list) or not isinstance(errors, list):
         raise TypeError("'results' and 'errors' must be lists")
-    stamps: dict[str, dt.datetime] = {}
     read_errors = [_read_error(e) for e in errors]
     status = data.get("status")
     return BatchResponse(
         status=status if isinstance(status, str) else "COMPLETE",
-        results=[_read_object(r, cls, stamps) or _read_result(r, cls) for r in results],
+        results=Deferred([_accounted(r) for r in results], _builder(cls)),
         errors=read_errors,
         num_errors=len(read_errors),
         requested_at=_decoration(data.get("requestedAt"), dt.datetime),
@@ -278,6 +284,61 @@ def _read_batch(data: dict[str, Any], cls: type[SimplePublicObject]) -> BatchRes
         completed_at=_decoration(data.get("completedAt"), dt.datetime),
         links=_decoration(data.get("links"), dict[str, str]),
     )
+
+
+def _accounted(raw: Any) -> dict[str, Any]:
+    """One result, checked (and normalised in place) as far as it accounts for an input: a
+    JSON object with a string ``id`` (a number is read as its text), ``properties`` of
+    strings or nulls (numbers read as text; absent: none) and a string
+    ``objectWriteTraceId`` or none (anything else is dropped). The rest is read when the
+    result is built (``_builder``), where what is unreadable is dropped.
+
+    Raises:
+        TypeError: the result cannot account for an input (the answer is malformed).
+    """
+    if type(raw) is not dict:
+        raise TypeError(f"a result must be an object, got {type(raw).__name__}")
+    record_id = raw.get("id")
+    if type(record_id) is not str:
+        raw["id"] = converter.structure(record_id, str)  # numbers: their text; else raises
+    properties = raw.get("properties", _NO_PROPERTIES)
+    if properties is _NO_PROPERTIES:
+        raw["properties"] = {}
+    elif type(properties) is not dict:
+        raw["properties"] = structure(properties, dict[str, str | None])
+    else:
+        for value in properties.values():
+            if type(value) is not str and value is not None:
+                raw["properties"] = structure(properties, dict[str, str | None])
+                break
+    trace = raw.get("objectWriteTraceId")
+    if trace is not None and type(trace) is not str:
+        del raw["objectWriteTraceId"]
+    return raw
+
+
+def _builder(cls: type[SimplePublicObject]) -> Callable[[list[Any]], list[SimplePublicObject]]:
+    def build(entries: list[Any]) -> list[SimplePublicObject]:
+        stamps: dict[str, dt.datetime] = {}
+        return [
+            entry if type(entry) is not dict else _built_result(entry, cls, stamps)
+            for entry in entries
+        ]
+
+    return build
+
+
+def _built_result(
+    raw: dict[str, Any], cls: type[SimplePublicObject], stamps: dict[str, dt.datetime]
+) -> SimplePublicObject:
+    try:
+        return _read_object(raw, cls, stamps) or _read_result(raw, cls)
+    except Exception:  # checked by _accounted: what accounts for the input is readable
+        return cls(
+            id=raw["id"],
+            properties=raw["properties"],
+            object_write_trace_id=raw.get("objectWriteTraceId"),
+        )
 
 
 def _decoration(value: Any, kind: Any) -> Any:

@@ -23,9 +23,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._dispatch import CallContext, Counters, Stop, send_chunk
 from ._exceptions import AsyncBatchError
-from ._merge import ChunkOutcome, merge_steps
+from ._merge import CallMerge, ChunkOutcome, merge_steps
 from ._models import BatchResult
-from ._plan import Chunk, Key, PlannedInput, Steps, StreamPlanner, record_key, run_steps
+from ._plan import Chunk, Key, Plan, PlannedInput, Steps, StreamPlanner, record_key, run_steps
 
 T = TypeVar("T")
 logger = logging.getLogger("asyncbatch")
@@ -104,29 +104,40 @@ def merge_call(
     )
 
 
-async def run_list(
-    ctx: CallContext, chunks: Sequence[Chunk], *, workers: int
-) -> list[ChunkOutcome]:
-    """Send ``chunks`` with at most ``workers`` in flight (never more workers than chunks);
-    return every chunk's outcomes, also when the call was cut short by ``ctx.cancel``."""
-    outcomes: list[ChunkOutcome] = []
-    pending = iter(chunks)
+async def run_list(ctx: CallContext, plan: Plan, merge: CallMerge, *, workers: int) -> None:
+    """Send ``plan``'s chunks with at most ``workers`` in flight, each chunk built as a worker
+    takes it and merged into ``merge`` as it ends; also when the call was cut short by
+    ``ctx.cancel`` (what was on its way, and what was never sent, is merged as it stands)."""
+    numbers = iter(range(plan.chunk_count))
+    in_flight: dict[int, list[ChunkOutcome]] = {}
 
     async def worker() -> None:
-        for chunk in pending:
+        for number in numbers:
+            chunk = plan.chunk(number)
+            sink = in_flight[number] = []
             if ctx.on_chunk is None:
-                await send_chunk(ctx, chunk, outcomes)
+                await send_chunk(ctx, chunk, sink)
             else:
-                await _send_with_hook(ctx, chunk, outcomes)
+                await _send_with_hook(ctx, chunk, sink)
+            del in_flight[number]
+            merge.add(sink, ctx.stop.error)
 
+    # A worker more than the slots for every two: while one reads its answer, the slot it
+    # freed sends the next chunk of a waiting worker (``send_chunk`` frees it before reading).
+    # Never more workers than chunks.
     with ctx.scope:
         async with anyio.create_task_group() as group:
-            for _ in range(min(workers, len(chunks))):
+            for _ in range(min(workers + (workers + 1) // 2, plan.chunk_count)):
                 group.start_soon(worker)
     if ctx.scope.cancel_called:
-        ctx.abandon()
-        outcomes.extend(ctx.outcome(chunk, error=ctx.stop.error, sent=False) for chunk in pending)
-    return outcomes
+        ctx.abandon()  # the chunks on their way conclude into their sinks
+        for sink in in_flight.values():
+            merge.add(sink, ctx.stop.error)
+        for count, number in enumerate(numbers, 1):
+            unsent = ctx.outcome(plan.chunk(number), error=ctx.stop.error, sent=False)
+            merge.add([unsent], ctx.stop.error)
+            if not count % 64:
+                await anyio.lowlevel.checkpoint()
 
 
 async def _send_with_hook(ctx: CallContext, chunk: Chunk, outcomes: list[ChunkOutcome]) -> None:

@@ -59,9 +59,14 @@ class PropertyDefinition:
 
     #: the options' values, for the common test of membership
     values: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
+    #: values seen to pass unchanged (bounded): the common value is judged by one set lookup
+    passes: set[str] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "values", frozenset(o.value for o in self.options))
+        values = frozenset(o.value for o in self.options)
+        object.__setattr__(self, "values", values)
+        plain = self.type == "enumeration" and self.field_type != "checkbox"
+        object.__setattr__(self, "passes", set(values) if plain else set())
 
     @property
     def writable(self) -> bool:
@@ -191,7 +196,7 @@ def _check_properties(
     judges = schema.judges
     for name, value in properties.items():
         definition = judges.get(name, _UNKNOWN)
-        if definition is None:  # a writable property that takes any string
+        if definition is None or value in definition.passes:  # taken as it is
             continue
         if definition is _UNKNOWN:
             return None, Problem(
@@ -209,7 +214,13 @@ def _check_properties(
             if converted is None:
                 converted = dict(properties)
             converted[name] = text
+        elif len(definition.passes) < _PASSES_KEPT:
+            definition.passes.add(value)
     return converted, None
+
+
+#: values remembered per property as passing (a few hundred KB at most per property)
+_PASSES_KEPT = 4096
 
 
 _UNKNOWN = PropertyDefinition("")

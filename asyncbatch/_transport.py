@@ -14,7 +14,7 @@ import re
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import attrs
@@ -83,14 +83,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_base_url(base_url: str) -> str:
+def check_base_url(base_url: str, *, name: str = "base_url") -> str:
     """Return ``base_url`` without a trailing slash if it is https, or http to loopback only.
+    ``name``: the argument it came in, for the messages (``token_url``).
 
     Raises:
         InvalidInputError: another scheme, no host, or plain http to a non-loopback host.
     """
     if not isinstance(base_url, str):
-        raise InvalidInputError(f"base_url must be a string, got {type(base_url).__name__}")
+        raise InvalidInputError(f"{name} must be a string, got {type(base_url).__name__}")
     # Refused once, here, rather than on every chunk: spaces and control characters, a
     # bracket left open, a port that is not a port, a query or fragment, a host that is not
     # a host name or an IP address.
@@ -98,10 +99,10 @@ def check_base_url(base_url: str) -> str:
         parts = urlsplit(base_url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidInputError(f"base_url is not a valid URL ({exc}): {base_url!r}") from None
+        raise InvalidInputError(f"{name} is not a valid URL ({exc}): {base_url!r}") from None
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
-        raise InvalidInputError(f"base_url must be an https:// URL, got {base_url!r}")
+        raise InvalidInputError(f"{name} must be an https:// URL, got {base_url!r}")
     if (
         any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in base_url)
         or parts.query
@@ -112,15 +113,15 @@ def check_base_url(base_url: str) -> str:
         or port == 0
     ):
         raise InvalidInputError(
-            f"base_url must be scheme://host[:port][/path] with no spaces, query or fragment, "
+            f"{name} must be scheme://host[:port][/path] with no spaces, query or fragment, "
             f"got {base_url!r}"
         )
     if parts.username or parts.password:
-        raise InvalidInputError("base_url must not carry credentials")
+        raise InvalidInputError(f"{name} must not carry credentials")
     if parts.scheme == "http" and not _is_loopback(host):
         raise InvalidInputError(
-            f"plain http:// is refused except to loopback (got host {host!r}): the access "
-            "token would travel unencrypted; use https://"
+            f"{name}: plain http:// is refused except to loopback (got host {host!r}): "
+            "credentials would travel unencrypted; use https://"
         )
     return base_url.rstrip("/")
 
@@ -208,8 +209,27 @@ class AiohttpTransport:
     async def get(self, url: str, *, timeout_seconds: float) -> RawResponse:
         return await self._request("GET", url, None, timeout_seconds)
 
+    async def post_form(
+        self, url: str, fields: Mapping[str, str], *, timeout_seconds: float
+    ) -> RawResponse:
+        """POST ``fields`` form-encoded to ``url`` (an OAuth token endpoint) through the same
+        session, proxy and TLS settings, without the bearer token; errors as for ``post``."""
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            "User-Agent": self._headers["User-Agent"],
+        }
+        body = urlencode(fields).encode()
+        return await self._request("POST", url, body, timeout_seconds, headers=headers)
+
     async def _request(
-        self, method: str, url: str, body: bytes | None, timeout_seconds: float
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        timeout_seconds: float,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> RawResponse:
         session = self._open()
         timeout = aiohttp.ClientTimeout(total=timeout_seconds)
@@ -218,7 +238,7 @@ class AiohttpTransport:
                 method,
                 url,
                 data=body,
-                headers=self._headers,
+                headers=self._headers if headers is None else headers,
                 timeout=timeout,
                 allow_redirects=False,
                 proxy=self._network.proxy,

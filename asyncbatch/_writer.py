@@ -456,6 +456,9 @@ class BatchWriter:
             completed_at=now,
             stop_error=stop_error_for(batch.sink, batch.ctx.stop),
         )
+        observer = batch.ctx.engine.observer
+        if observer is not None:
+            observer.results(batch.ctx.operation.name, batch.ctx.object_type, result)
         for written, positions in zip(result.results, result.result_positions, strict=True):
             for position in positions:
                 self._deliver(position, WriteOutcome(ok=True, result=written))

@@ -79,6 +79,11 @@ class RollingWindowLimiter(WindowLimiter):
         return min(wait, self.max_wait_seconds)
 
     async def acquire(self) -> None:
+        # The fast path: room now and nobody waiting (the lock is held, or handed on, while
+        # anyone waits) counts the start without giving the loop a turn.
+        if not self._lock.locked() and self._wait(now := self._clock()) <= 0:
+            self._starts.append(now)
+            return
         async with self._lock:
             while (wait := self._wait(now := self._clock())) > 0:
                 await self._sleep(wait)

@@ -1,14 +1,16 @@
 """The ``asyncbatch`` command line: argument parsing, progress and output; calls the public API.
 
-Subcommands: ``update`` and ``upsert`` (a CSV or JSON Lines file, streamed, through
-``BatchClient``; see ``_job`` for a run and ``_exit`` for its exit codes), ``demo`` (the main
-job on the embedded emulator) and ``emulator`` (serve the local HubSpot emulator). The commands
-need the ``cli`` extra (click, rich); without it ``asyncbatch`` says so in one line and exits 2.
+Subcommands: ``update``, ``upsert`` and ``create`` (a CSV or JSON Lines file, streamed, through
+``BatchClient``), ``read`` and ``archive`` (a file of ids), all run by ``_job`` (the verbs as
+data in ``_verbs``; ``_exit`` for the exit codes), ``demo`` (the main job on the embedded
+emulator) and ``emulator`` (serve the local HubSpot emulator). The commands need the ``cli``
+extra (click, rich); without it ``asyncbatch`` says so in one line and exits 2.
 
 The package: ``_app`` (click), ``_prepare`` (options, input, rate, token, output paths),
-``_dry_run``, ``_job`` (one run), ``_sinks`` (``--out``, ``--errors``, ``--checkpoint``),
-``_signals``, ``_exit`` (the exit code), ``_input``, ``_output``, ``_checkpoint``,
-``_progress`` and ``_demo`` (the demo account, shared with ``--sandbox``).
+``_verbs`` (what differs between the commands), ``_dry_run``, ``_job`` (one run), ``_sinks``
+(``--out``, ``--errors``, ``--checkpoint``), ``_signals``, ``_exit`` (the exit code),
+``_input``, ``_output``, ``_checkpoint``, ``_progress`` and ``_demo`` (the demo account,
+shared with ``--sandbox``).
 
 Does I/O (files, terminal, network). No traceback reaches the user: errors print one line
 and set the exit code (an unexpected error exits 3, "the run could not go on"; ``--debug``

@@ -1,5 +1,5 @@
-"""The click commands of ``asyncbatch``: ``update``, ``upsert``, ``demo`` and ``emulator``
-(``_emulator``).
+"""The click commands of ``asyncbatch``: ``update``, ``upsert``, ``create``, ``read``,
+``archive``, ``demo`` and ``emulator`` (``_emulator``).
 
 Parsing only: each command turns its options into a call (``_job.run_job``, the demo, the
 emulator's server) and returns the exit code. Importing this module needs click (the ``cli``
@@ -17,14 +17,15 @@ from typing import Any, TypeVar
 import click
 
 from .. import DEFAULT_BASE_URL
+from .._client import API_VERSIONS
 from .._limiters import RateLimit
-from .._plan import Operation
 from ._csv import parse_delimiter
 from ._emulator import emulator_command
 from ._exit import EXIT_FAILED, EXIT_OK
 from ._input import FORMATS, SAMPLES
 from ._job import run_job
 from ._prepare import MAX_CONCURRENCY, JobOptions, parse_rate
+from ._verbs import VerbName
 
 __all__ = ["cli"]
 
@@ -173,6 +174,14 @@ def _sending_options() -> list[Callable[[F], F]]:
             help=f"HubSpot's API base URL (default: {DEFAULT_BASE_URL}).",
         ),
         click.option(
+            "--api-version",
+            type=click.Choice(list(API_VERSIONS)),
+            default="v3",
+            show_default=True,
+            help="HubSpot's API version: v3 (/crm/v3/objects/...; HubSpot stops supporting it "
+            "in September 2027) or a dated one (/crm/objects/2026-03/...).",
+        ),
+        click.option(
             "--timeout",
             "timeout_seconds",
             type=click.FloatRange(min=0, min_open=True),
@@ -305,7 +314,7 @@ def _job_options(command: F) -> F:
     return command
 
 
-def _run(operation: Operation, object_type: str, file: str, fmt: str | None, **options: Any) -> int:
+def _run(operation: VerbName, object_type: str, file: str, fmt: str | None, **options: Any) -> int:
     return run_job(
         JobOptions(operation=operation, object_type=object_type, file=file, format=fmt, **options)
     )
@@ -314,7 +323,8 @@ def _run(operation: Operation, object_type: str, file: str, fmt: str | None, **o
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="asyncbatch", prog_name="asyncbatch")
 def cli() -> None:
-    """Batch update and upsert for HubSpot CRM v3: chunked, concurrent, rate-limited.
+    """Batch update, upsert, create, read and archive for HubSpot's CRM: chunked, concurrent,
+    rate-limited.
 
     Exit codes: 0 all written, 1 some records failed, 2 usage or input error, 3 the run could
     not go on (authentication, daily limit, the shared rate limiter's Redis unreachable, no
@@ -346,6 +356,111 @@ def update(object_type: str, file: str, fmt: str | None, **options: Any) -> int:
 def upsert(object_type: str, file: str, fmt: str | None, **options: Any) -> int:
     """Create or update records of OBJECT_TYPE from FILE, keyed by --id-property."""
     return _run("upsert", object_type, file, fmt, **options)
+
+
+_IDS_HELP = (
+    "IDS_FILE holds record ids (or, for read, values of --id-property): one a line (.txt, no "
+    "extension, or --format ids), a CSV's --id-column, or JSON Lines' 'id' field (other fields "
+    "are ignored, so the --out and --errors files of read and archive feed back as they are), "
+    "either optionally gzip'd, or '-' for stdin. It is read once before anything is sent, as "
+    "update's FILE is: bad rows send nothing unless --skip-bad-rows. --out, --errors, "
+    "--checkpoint and --summary-json must each name another file than IDS_FILE and each other."
+)
+
+
+def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    """``a,b`` -> ``("a", "b")`` (blanks around names dropped)."""
+    if value is None:
+        return ()
+    names = tuple(name.strip() for name in value.split(","))
+    if not all(names):
+        raise click.BadParameter(f"{value!r}: give property names separated by commas")
+    return names
+
+
+def _ids_file(command: F) -> F:
+    """Name the shared FILE argument IDS_FILE in a command's usage line."""
+    for param in getattr(command, "__click_params__", ()):
+        if isinstance(param, click.Argument) and param.name == "file":
+            param.metavar = "IDS_FILE"
+    return command
+
+
+@cli.command(
+    epilog=_IDS_HELP
+    + "\n\nEach --out line is the record in input shape: 'id', and under 'properties' the "
+    "properties read that can be written back (a property with no value as '', which clears "
+    "it), so the file is a backup that 'asyncbatch update' takes as it is (with "
+    "--id-property P, records are named by P and 'upsert' takes it too). The record id, "
+    "timestamps, read-only properties and history are kept under '_record', which input "
+    "ignores. An id HubSpot does not find is a failed input (OBJECT_NOT_FOUND, in --errors), "
+    "exit 1."
+)
+@click.option(
+    "--properties",
+    callback=_names,
+    metavar="A,B",
+    help="The properties to read, comma-separated (default: HubSpot's default properties of "
+    "the object type).",
+)
+@click.option(
+    "--properties-with-history",
+    callback=_names,
+    metavar="A,B",
+    help="Also read these properties' past values (under _record; 50 ids a request, "
+    "HubSpot's cap).",
+)
+@click.option("--archived", is_flag=True, help="Read archived records (only those).")
+@click.option(
+    "--id-property",
+    metavar="P",
+    help="The ids are values of this unique property; it is read too (with --properties) and "
+    "names each record in --out.",
+)
+@_ids_file
+@_job_options
+def read(object_type: str, file: str, fmt: str | None, **options: Any) -> int:
+    """Read records of OBJECT_TYPE by the ids in IDS_FILE, to --out (a backup to restore with
+    update)."""
+    return _run("read", object_type, file, fmt, **options)
+
+
+@cli.command(
+    epilog=_FILE_HELP
+    + "\n\nCreate is not idempotent: a record sent twice is created twice. A chunk is resent "
+    "only when HubSpot's answer proves nothing was made (429, 423, 477, a connection never "
+    "made). After a timeout, a reset or a 5xx its records are of unknown outcome: counted on "
+    "their own, written to --errors with category OUTCOME_UNKNOWN, journaled in --checkpoint "
+    "and never resent by a rerun unless --resend-unknown. To recover, read them back by a "
+    "property you set, or create with 'asyncbatch upsert --id-property P' on a unique "
+    "property instead, which is safe to repeat. Use --checkpoint: rerunning a create without "
+    "one creates every record again."
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="With --checkpoint: send again the records an earlier run left of unknown outcome "
+    "(check first that they were not created: each may be created twice).",
+)
+@_job_options
+def create(object_type: str, file: str, fmt: str | None, **options: Any) -> int:
+    """Create records of OBJECT_TYPE from FILE (properties only: HubSpot assigns the ids)."""
+    return _run("create", object_type, file, fmt, **options)
+
+
+@cli.command(
+    epilog=_IDS_HELP
+    + "\n\nOn a terminal the command asks before sending, naming how many ids it will "
+    "archive; without one (a script, cron) or with ids on stdin it refuses (exit 2) unless "
+    "--yes. --dry-run counts the ids and sends nothing. HubSpot archives by record id only "
+    "(read the records by a property first), and answers 204 whether or not a record exists."
+)
+@click.option("-y", "--yes", is_flag=True, help="Archive without asking.")
+@_ids_file
+@_job_options
+def archive(object_type: str, file: str, fmt: str | None, **options: Any) -> int:
+    """Archive the records of OBJECT_TYPE whose ids are in IDS_FILE."""
+    return _run("archive", object_type, file, fmt, **options)
 
 
 @cli.command()

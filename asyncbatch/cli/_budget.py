@@ -66,7 +66,8 @@ class JobBudget:
         if self.chunks is None:
             need = f"requests needed: unknown (stdin is read as it comes){read}"
         else:
-            need = f"{self.needed:,} requests needed ({self.chunks:,} chunks{read})"
+            chunks = f"{self.chunks:,} chunk{'s' if self.chunks != 1 else ''}"
+            need = f"{self.needed:,} requests needed ({chunks}{read})"
         if self.remaining is None:
             left = f"left today: unknown ({self.unknown_because})"
         else:

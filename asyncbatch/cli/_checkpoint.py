@@ -23,6 +23,15 @@ run and exits 1 if any failure is on record::
 
     {"done": [[100, 200]], "failed": [[117, 118]]}
 
+A create's records whose outcome is unknown (sent, no answer: they may have been created) are
+journaled as finished too, and listed under ``unknown``, so that no rerun sends them again
+unless told to (``--resend-unknown``); a later line that journals one of them without
+``unknown`` (resent, and answered) settles it::
+
+    {"done": [[200, 300]], "unknown": [[200, 300]]}
+
+A reader that does not know ``unknown`` sees them as finished: never resent, never duplicated.
+
 Each line is appended and fsync'd when its chunk's answer arrives, so the journal only ever
 names finished records; a line torn by a crash is ignored on reading (its records are
 sent again: never lost). ``RangeSet`` and
@@ -86,6 +95,24 @@ class RangeSet:
         self._starts[i:j] = [start]
         self._ends[i:j] = [end]
 
+    def remove(self, start: int, end: int) -> None:
+        """Remove ``[start, end)``, cutting the ranges it overlaps."""
+        if end <= start:
+            return
+        i = bisect.bisect_right(self._ends, start)  # first range that ends after start
+        j = bisect.bisect_left(self._starts, end)  # ranges before j start before end
+        if i >= j:
+            return
+        starts, ends = [], []
+        if self._starts[i] < start:
+            starts.append(self._starts[i])
+            ends.append(start)
+        if self._ends[j - 1] > end:
+            starts.append(end)
+            ends.append(self._ends[j - 1])
+        self._starts[i:j] = starts
+        self._ends[i:j] = ends
+
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, int):
             return False
@@ -101,18 +128,25 @@ class RangeSet:
 
 
 class Checkpoint:
-    """An open checkpoint journal: ``done`` holds what earlier runs finished.
+    """An open checkpoint journal: ``done`` holds what earlier runs finished, ``failed`` and
+    ``unknown`` (of unknown outcome) which of them did not end written.
 
     Open it with ``Checkpoint.open(path, header)``: a new file gets ``header`` as its first
     line; an existing one must carry the same header, else ``CheckpointError``.
     """
 
     def __init__(
-        self, path: Path, done: RangeSet, resumed: bool, failed: RangeSet | None = None
+        self,
+        path: Path,
+        done: RangeSet,
+        resumed: bool,
+        failed: RangeSet | None = None,
+        unknown: RangeSet | None = None,
     ) -> None:
         self.path = path
         self.done = done
         self.failed = failed if failed is not None else RangeSet()
+        self.unknown = unknown if unknown is not None else RangeSet()
         self.resumed = resumed
         self._fd: int | None = None
 
@@ -120,9 +154,9 @@ class Checkpoint:
     def open(cls, path: Path, header: dict[str, Any]) -> Self:
         """Read (or create) the journal at ``path`` for the job described by ``header``."""
         header = {_HEADER_KEY: _VERSION, **header}
-        raw, done, failed = _read(path, header)
+        raw, done, failed, unknown = _read(path, header)
         resumed = bool(raw.strip())
-        checkpoint = cls(path, done, resumed, failed)
+        checkpoint = cls(path, done, resumed, failed, unknown)
         try:
             checkpoint._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             if raw and not raw.endswith(b"\n"):
@@ -142,9 +176,12 @@ class Checkpoint:
             view = view[written:]
         os.fsync(self._fd)
 
-    def record(self, positions: Iterable[int], *, failed: Iterable[int] = ()) -> None:
-        """Journal ``positions`` as finished, ``failed`` (some of them) as failed for good
-        (one line, fsync'd), and add them to ``done`` and ``failed``.
+    def record(
+        self, positions: Iterable[int], *, failed: Iterable[int] = (), unknown: Iterable[int] = ()
+    ) -> None:
+        """Journal ``positions`` as finished, ``failed`` (some of them) as failed for good and
+        ``unknown`` (others) as of unknown outcome (one line, fsync'd), and add them to
+        ``done``, ``failed`` and ``unknown``; the rest of ``positions`` are no longer unknown.
 
         Raises:
             OutputError: the journal cannot be written (naming it).
@@ -153,17 +190,15 @@ class Checkpoint:
         if not ranges:
             return
         entry: dict[str, list[list[int]]] = {"done": ranges}
-        failed_ranges = ranges_of(failed)
-        if failed_ranges:
-            entry["failed"] = failed_ranges
+        for key, given in (("failed", failed), ("unknown", unknown)):
+            found = ranges_of(given)
+            if found:
+                entry[key] = found
         try:
             self._write(orjson.dumps(entry) + b"\n")
         except OSError as exc:
             raise OutputError(f"cannot write checkpoint {self.path}: {exc.strerror}") from None
-        for start, end in ranges:
-            self.done.add(start, end)
-        for start, end in failed_ranges:
-            self.failed.add(start, end)
+        _apply(entry, self.done, self.failed, self.unknown)
 
     def close(self) -> None:
         """Close the journal file. Idempotent."""
@@ -172,28 +207,33 @@ class Checkpoint:
             self._fd = None
 
 
-def peek_done(path: Path, header: dict[str, Any]) -> RangeSet:
+def peek_done(path: Path, header: dict[str, Any], *, resend_unknown: bool = False) -> RangeSet:
     """What the journal at ``path`` names as finished (empty if there is none), read only:
-    nothing is created or written.
+    nothing is created or written. With ``resend_unknown`` the records of unknown outcome
+    are not counted as finished (``--resend-unknown`` sends them again).
 
     Raises:
         CheckpointError: it is unreadable or for another input or job.
     """
-    _, done, _ = _read(path, {_HEADER_KEY: _VERSION, **header})
+    _, done, _, unknown = _read(path, {_HEADER_KEY: _VERSION, **header})
+    if resend_unknown:
+        for start, end in unknown.ranges():
+            done.remove(start, end)
     return done
 
 
-def _read(path: Path, header: dict[str, Any]) -> tuple[bytes, RangeSet, RangeSet]:
-    """The journal's bytes (empty if it does not exist), finished and failed positions."""
-    done, failed = RangeSet(), RangeSet()
+def _read(path: Path, header: dict[str, Any]) -> tuple[bytes, RangeSet, RangeSet, RangeSet]:
+    """The journal's bytes (empty if it does not exist), finished, failed and of unknown
+    outcome positions."""
+    done, failed, unknown = RangeSet(), RangeSet(), RangeSet()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return b"", done, failed
+        return b"", done, failed, unknown
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
     if not raw.strip():
-        return raw, done, failed
+        return raw, done, failed, unknown
     lines = raw.split(b"\n")
     try:
         found = orjson.loads(lines[0])
@@ -209,24 +249,41 @@ def _read(path: Path, header: dict[str, Any]) -> tuple[bytes, RangeSet, RangeSet
             + "; delete it to start over"
         )
     for line in lines[1:]:
-        _read_entry(line, done, failed)
-    return raw, done, failed
+        _read_entry(line, done, failed, unknown)
+    return raw, done, failed, unknown
 
 
-def _read_entry(line: bytes, done: RangeSet, failed: RangeSet) -> None:
-    """Add one journal line's ranges to ``done`` and ``failed``; skip a torn line."""
+def _read_entry(line: bytes, done: RangeSet, failed: RangeSet, unknown: RangeSet) -> None:
+    """Add one journal line's ranges to ``done``, ``failed`` and ``unknown``; skip a torn
+    line."""
     try:
         entry = orjson.loads(line)
-        spans = [(int(start), int(end)) for start, end in entry["done"]]
-        failures = [(int(start), int(end)) for start, end in entry.get("failed", ())]
+        spans = {
+            key: [[int(start), int(end)] for start, end in entry.get(key, ())]
+            for key in ("done", "failed", "unknown")
+        }
+        if "done" not in entry:
+            raise KeyError("done")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         # A line torn by a crash mid-write. Skipping an entry is always safe: its records are
-        # sent again (update and upsert are idempotent), never lost.
+        # sent again (update and upsert are idempotent), never lost. A create's records are
+        # sent again too: a crash inside one write is the window where one may be duplicated.
         return
-    for start, end in spans:
+    _apply(spans, done, failed, unknown)
+
+
+def _apply(
+    entry: dict[str, list[list[int]]], done: RangeSet, failed: RangeSet, unknown: RangeSet
+) -> None:
+    """One journal entry's effect: its positions done, some failed, some of unknown outcome,
+    and the rest settled (no longer unknown)."""
+    for start, end in entry["done"]:
+        unknown.remove(start, end)
         done.add(start, end)
-    for start, end in failures:
+    for start, end in entry.get("failed", ()):
         failed.add(start, end)
+    for start, end in entry.get("unknown", ()):
+        unknown.add(start, end)
 
 
 def _differences(found: dict[str, Any], header: dict[str, Any]) -> list[str]:

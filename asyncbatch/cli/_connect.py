@@ -8,10 +8,17 @@ today. What stops a job there, nothing sent:
 
 - a refused token (401), the daily limit, a base URL (or proxy) that does not answer;
 - with ``--check-properties on``, any other failure to read the definitions;
-- an ``--id-property`` that is not a unique-value property of the object type (exit 2).
+- an ``--id-property`` that is not a unique-value property of the object type (exit 2; for an
+  update or an upsert: ``read`` names records by a property the way HubSpot's batch read
+  does, unchecked, as the client leaves ids unchecked).
 
 With ``auto`` (the default) any other refusal (a 403 for a scope the read needs, a 404) lets
 the job go on unchecked, said in a note. With ``off`` there is no first request at all.
+
+The commands that take ids have no values to check: for ``read`` the definitions say which
+properties its ``--out`` keeps as writable back (without them, all but HubSpot's system
+ones); for ``archive`` the first request only checks the token and the daily budget (an
+unreadable definition is no matter, said nowhere; ``on`` is refused by ``_prepare``).
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ def make_client(job: Prepared, base_url: str, *, check_properties: CheckMode) ->
         chunk_size=o.chunk_size,
         timeout_seconds=o.timeout_seconds,
         check_properties=check_properties,
+        api_version=o.api_version,
         daily_reserve=o.daily_reserve,
         proxy=proxy,
     )
@@ -83,7 +91,7 @@ async def first_request(client: BatchClient, job: Prepared, base_url: str) -> Ac
         if stop is None:
             _note(job, exc)
         return Access(stop=stop, asked=True, daily_remaining=client.daily_remaining)
-    if o.id_property is not None:
+    if o.id_property is not None and not o.verb.takes_ids:
         problem = check_id_property(schema, o.id_property, operation=o.operation)
         if problem is not None:
             return Access(stop=Outcome(usage_error=f"--id-property: {problem}"), asked=True)
@@ -103,22 +111,29 @@ def _refusal(exc: APIError | TransportError, job: Prepared, base_url: str) -> Ou
     elif isinstance(exc, RateLimitError) and exc.policy == "DAILY":
         reason = str(exc)
     elif o.check_properties == "on":
+        instead = _CONSEQUENCE.get(o.operation, "sends the values unchecked")
         reason = (
             f"--check-properties on: the property definitions of {o.object_type} could not "
-            f"be read ({str(exc)[:200]}); --check-properties auto sends the "
-            "values unchecked"
+            f"be read ({str(exc)[:200]}); --check-properties auto {instead}"
         )
     if reason is None:
         return None
     return Outcome(stop_reason=mask(reason, o.secrets), nothing_sent=True)
 
 
+#: What ``auto`` does without the definitions, by command (archive: ids, nothing to say).
+_CONSEQUENCE = {"read": "keeps in --out every property read but HubSpot's system ones"}
+
+
 def _note(job: Prepared, exc: APIError | TransportError) -> None:
     o = job.options
-    if o.quiet:
+    if o.quiet or o.operation == "archive":  # ids carry no values: nothing changes
         return
+    consequence = {"read": "--out keeps every property read but HubSpot's system ones"}.get(
+        o.operation, "values go unchecked"
+    )
     text = (
         f"asyncbatch: note: the property definitions of {o.object_type} could not be read "
-        f"({str(exc)[:200]}); values go unchecked"
+        f"({str(exc)[:200]}); {consequence}"
     )
     print(mask(text, o.secrets), file=sys.stderr)

@@ -139,7 +139,7 @@ class _Shape:
     """How a row's cells become a record."""
 
     header: tuple[str, ...]
-    id_index: int
+    id_index: int | None  # None: no id column (records to create)
     columns: tuple[tuple[int, str], ...]  # the property columns: (index, name)
     empty_clears: bool
 
@@ -147,7 +147,7 @@ class _Shape:
 def parse_csv(
     lines: Iterable[str],
     *,
-    id_column: str = "id",
+    id_column: str | None = "id",
     id_as_property: bool = False,
     empty_clears: bool = False,
     delimiter: str | None = None,
@@ -157,7 +157,9 @@ def parse_csv(
 ) -> Iterator[SourceRecord]:
     """Records from CSV with a header row: each column is a property, ``id_column`` the id.
 
-    Pure. The delimiter is ``delimiter``, or detected from the header line. An empty cell
+    Pure. With ``id_column`` None (records to create) there is no id: every column is a
+    property and a record is ``{"properties": ...}``. The delimiter is ``delimiter``, or
+    detected from the header line. An empty cell
     leaves its property out, or clears it (``""``) with ``empty_clears``. The id column is a
     property too when ``id_as_property`` (an upsert keyed by that column). Columns named
     ``_...`` are skipped; so are blank lines. ``undecodable`` is filled by ``decode_lines``
@@ -184,7 +186,7 @@ def parse_csv(
     header = _read_header(reader, id_column, sep, first, explicit=delimiter is not None)
     if on_header is not None:
         on_header(CsvLayout(header, sep))
-    id_index = header.index(id_column)
+    id_index = header.index(id_column) if id_column is not None else None
     shape = _Shape(
         header=header,
         id_index=id_index,
@@ -242,6 +244,8 @@ def _record(row: list[str], shape: _Shape) -> dict[str, object]:
         value = row[i]
         if value or shape.empty_clears:
             properties[name] = value
+    if shape.id_index is None:
+        return {"properties": properties}
     return {"id": row[shape.id_index], "properties": properties}
 
 
@@ -270,9 +274,10 @@ def _escaped_column(row: list[str], header: tuple[str, ...]) -> str | None:
 
 
 def _read_header(
-    reader: Iterator[list[str]], id_column: str, sep: str, first: str, *, explicit: bool
+    reader: Iterator[list[str]], id_column: str | None, sep: str, first: str, *, explicit: bool
 ) -> tuple[str, ...]:
-    """The CSV header's column names, checked: each named, once, ``id_column`` among them."""
+    """The CSV header's column names, checked: each named, once, ``id_column`` (if any)
+    among them."""
     try:
         header = tuple(name.strip() for name in next(reader))
     except csv.Error as exc:
@@ -284,7 +289,7 @@ def _read_header(
         if name in seen:
             raise InputError(f"column {name!r} appears twice in the header", line=1)
         seen.add(name)
-    if id_column not in seen:
+    if id_column is not None and id_column not in seen:
         how = "given" if explicit else "detected"
         raise InputError(
             f"no id column {id_column!r} in the header (columns: {', '.join(header)}; "

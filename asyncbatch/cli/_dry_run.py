@@ -1,16 +1,16 @@
 """``--dry-run``: read and validate FILE, check its values against the account's property
-definitions, plan its chunks as a run would, print what would be sent and what would fail,
-send nothing.
+definitions, plan its chunks as a run would, print what would be sent (for an archive: how many
+records it would archive) and what would fail, send nothing.
 
 Its one request is the run's first (``_connect.first_request``): the object type's property
 definitions, read under the same rules as a run (``--check-properties``; with ``off``, or
 ``auto`` and no token, it makes none and checks the file offline). With them, each record is
 judged by the client's own checker (``asyncbatch._schema.check_items``, through ``RowCheck``)
-and what would fail is summarised per property and reason; the answer's
-``X-HubSpot-RateLimit-Daily-Remaining`` weighs the job against the account's daily budget
-(``_budget``). Does I/O: reads the input, that one request (the sandbox's emulator for
-``--sandbox``), prints to stdout and stderr. It contacts nothing else (not the shared
-limiter's Redis) and opens nothing for writing.
+and what would fail is summarised per property and reason (``read`` and ``archive`` take ids:
+no values to check); the answer's ``X-HubSpot-RateLimit-Daily-Remaining`` weighs the job
+against the account's daily budget (``_budget``). Does I/O: reads the input, that one request
+(the sandbox's emulator for ``--sandbox``), prints to stdout and stderr. It contacts nothing
+else (not the shared limiter's Redis) and opens nothing for writing.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def dry_run(job: Prepared) -> Outcome:
     check = RowCheck(
         operation=o.operation,
         id_property=o.id_property,
-        chunk_size=o.chunk_size,
+        chunk_size=o.request_size,
         id_column=o.id_column if job.source.format == "csv" else None,
-        schema=access.schema,
+        schema=None if o.verb.takes_ids else access.schema,
     )
     try:
         found = scan(job.records()(), check)
@@ -98,10 +98,15 @@ async def _first_request(job: Prepared) -> Access:
     o = job.options
     if o.check_properties != "off" and not job.token:
         if not o.quiet:
+            unasked = (
+                "nothing is asked of the account (its daily budget is not known)"
+                if o.verb.takes_ids
+                else "values are checked offline only, not against the account's property "
+                "definitions"
+            )
             print(
                 "asyncbatch: note: no access token (set HUBSPOT_ACCESS_TOKEN or pass "
-                "--token-file): values are checked offline only, not against the account's "
-                "property definitions",
+                f"--token-file): {unasked}",
                 file=sys.stderr,
             )
         return Access(unknown_because="no access token to ask with")
@@ -119,8 +124,10 @@ async def _first_request(job: Prepared) -> Access:
             return await first_request(client, local, base_url)
 
 
-def _values_row(job: Prepared, check: RowCheck, access: Access) -> str:
+def _values_row(job: Prepared, check: RowCheck) -> str:
     o = job.options
+    if o.verb.takes_ids:
+        return f"none to check ({o.operation} takes ids)"
     values = check.values
     if values is not None:
         count = len(values.schema.properties)
@@ -142,12 +149,16 @@ def _print_plan(
     per_second = rate.requests / rate.per_seconds
     read = " + the schema read" if access.asked else ""
     base_url = o.base_url or DEFAULT_BASE_URL
+    distinct = max(0, found.records - found.bad - check.planner.coalesced)
+    if check.values is not None:
+        distinct = max(0, distinct - check.values.refused)
     rows = [
         ("records", f"{found.records:,}"),
         ("invalid", f"{found.bad:,}"),
         ("coalesced", f"{check.planner.coalesced:,}"),
+        (f"to {o.operation}", f"{distinct:,} {'ids' if o.verb.takes_ids else 'records'}"),
         ("chunks", f"{found.chunks:,}"),
-        ("values", _values_row(job, check, access)),
+        ("values", _values_row(job, check)),
         (
             "requests",
             f"{daily.needed:,} ({found.requests:,} chunks{read}; retries and splits not counted)",

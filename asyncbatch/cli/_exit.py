@@ -1,16 +1,20 @@
-"""How an ``asyncbatch update|upsert`` run ends: its exit code and the last line the user reads.
+"""How an ``asyncbatch update|upsert|create|read|archive`` run ends: its exit code and the last
+line the user reads.
 
 Pure: no I/O. ``exit_code`` is the one place that maps a run's ``Outcome`` to an exit code:
 
 - 2: a usage or input error (a bad option, file, line or value; also a dry run that found
   invalid records);
-- 3: the run could not go on: authentication, the daily limit, the shared rate limiter's Redis
-  gone, an output file that cannot be written, or no record got an answer from HubSpot (a
-  network outage: every failure was transient and nothing was written);
-- 130: interrupted (SIGINT/SIGTERM; rerun the same command to resume);
-- 1: some records failed (see ``--errors``), bad rows were skipped (``--skip-bad-rows``), or,
-  resuming a checkpoint, an earlier run's failures are on record; also a dry run that found
-  records the account's property definitions refuse (they would fail);
+- 3: the run could not go on: authentication, the daily limit (or a job that does not fit
+  what is left of it today), unreadable definitions with ``--check-properties on``, the shared
+  rate limiter's Redis gone, an output file that cannot be written, or no record got an answer
+  from HubSpot (a network outage: every failure was transient and nothing was written);
+- 130: interrupted (SIGINT/SIGTERM; rerun the same command to resume), or an archive not
+  confirmed (nothing sent);
+- 1: some records failed (see ``--errors``; a create's of unknown outcome among them), bad rows
+  were skipped (``--skip-bad-rows``), or, resuming a checkpoint, an earlier run's failures are
+  on record; also a dry run that found records the account's property definitions refuse (they
+  would fail);
 - 0: every record written.
 
 When several apply, the first in that order (2, 3, 130, 1, 0) wins.
@@ -55,6 +59,9 @@ class Outcome:
             answered.
         bad_rows: bad rows skipped (``--skip-bad-rows``), not sent.
         failed_before: failures journaled by earlier runs of a resumed checkpoint.
+        unknown: the failed records that may have been applied (a create's
+            ``OUTCOME_UNKNOWN``); ``unknown_before``: those on record from earlier runs.
+        cancelled: the user answered no to a confirmation (nothing sent).
         would_fail: a dry run: records the property definitions refuse (none was sent).
     """
 
@@ -69,12 +76,21 @@ class Outcome:
     unfinished_reason: str | None = None
     bad_rows: int = 0
     failed_before: int = 0
+    unknown: int = 0
+    unknown_before: int = 0
+    cancelled: bool = False
     would_fail: int = 0
 
     @property
     def unanswered(self) -> bool:
-        """Records were tried and none got an answer: nothing written, no failure final."""
-        return self.failed > 0 and self.written == 0 and self.unfinished >= self.failed
+        """Records were tried and none got an answer: nothing written, no failure final
+        (nor of unknown outcome: those are not resent, so a rerun does not answer them)."""
+        return (
+            self.failed > 0
+            and self.written == 0
+            and self.unknown == 0
+            and self.unfinished >= self.failed
+        )
 
 
 def exit_code(outcome: Outcome) -> int:
@@ -83,9 +99,15 @@ def exit_code(outcome: Outcome) -> int:
         return EXIT_USAGE
     if outcome.stop_reason is not None or outcome.unanswered:
         return EXIT_STOPPED
-    if outcome.interrupted or outcome.aborted:
+    if outcome.interrupted or outcome.aborted or outcome.cancelled:
         return EXIT_INTERRUPTED
-    if outcome.failed or outcome.bad_rows or outcome.failed_before or outcome.would_fail:
+    if (
+        outcome.failed
+        or outcome.bad_rows
+        or outcome.failed_before
+        or outcome.unknown_before
+        or outcome.would_fail
+    ):
         return EXIT_FAILED
     return EXIT_OK
 
@@ -109,6 +131,8 @@ def exit_line(outcome: Outcome, *, checkpoint: str | None, errors: str | None) -
             return f"stopped: the run could not go on, nothing was sent: {reason.rstrip('. ')}"
         return f"stopped: the run could not go on: {reason.rstrip('. ')}{resume}"
     if code == EXIT_INTERRUPTED:
+        if outcome.cancelled:
+            return "cancelled: not confirmed, nothing was sent"
         return f"{'aborted' if outcome.aborted else 'interrupted'}{resume}"
     if code == EXIT_FAILED:
         if outcome.would_fail:
@@ -116,13 +140,28 @@ def exit_line(outcome: Outcome, *, checkpoint: str | None, errors: str | None) -
                 f"dry run: {outcome.would_fail:,} records would fail for their values (listed "
                 "above); nothing was sent"
             )
-        where = f" (see {errors})" if errors else " (keep them with --errors)"
-        parts = []
-        if outcome.failed:
-            parts.append(f"{outcome.failed:,} records failed")
-        if outcome.bad_rows:
-            parts.append(f"{outcome.bad_rows:,} bad rows were skipped")
-        if outcome.failed_before:
-            parts.append(f"{outcome.failed_before:,} records failed in earlier runs")
-        return " and ".join(parts) + where
+        return _failed_line(outcome, errors)
     return None
+
+
+def _failed_line(outcome: Outcome, errors: str | None) -> str:
+    where = f" (see {errors})" if errors else " (keep them with --errors)"
+    parts = []
+    if outcome.failed > outcome.unknown:
+        parts.append(f"{outcome.failed - outcome.unknown:,} records failed")
+    if outcome.unknown:
+        parts.append(
+            f"{outcome.unknown:,} records may or may not have been created (outcome unknown: "
+            "never resent without --resend-unknown; read them back, or upsert on a unique "
+            "property)"
+        )
+    if outcome.bad_rows:
+        parts.append(f"{outcome.bad_rows:,} bad rows were skipped")
+    if outcome.failed_before:
+        parts.append(f"{outcome.failed_before:,} records failed in earlier runs")
+    if outcome.unknown_before:
+        parts.append(
+            f"{outcome.unknown_before:,} records of unknown outcome are on record from "
+            "earlier runs (--resend-unknown sends them again)"
+        )
+    return " and ".join(parts) + where

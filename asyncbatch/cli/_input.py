@@ -2,7 +2,9 @@
 sample, read one line at a time as records in HubSpot's input shape.
 
 Input formats are rows of one table, ``FORMATS`` (name -> reader, file suffixes): it decides
-the format of a file by its suffix and gives ``--format`` its choices. Every record comes as a
+the format of a file by its suffix and gives ``--format`` its choices. ``ids`` (one id per line,
+``.txt`` or no suffix) is read only by the commands that take ids (``read``, ``archive``), which
+also take a CSV's id column or a JSON line's ``id`` (``only_ids``). Every record comes as a
 ``SourceRecord``: its 0-based position among the file's records, the 1-based line number it
 starts on, and the record, or the reason the line is not one.
 
@@ -33,7 +35,7 @@ import os
 import sys
 import threading
 import zlib
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator, Sequence
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -56,6 +58,7 @@ __all__ = [
     "SourceRecord",
     "ThreadedSource",
     "aiter_records",
+    "only_ids",
     "open_records",
     "parse_csv",
     "parse_jsonl",
@@ -78,11 +81,12 @@ FINGERPRINT_BLOCK = 64 * 1024
 
 @attrs.frozen(kw_only=True)
 class ReadOptions:
-    """How CSV columns become a record (JSON Lines ignores them): the id column, the
-    delimiter (None: detected from the header line), the encoding, and who is told the
-    layout once the header is read (the CSV ``--errors`` file writes the same columns)."""
+    """How CSV columns become a record (JSON Lines ignores them): the id column (None: no
+    id, records to create), the delimiter (None: detected from the header line), the
+    encoding, and who is told the layout once the header is read (the CSV ``--errors`` file
+    writes the same columns)."""
 
-    id_column: str = "id"
+    id_column: str | None = "id"
     id_as_property: bool = False
     empty_clears: bool = False
     delimiter: str | None = None
@@ -153,41 +157,49 @@ def sample_source(name: str = "sample:courses") -> Source:
     return Source(name=name, format="jsonl", sample=SAMPLES[name])
 
 
-def resolve_source(name: str, fmt: Format | None) -> Source:
-    """Work out what ``FILE`` names and its format (``--format`` wins over the extension).
+def resolve_source(name: str, fmt: Format | None, formats: Sequence[Format] = ()) -> Source:
+    """Work out what ``FILE`` names and its format (``--format`` wins over the extension),
+    one of ``formats`` (default: every format but ``ids``). A file with no suffix at all is
+    ``ids`` where that is allowed.
 
     Raises:
-        InputError: the file does not exist or its format cannot be told.
+        InputError: the file does not exist, or its format cannot be told or is not allowed.
     """
-    if fmt is not None and fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    allowed = tuple(formats) or tuple(f for f in FORMATS if f != "ids")
+    if fmt is not None and fmt not in allowed:
+        raise InputError(f"format {fmt!r} is not read here: use {_choices(allowed)}")
     if name in SAMPLES:
         return Source(name=name, format=fmt or "jsonl", sample=SAMPLES[name])
     if name.startswith("sample:"):
         raise InputError(f"no bundled sample {name!r}; there is: {', '.join(SAMPLES)}")
     if name == "-":
         if fmt is None:
-            raise InputError(f"cannot tell the format of stdin: pass --format {_choices()}")
+            raise InputError(f"cannot tell the format of stdin: pass --format {_choices(allowed)}")
         return Source(name="<stdin>", format=fmt)
     path = Path(name)
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file")
-    if fmt is None:
-        suffixes = [s.lower() for s in path.suffixes]
-        if suffixes and suffixes[-1] == ".gz":
-            suffixes.pop()
-        fmt = _BY_SUFFIX.get(suffixes[-1]) if suffixes else None
-        if fmt is None:
-            known = ", ".join(sorted(_BY_SUFFIX))
-            raise InputError(
-                f"cannot tell the format from the extension ({known}, optionally .gz): "
-                f"pass --format {_choices()}"
-            )
-    return Source(name=name, format=fmt, path=path)
+    return Source(name=name, format=fmt or _format_of(path, allowed), path=path)
 
 
-def _choices() -> str:
-    return " or ".join(FORMATS)
+def _format_of(path: Path, allowed: tuple[Format, ...]) -> Format:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if not suffixes and "ids" in allowed:
+        return "ids"
+    fmt = _BY_SUFFIX.get(suffixes[-1]) if suffixes else None
+    if fmt is None or fmt not in allowed:
+        known = ", ".join(sorted(s for s, f in _BY_SUFFIX.items() if f in allowed))
+        raise InputError(
+            f"cannot tell the format from the extension ({known}, optionally .gz): "
+            f"pass --format {_choices(allowed)}"
+        )
+    return fmt
+
+
+def _choices(formats: Iterable[Format]) -> str:
+    return " or ".join(formats)
 
 
 def _sample_bytes(sample: str) -> bytes:
@@ -336,12 +348,44 @@ def _read_csv(binary: IO[bytes], options: ReadOptions) -> Iterator[SourceRecord]
     )
 
 
+def parse_ids(lines: Iterable[bytes]) -> Iterator[SourceRecord]:
+    """Ids, one a line (``{"id": ...}`` records), surrounding whitespace stripped; blank lines
+    and a leading UTF-8 byte-order mark are skipped. Pure. A line that is not UTF-8 text is a
+    bad row.
+
+    Raises:
+        InputError: no id at all.
+    """
+    position = number = 0
+    for number, line in enumerate(lines, start=1):
+        if number == 1 and line.startswith(_UTF8_BOM):
+            line = line[len(_UTF8_BOM) :]
+        try:
+            text = line.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raw = line.decode("utf-8", "replace").strip()
+            problem = f"not utf-8 text: byte 0x{line[exc.start]:02x}"
+            yield SourceRecord(position, number, None, problem, None, raw)
+            position += 1
+            continue
+        if text:
+            yield SourceRecord(position, number, {"id": text})
+            position += 1
+    if not position:
+        raise InputError("the file is empty: no ids" if not number else "no ids, only blank lines")
+
+
+def _read_ids(binary: IO[bytes], options: ReadOptions) -> Iterator[SourceRecord]:
+    return parse_ids(binary)
+
+
 #: The input formats, by ``--format`` name.
 FORMATS: dict[Format, InputFormat] = {
     f.name: f
     for f in (
         InputFormat("csv", _read_csv, (".csv",)),
         InputFormat("jsonl", _read_jsonl, (".jsonl", ".ndjson", ".json")),
+        InputFormat("ids", _read_ids, (".txt",)),
     )
 }
 _BY_SUFFIX = {suffix: f.name for f in FORMATS.values() for suffix in f.suffixes}
@@ -366,6 +410,40 @@ def open_records(source: Source, options: ReadOptions | None = None) -> Iterator
         except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise InputError(f"cannot read after line {line}: {reason}") from None
+
+
+def only_ids(
+    records: Iterator[SourceRecord], *, id_property: bool
+) -> Generator[SourceRecord, None, None]:
+    """``records`` reduced to the ids a read or an archive takes: a CSV row's id column, a
+    JSON line's ``id`` (and ``idProperty`` with ``id_property``; without, a line naming its
+    record by a property is a bad row: archive takes record ids only). A line without an
+    ``id`` is passed on whole, for the planner to refuse. Closes ``records`` when closed."""
+    try:
+        for item in records:
+            yield _id_of(item, id_property=id_property)
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
+
+
+def _id_of(item: SourceRecord, *, id_property: bool) -> SourceRecord:
+    record = item.record
+    if record is None or "id" not in record:
+        return item
+    reduced: dict[str, object] = {"id": record["id"]}
+    named_by = record.get("idProperty")
+    if named_by is not None:
+        if not id_property:
+            raw = orjson.dumps(record, default=str).decode()
+            problem = (
+                f"archive takes record ids only, and this line names its record by idProperty "
+                f"{named_by!r}: read the records by it first, then archive their ids"
+            )
+            return SourceRecord(item.position, item.line, None, problem, "idProperty", raw)
+        reduced["idProperty"] = named_by
+    return item._replace(record=reduced)
 
 
 async def aiter_records(records: Iterator[SourceRecord]) -> AsyncGenerator[SourceRecord, None]:

@@ -1,8 +1,19 @@
-"""One ``asyncbatch update|upsert`` job: prepared (``_prepare``), then a dry run (``_dry_run``)
-or a run: FILE checked (``_validate``), its records streamed through ``BatchClient``, each
-chunk's answer written to the sinks (``_sinks``) as it arrives, progress shown, a summary and
-one last line printed, ``--summary-json`` written, and the exit code given by
-``_exit.exit_code``. Does I/O: files, terminal, network, signals.
+"""One ``asyncbatch update|upsert|create|read|archive`` job: prepared (``_prepare``), then a dry
+run (``_dry_run``) or a run: FILE checked (``_validate``), its records streamed through the
+``BatchClient`` stream of the command's verb (``_verbs``), each chunk's answer written to the
+sinks (``_sinks``) as it arrives, progress shown, a summary and one last line printed,
+``--summary-json`` written, and the exit code given by ``_exit.exit_code``. Does I/O: files,
+terminal, network, signals.
+
+An archive asks on the terminal before anything is sent (after the validation pass, naming how
+many ids), unless ``--yes``; not confirmed, nothing is sent (exit 130).
+
+A create is not safe to resend: its failures of unknown outcome (``_verbs.is_unknown``) are
+counted on their own, written to ``--errors`` with category ``OUTCOME_UNKNOWN`` and journaled,
+so that a rerun does not send them again unless ``--resend-unknown``. When an output file
+fails mid-create, no more input is read and the chunks the client holds finish and are
+journaled all the same; records handed to the client and never answered when the run is
+aborted (a second interruption) are journaled and reported as of unknown outcome.
 
 Bad rows: a file (not stdin) is read once before anything is sent, judged as the client
 judges (``RowCheck``). With bad rows and no ``--skip-bad-rows`` (or more than
@@ -38,7 +49,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Container
+from collections.abc import AsyncGenerator, AsyncIterator, Container, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -49,8 +60,8 @@ from .._exceptions import (
     InvalidInputError,
     LimiterUnavailableError,
 )
-from .._models import BatchResult
-from .._redact import mask
+from .._models import BatchResult, SimplePublicObject
+from .._redact import mask, redact_url
 from .._schema import PropertySchema
 from ._budget import JobBudget
 from ._checkpoint import CheckpointError, RangeSet, peek_done
@@ -59,7 +70,7 @@ from ._csv import CsvLayout
 from ._dry_run import budget, describe, dry_run, print_bad_rows
 from ._exit import Outcome, exit_code, exit_line
 from ._input import InputError, ThreadedSource, aiter_records
-from ._output import OutputError
+from ._output import SYSTEM_PROPERTIES, OutputError, read_line
 from ._prepare import JobOptions, Prepared, UsageError, prepare
 from ._progress import (
     Estimate,
@@ -72,11 +83,12 @@ from ._progress import (
     failure_rows,
     summary_rows,
 )
-from ._reasons import reason_of, reason_of_row
+from ._reasons import Reason, reason_of, reason_of_row
 from ._signals import Interrupts
 from ._sinks import Origin, Settled, Sinks, checkpoint_header, settle
 from ._summary import RunFacts, summary_document, write_summary
 from ._validate import BadRow, RowCheck, Scan, Scanner, refusal
+from ._verbs import OUTCOME_UNKNOWN, is_unknown
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
@@ -121,6 +133,7 @@ def _write_summary(options: JobOptions, facts: RunFacts, code: int, line: str | 
     assert options.summary_json is not None
     command = {
         "operation": options.operation,
+        "api_version": options.api_version,
         "object_type": options.object_type,
         "file": options.file,
         "id_property": options.id_property,
@@ -175,15 +188,22 @@ class _Run:
         self.facts = facts
         self.layout: CsvLayout | None = None
         self.records = job.records(on_header=self._set_layout)
+        self.verb = self.o.verb
         self.check = self._row_check()
         self.check_every_row = True
         self.tally = facts.tally = Tally()
         self.pending: dict[int, Origin] = {}  # the client's position -> where in FILE
+        #: a create's records handed to the client and not answered yet (the client's
+        #: position -> the record), reported of unknown outcome if the run is cut short
+        self.in_flight: dict[int, dict[str, object]] = {}
+        self.schema: PropertySchema | None = None
         self.next_position = 0
         self.input_error: str | None = None
         self.stop_reason: str | None = None
         self.unfinished_reason: str | None = None
         self.failed_before = 0
+        self.unknown_before = 0
+        self.draining = False  # a create's output failed: no more input
         self.stopped_by_bad_row = False
         self.sinks = Sinks()
         self.reporter: Reporter = QuietReporter()
@@ -200,9 +220,9 @@ class _Run:
         return RowCheck(
             operation=o.operation,
             id_property=o.id_property,
-            chunk_size=o.chunk_size,
+            chunk_size=o.request_size,
             id_column=o.id_column if self.job.source.format == "csv" else None,
-            schema=schema,
+            schema=None if self.verb.takes_ids else schema,
             skip=skip,
         )
 
@@ -216,7 +236,9 @@ class _Run:
             access = await first_request(client, self.job, base_url)
             if access.stop is not None:
                 return access.stop
-            if access.asked and access.schema is None:  # go on unchecked, asking no more
+            self.schema = access.schema  # a read's --out keeps what can be written back
+            if access.asked and access.schema is None and not self.verb.takes_ids:
+                # go on unchecked, the client asking no more (it asks nothing for ids)
                 await client.aclose()
                 client = await self._connect(stack, base_url, check_properties="off")
                 if isinstance(client, Outcome):
@@ -229,9 +251,12 @@ class _Run:
             refused = self._budget(access, found)
             if refused is not None:
                 return refused
+            if not self._confirmed(base_url):
+                return Outcome(cancelled=True)
             self._open_sinks(stack)
             self.reporter = self._reporter()
             await self._stream(client)
+            self._settle_in_flight()
             extra = self._extra_rows(emulator)
             if client.daily_remaining is not None:
                 extra.append(("left today", f"{client.daily_remaining:,} requests (HubSpot)"))
@@ -303,15 +328,36 @@ class _Run:
         """The records a resumed checkpoint has finished (read only; empty without one)."""
         if self.o.checkpoint is None:
             return RangeSet()
-        return peek_done(self.o.checkpoint, checkpoint_header(self.o, self.job.source))
+        header = checkpoint_header(self.o, self.job.source)
+        return peek_done(self.o.checkpoint, header, resend_unknown=self.o.resend_unknown)
+
+    def _confirmed(self, base_url: str) -> bool:
+        """An archive's question on the terminal (``prepare`` made sure there is one), unless
+        ``--yes``: the ids to archive (after the validation pass), the object type, where."""
+        o = self.o
+        if o.operation != "archive" or o.yes:
+            return True
+        scan = self.facts.scan
+        count = f"{scan.records - scan.bad:,} ids" if scan is not None else "the ids"
+        where = redact_url(base_url)
+        question = f"asyncbatch: archive {count} of {o.object_type} from {o.file} at {where}?"
+        print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline().strip().lower()
+        return answer in ("y", "yes")
 
     def _open_sinks(self, stack: contextlib.AsyncExitStack) -> None:
         self.sinks = Sinks.open(self.o, self.job.source, stack, layout=lambda: self.layout)
+        if self.o.operation == "read":
+            self.sinks.line = self._read_line
         checkpoint = self.sinks.checkpoint
         if checkpoint is not None:
             self.failed_before = len(checkpoint.failed)
+            self.unknown_before = 0 if self.o.resend_unknown else len(checkpoint.unknown)
             if self.tally.total is not None:
-                self.tally.total = max(0, self.tally.total - len(checkpoint.done))
+                left = len(checkpoint.done) - (
+                    len(checkpoint.unknown) if self.o.resend_unknown else 0
+                )
+                self.tally.total = max(0, self.tally.total - left)
         if self.job.source.is_stdin:
             self.threaded = ThreadedSource(self.records)
 
@@ -339,18 +385,61 @@ class _Run:
             "(interrupt again to abort)"
         )
 
-    async def _stream(self, client: BatchClient) -> None:
-        o = self.o
+    def _read_line(self, result: SimplePublicObject, **where: Sequence[int]) -> bytes:
+        """A read's ``--out`` line: the properties that can be written back, by the
+        account's definitions (or, unread, all but HubSpot's system ones)."""
+        schema = self.schema
+
+        def writable(name: str) -> bool:
+            if schema is None:
+                return name not in SYSTEM_PROPERTIES
+            definition = schema.get(name)
+            return definition.writable if definition is not None else name != "hs_object_id"
+
+        return read_line(result, writable=writable, id_property=self.o.id_property, **where)
+
+    def _answers(self, client: BatchClient) -> AsyncGenerator[BatchResult, None]:
+        """The client's stream of the command's verb over FILE's records."""
+        o, feed = self.o, self._feed()
+        if o.operation == "read":
+            names = list(o.properties)
+            if o.id_property is not None and o.id_property not in names:
+                names.append(o.id_property)  # the output names each record by it
+            return client.stream_read(
+                o.object_type,
+                feed,
+                properties=names,
+                properties_with_history=o.properties_with_history,
+                id_property=o.id_property,
+                archived=o.archived,
+            )
+        if o.operation == "create":
+            return client.stream_create(o.object_type, feed)
+        if o.operation == "archive":
+            return client.stream_archive(o.object_type, feed)
         stream = client.stream_upsert if o.operation == "upsert" else client.stream_update
+        return stream(o.object_type, feed, id_property=o.id_property)
+
+    async def _stream(self, client: BatchClient) -> None:
         self.tally.started = time.monotonic()  # the rates and times left count from here
         self.reporter.start()
         try:
             with self.interrupts:
-                answers = stream(o.object_type, self._feed(), id_property=o.id_property)
+                answers = self._answers(client)
                 async with contextlib.aclosing(answers) as results:
                     async for result in results:
-                        self._handle(result)
+                        try:
+                            self._handle(result)
+                        except OutputError as exc:
+                            if not self.sinks.journal_always:
+                                raise
+                            # A create: read no more input, let the chunks the client
+                            # holds finish and be journaled (never resent, never lost).
+                            self.stop_reason = self.stop_reason or str(exc)
+                            self.draining = True
         except InvalidInputError as exc:  # a record the pass did not see (the file changed)
+            if exc.position is not None:
+                self.in_flight.pop(exc.position, None)  # refused, never sent
             origin = self.pending.get(exc.position) if exc.position is not None else None
             where = f", line {origin.line}" if origin is not None else ""
             self.input_error = f"{self.o.display_name}{where}: {describe(exc)}"
@@ -364,14 +453,21 @@ class _Run:
         (``--skip-bad-rows``) or ending the input; ends the input at an interruption or a
         read error (the chunks read before it still finish)."""
         done, tally = self.sinks.done, self.tally
+        checkpoint = self.sinks.checkpoint
+        resend = checkpoint.unknown if checkpoint is not None and self.o.resend_unknown else None
+        keep = not self.verb.spec.resend_safe
         from_file = None if self.threaded is not None else aiter_records(self.records())
         source = self.threaded if self.threaded is not None else from_file
         assert source is not None
         try:
             async for item in source:
-                if self.interrupts.stopping:
+                if self.interrupts.stopping or self.draining:
                     break
-                if done is not None and item.position in done:
+                if (
+                    done is not None
+                    and item.position in done
+                    and (resend is None or item.position not in resend)
+                ):
                     tally.skipped += 1
                     if tally.skipped % 1024 == 0:
                         await asyncio.sleep(0)  # a long resumed prefix: let progress tick
@@ -384,6 +480,8 @@ class _Run:
                     continue
                 assert item.record is not None
                 self.pending[self.next_position] = Origin(item.position, item.line)
+                if keep:
+                    self.in_flight[self.next_position] = item.record
                 self.next_position += 1
                 yield item.record
         except InputError as exc:
@@ -414,23 +512,50 @@ class _Run:
         return True
 
     def _origins(self, positions: tuple[int, ...]) -> list[Origin]:
-        pending = self.pending
+        pending, in_flight = self.pending, self.in_flight
+        for p in positions:
+            in_flight.pop(p, None)
         return [origin for p in positions if (origin := pending.pop(p, None)) is not None]
 
     def _handle(self, result: BatchResult) -> None:
-        settled = settle(result, self._origins)
-        self.sinks.write(settled)
-        self._count(settled, result)
+        verb = self.verb
+        settled = settle(result, self._origins, lambda failed: is_unknown(verb, failed))
+        self._count(settled, result)  # answered: counted even if its lines cannot be written
         self.reporter.update()
+        self.sinks.write(settled)
+
+    def _settle_in_flight(self) -> None:
+        """A create cut short (aborted): the records handed to the client and never
+        answered may have been created; journal them as of unknown outcome so that a rerun
+        does not create them twice, and report them."""
+        left = [(self.in_flight[p], self.pending[p]) for p in self.in_flight if p in self.pending]
+        self.in_flight.clear()
+        if not left:
+            return
+        reason = (
+            "the run was aborted while this record was in a chunk being sent or filled: it "
+            "may or may not have been created (read it back, or upsert on a unique property)"
+        )
+        self.tally.failed += len(left)
+        self.tally.unknown += len(left)
+        self.facts.groups.add(
+            Reason(OUTCOME_UNKNOWN, message=reason), line=left[0][1].line, count=len(left)
+        )
+        try:
+            self.sinks.write_unknown(left, reason)
+        except OutputError as exc:
+            self.stop_reason = self.stop_reason or str(exc)
 
     def _count(self, settled: Settled, result: BatchResult) -> None:
         tally, groups = self.tally, self.facts.groups
         tally.written += sum(len(positions) for positions in result.result_positions)
-        for failed, origins in settled.failed:
+        for index, (failed, origins) in enumerate(settled.failed):
             count = len(failed.positions)
             tally.failed += count
             groups.add(reason_of(failed), line=origins[0].line if origins else None, count=count)
-            if not failed.final:
+            if index in settled.unknown:
+                tally.unknown += count
+            elif not failed.final:
                 tally.unfinished += count
                 tally.unsent += count if not failed.sent else 0
                 self.unfinished_reason = self.unfinished_reason or failed.reason
@@ -445,11 +570,12 @@ class _Run:
         checkpoint = self.sinks.checkpoint
         if checkpoint is not None:
             finished, failed = len(checkpoint.done), len(checkpoint.failed)
+            unknown = len(checkpoint.unknown)
             self.facts.checkpoint_done, self.facts.checkpoint_failed = finished, failed
+            self.facts.checkpoint_unknown = unknown
             if checkpoint.resumed:
-                extra.append(
-                    ("all runs (checkpoint)", _all_runs(finished, failed, self.facts.scan))
-                )
+                all_runs = _all_runs(finished, failed, unknown, self.facts.scan, self.verb.done)
+                extra.append(("all runs (checkpoint)", all_runs))
         if emulator is not None:
             stored = len(emulator.records(self.o.object_type))
             extra.append(("sandbox", f"{stored:,} records stored in the emulator"))
@@ -460,7 +586,7 @@ class _Run:
         if o.quiet:
             return
         print(f"asyncbatch: {o.operation} {o.object_type} from {o.file}", file=out)
-        rows = summary_rows(self.tally) + extra
+        rows = summary_rows(self.tally, done=self.verb.done) + extra
         if o.out is not None and self.tally.written:
             rows.append(("results in", "stdout" if str(o.out) == "-" else str(o.out)))
         if o.errors is not None and (self.tally.failed or self.tally.bad):
@@ -496,9 +622,12 @@ class _Run:
             unfinished_reason=self.unfinished_reason,
             bad_rows=t.bad,
             failed_before=self.failed_before,
+            unknown=t.unknown,
+            unknown_before=self.unknown_before,
         )
 
 
-def _all_runs(finished: int, failed: int, found: Scan | None) -> str:
+def _all_runs(finished: int, failed: int, unknown: int, found: Scan | None, done: str) -> str:
     total = f" of {found.records:,} records" if found is not None else ""
-    return f"{finished - failed:,} written, {failed:,} failed{total}"
+    unsure = f", {unknown:,} of unknown outcome" if unknown else ""
+    return f"{finished - failed - unknown:,} {done}, {failed:,} failed{unsure}{total}"

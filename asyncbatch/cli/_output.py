@@ -2,7 +2,10 @@
 (``--errors``); ``-`` writes to stdout.
 
 A results line is HubSpot's result object plus ``"_input": {"lines", "positions"}`` (where the
-record came from in FILE), one JSON object a line.
+record came from in FILE), one JSON object a line. A read's line (``read_line``) is the record
+in input shape instead, so that the file feeds ``update`` as it is: ``id``, the properties that
+can be written back, and HubSpot's other facts under ``_record``; an archive's (``id_line``) is
+the id archived.
 
 ``--errors`` is JSON Lines, or CSV when its name ends in ``.csv`` (for CSV input: the same
 columns, delimiter and encoding, so it opens in a spreadsheet, is fixed there and fed back).
@@ -13,13 +16,16 @@ A failed JSON line is the input in HubSpot's input shape (``id``, ``properties``
 starting with ``_`` are ignored on reading, so either file can be fixed and fed back as FILE.
 ``final`` is false for an input that got no final answer (never sent, a network error, retries
 exhausted, the run stopped...): a checkpoint did not journal it, so rerunning with the same
-checkpoint sends it again. A bad row (``--skip-bad-rows``) is written the same way, with the
-category ``BAD_ROW`` and, when it was no record at all, what was read (``raw``).
+checkpoint sends it again, except a create's of category ``OUTCOME_UNKNOWN`` (it may have been
+created: journaled, never resent without ``--resend-unknown``). A create's input has no ``id``,
+a read's or an archive's no ``properties``. A bad row (``--skip-bad-rows``) is written the same
+way, with the category ``BAD_ROW`` and, when it was no record at all, what was read (``raw``).
 
 On resuming (``append``), a file whose last line was torn by a crash is first cut back to its
 last complete line.
 
-``result_line``, ``failed_line``, ``bad_line`` and ``csv_error_row`` are pure; the writers do
+``result_line``, ``read_line``, ``id_line``, ``failed_line``, ``unknown_line``, ``bad_line``
+and ``csv_error_row`` are pure; the writers do
 file I/O and raise ``OutputError`` (naming the file) when the file cannot be written.
 """
 
@@ -29,7 +35,7 @@ import csv
 import io
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -37,6 +43,7 @@ import orjson
 
 from .._convert import converter
 from .._models import FailedInput, SimplePublicObject
+from .._operations import Shape
 from ._csv import CsvLayout
 from ._reasons import BAD_ROW, Reason, reason_of, reason_of_row
 from ._validate import BadRow
@@ -44,6 +51,7 @@ from ._validate import BadRow
 __all__ = [
     "ERROR_COLUMNS",
     "STDOUT",
+    "SYSTEM_PROPERTIES",
     "CsvErrors",
     "ErrorsFile",
     "JsonlErrors",
@@ -52,8 +60,11 @@ __all__ = [
     "bad_line",
     "csv_error_row",
     "failed_line",
+    "id_line",
     "is_csv_path",
+    "read_line",
     "result_line",
+    "unknown_line",
 ]
 
 #: The path that means "standard output" for ``--out`` and ``--errors``.
@@ -75,18 +86,102 @@ def result_line(
     return orjson.dumps(data) + b"\n"
 
 
-def failed_line(failed: FailedInput, *, lines: Sequence[int], positions: Sequence[int]) -> bytes:
-    """One ``--errors`` line: the input as it would be fed back, and why it failed.
+#: Properties HubSpot returns on every read and lets no write set: what a read's line keeps
+#: out of ``properties`` when the account's property definitions could not be read.
+SYSTEM_PROPERTIES = frozenset(
+    {"hs_object_id", "hs_createdate", "hs_lastmodifieddate", "createdate", "lastmodifieddate"}
+)
 
-    The ``objectWriteTraceId`` is the caller's own (``failed.trace_id``), if the input line
-    had one; the one the client assigned is not written: it is assigned again on the next run.
-    """
+
+def read_line(
+    result: SimplePublicObject,
+    *,
+    lines: Sequence[int],
+    positions: Sequence[int],
+    writable: Callable[[str], bool],
+    id_property: str | None = None,
+) -> bytes:
+    """One ``--out`` line of a read: the record in HubSpot's input shape, fed to ``update``
+    (or ``upsert``) as it is. ``properties`` holds those ``writable`` says can be written
+    back, a property with no value as ``""`` (written back, it clears the property, as it
+    was); ``id`` is the record id, or with ``id_property`` the record's value of it (then
+    named by ``idProperty``). HubSpot's other facts (the record id, timestamps, archived,
+    the read-only properties, their history) go under ``_record``, which input ignores."""
+    data: dict[str, Any] = converter.unstructure(result)
+    kept: dict[str, str] = {}
+    other: dict[str, str | None] = {}
+    for name, value in result.properties.items():
+        if writable(name):
+            kept[name] = "" if value is None else value
+        else:
+            other[name] = value
+    record: dict[str, Any] = {"id": result.id}
+    record.update((k, v) for k, v in data.items() if k not in ("id", "properties"))
+    record["properties"] = other
+    line: dict[str, Any] = {"id": result.id}
+    key = kept.get(id_property) if id_property is not None else None
+    if id_property is not None and key:
+        line = {"id": key, "idProperty": id_property}
+    line["properties"] = kept
+    line["_record"] = record
+    line["_input"] = {"lines": list(lines), "positions": list(positions)}
+    return orjson.dumps(line) + b"\n"
+
+
+def id_line(result: SimplePublicObject, *, lines: Sequence[int], positions: Sequence[int]) -> bytes:
+    """One ``--out`` line of an archive: the record id archived, and where it came from."""
+    data = {"id": result.id, "_input": {"lines": list(lines), "positions": list(positions)}}
+    return orjson.dumps(data) + b"\n"
+
+
+def _input_shape(failed: FailedInput, shape: Shape) -> dict[str, Any]:
+    """The input as it is fed back: a record, a record to create (no ``id``), or an id."""
     item = failed.input
-    data: dict[str, Any] = {"id": item.id, "properties": dict(item.properties)}
+    data: dict[str, Any] = {} if shape == "new" else {"id": item.id}
+    if shape != "id":
+        data["properties"] = dict(item.properties)
     if item.id_property is not None:
         data["idProperty"] = item.id_property
     if failed.trace_id is not None:
         data["objectWriteTraceId"] = failed.trace_id
+    return data
+
+
+def unknown_line(record: Mapping[str, Any], *, line: int, position: int, reason: str) -> bytes:
+    """One ``--errors`` line for a record to create that was handed to the client when the
+    run was cut short (its chunk in flight or being filled): of unknown outcome."""
+    data: dict[str, Any] = {k: v for k, v in record.items() if not k.startswith("_")}
+    data["_error"] = {
+        "reason": reason,
+        "category": "OUTCOME_UNKNOWN",
+        "code": None,
+        "property": None,
+        "value": None,
+        "allowed": None,
+        "message": reason,
+        "status": None,
+        "line": line,
+        "position": position,
+        "sent": None,
+        "final": False,
+    }
+    return orjson.dumps(data, default=str) + b"\n"
+
+
+def failed_line(
+    failed: FailedInput,
+    *,
+    lines: Sequence[int],
+    positions: Sequence[int],
+    shape: Shape = "record",
+) -> bytes:
+    """One ``--errors`` line: the input as it would be fed back (in ``shape``: a record, a
+    record to create, an id), and why it failed.
+
+    The ``objectWriteTraceId`` is the caller's own (``failed.trace_id``), if the input line
+    had one; the one the client assigned is not written: it is assigned again on the next run.
+    """
+    data = _input_shape(failed, shape)
     reason = reason_of(failed)
     data["_error"] = {
         "reason": failed.reason,
@@ -189,6 +284,9 @@ class ErrorsFile(Protocol):
     def bad(self, bad: BadRow) -> None:
         """Write one bad row."""
 
+    def unknown(self, record: Mapping[str, Any], *, line: int, position: int, reason: str) -> None:
+        """Write one record to create of unknown outcome (the run was cut short)."""
+
     def flush(self, *, durable: bool) -> None:
         """Hand what was written to the OS (and the disk, with ``durable``)."""
 
@@ -250,16 +348,20 @@ class JsonlWriter:
 class JsonlErrors:
     """``--errors`` as JSON Lines."""
 
-    def __init__(self, writer: JsonlWriter) -> None:
+    def __init__(self, writer: JsonlWriter, *, shape: Shape = "record") -> None:
         self._writer = writer
+        self._shape: Shape = shape
 
     def failed(
         self, failed: FailedInput, *, lines: Sequence[int], positions: Sequence[int]
     ) -> None:
-        self._writer.write(failed_line(failed, lines=lines, positions=positions))
+        self._writer.write(failed_line(failed, lines=lines, positions=positions, shape=self._shape))
 
     def bad(self, bad: BadRow) -> None:
         self._writer.write(bad_line(bad))
+
+    def unknown(self, record: Mapping[str, Any], *, line: int, position: int, reason: str) -> None:
+        self._writer.write(unknown_line(record, line=line, position=position, reason=reason))
 
     def flush(self, *, durable: bool) -> None:
         self._writer.flush(durable=durable)
@@ -324,7 +426,8 @@ class CsvErrors:
     ) -> None:
         item = failed.input
         cells = {name: str(value) for name, value in item.properties.items()}
-        cells.setdefault(self._id_column, item.id)
+        if item.id:  # a record to create has none
+            cells.setdefault(self._id_column, item.id)
         row = csv_error_row(
             self._columns_now(),
             cells=cells,
@@ -350,6 +453,19 @@ class CsvErrors:
             lines=[bad.line],
             final=True,
             delimiter=self._delimiter_now(),
+        )
+        self._row(row)
+
+    def unknown(self, record: Mapping[str, Any], *, line: int, position: int, reason: str) -> None:
+        properties = record.get("properties")
+        items = properties.items() if isinstance(properties, Mapping) else ()
+        row = csv_error_row(
+            self._columns_now(),
+            cells={str(name): str(value) for name, value in items},
+            raw=None,
+            reason=Reason("OUTCOME_UNKNOWN", message=reason),
+            lines=[line],
+            final=False,
         )
         self._row(row)
 

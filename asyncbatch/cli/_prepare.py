@@ -1,8 +1,9 @@
-"""Preparing an ``asyncbatch update|upsert`` job: its options checked, its input, rate and token
-worked out, before anything is sent or any file opened for writing.
+"""Preparing an ``asyncbatch update|upsert|create|read|archive`` job: its options checked, its
+input, rate and token worked out, before anything is sent or any file opened for writing.
 
 ``parse_rate`` and ``shared_rate`` are pure. ``prepare`` does read-only file I/O: it looks at
-FILE, reads the token file, and compares the output paths (``--out``, ``--errors``,
+FILE, reads the token file, asks whether stdin is a terminal (an archive confirms there), and
+compares the output paths (``--out``, ``--errors``,
 ``--checkpoint``) with FILE, the token file and each other by resolved path and by inode, so
 that no output can truncate the input or another output. Messages never hold a secret: the
 Redis URL's password is masked (``asyncbatch._redact``), the token is never in them.
@@ -13,21 +14,31 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import attrs
 
-from .._client import DEFAULT_BASE_URL, CheckMode
+from .._client import API_VERSIONS, DEFAULT_BASE_URL, ApiVersion, CheckMode
 from .._exceptions import InvalidInputError
 from .._limiters import RateLimit
-from .._plan import Operation, validate_id_property, validate_object_type
+from .._plan import validate_id_property, validate_object_type
 from .._redact import mask, redact_url, url_secrets
 from ._csv import CsvLayout, check_encoding
-from ._input import Format, ReadOptions, Source, SourceRecord, open_records, resolve_source
+from ._input import (
+    Format,
+    ReadOptions,
+    Source,
+    SourceRecord,
+    only_ids,
+    open_records,
+    resolve_source,
+)
 from ._network import check_proxy, proxy_secrets
 from ._output import STDOUT, is_csv_path
+from ._verbs import Verb, VerbName, verb
 
 __all__ = [
     "MAX_CONCURRENCY",
@@ -54,11 +65,15 @@ class UsageError(Exception):
     """A bad option or combination of options (exit code 2)."""
 
 
+#: The ids a read request with ``propertiesWithHistory`` may hold (HubSpot's cap).
+READ_WITH_HISTORY_CAP = 50
+
+
 @attrs.frozen(kw_only=True)
 class JobOptions:
-    """Everything an update/upsert job is told on the command line."""
+    """Everything a job is told on the command line (``operation``: the command)."""
 
-    operation: Operation
+    operation: VerbName
     object_type: str
     file: str
     format: Format | None = None
@@ -91,6 +106,28 @@ class JobOptions:
     daily_reserve: int = 0
     allow_partial: bool = False
     proxy: str | None = attrs.field(default=None, repr=False)
+    api_version: ApiVersion = "v3"
+    #: read: the properties to read, with their history, archived records only
+    properties: tuple[str, ...] = ()
+    properties_with_history: tuple[str, ...] = ()
+    archived: bool = False
+    #: archive: confirmed on the command line (no question asked)
+    yes: bool = False
+    #: create: resend what an earlier run on the checkpoint left of unknown outcome
+    resend_unknown: bool = False
+
+    @property
+    def verb(self) -> Verb:
+        """What the command does (``_verbs``)."""
+        return verb(self.operation)
+
+    @property
+    def request_size(self) -> int:
+        """The records a request holds: ``--chunk-size``, at most 50 for a read with
+        ``--properties-with-history`` (HubSpot's cap; the client cuts its chunks so)."""
+        if self.operation == "read" and self.properties_with_history:
+            return min(self.chunk_size, READ_WITH_HISTORY_CAP)
+        return self.chunk_size
 
     @property
     def display_name(self) -> str:
@@ -121,13 +158,16 @@ class Prepared:
         is told a CSV input's layout once its header is read."""
         o = self.options
         options = ReadOptions(
-            id_column=o.id_column,
+            id_column=None if o.verb.creates else o.id_column,
             id_as_property=o.operation == "upsert" and o.id_property == o.id_column,
             empty_clears=o.empty_clears,
             delimiter=o.delimiter,
             encoding=o.encoding,
             on_header=on_header,
         )
+        if o.verb.takes_ids:
+            named = o.operation == "read"
+            return lambda: only_ids(open_records(self.source, options), id_property=named)
         return lambda: open_records(self.source, options)
 
 
@@ -281,6 +321,54 @@ def _default_rate(sandbox: bool) -> RateLimit:
     return DEMO_RATE
 
 
+def _can_confirm(source: Source) -> bool:
+    """Whether a question can be asked and answered: stdin is a terminal, not the input."""
+    if source.is_stdin:
+        return False
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # closed, or replaced by something that cannot tell
+        return False
+
+
+def _check_verb_options(o: JobOptions) -> None:
+    """Refuse options the command has no use for, and bad read options."""
+    v = o.verb
+    if o.api_version not in API_VERSIONS:
+        raise UsageError(f"--api-version must be one of {', '.join(API_VERSIONS)}")
+    if v.creates and o.id_column != "id":
+        raise UsageError(
+            "create takes records without ids (HubSpot assigns them): drop --id-column"
+        )
+    if v.name == "archive" and o.check_properties == "on":
+        raise UsageError(
+            "archive sends ids, no values: --check-properties on has nothing to check (auto, "
+            "the default, still reads the definitions once to check the token and the daily "
+            "budget; off asks nothing before the first chunk)"
+        )
+    if v.takes_ids and o.empty_clears:
+        raise UsageError(f"{v.name} takes ids, not values: drop --empty-clears")
+    if o.resend_unknown and o.checkpoint is None:
+        raise UsageError(
+            "--resend-unknown resends what an earlier run journaled in --checkpoint as of "
+            "unknown outcome: give the same --checkpoint"
+        )
+    if o.operation == "read" and o.id_property is not None and not o.properties:
+        raise UsageError(
+            f"read --id-property {o.id_property} needs --properties (it is added to them): "
+            "HubSpot's answer names each record by it, and its default properties may not "
+            "hold it"
+        )
+    if o.operation != "read" and (o.properties or o.properties_with_history or o.archived):
+        raise UsageError("--properties, --properties-with-history and --archived are read's")
+    for name in (*o.properties, *o.properties_with_history):
+        if not name or name != name.strip() or "," in name:
+            raise UsageError(
+                f"--properties: {name!r} is not a property name (give names separated by "
+                "commas, e.g. --properties email,firstname)"
+            )
+
+
 def prepare(options: JobOptions) -> Prepared:
     """Check ``options`` and work out the job's input, rate and token; open nothing for
     writing, send nothing.
@@ -306,7 +394,8 @@ def prepare(options: JobOptions) -> Prepared:
         raise UsageError(f"--encoding: {exc}") from None
     if o.max_bad_rows is not None:
         o = attrs.evolve(o, skip_bad_rows=True)
-    source = resolve_source(o.file, o.format)
+    _check_verb_options(o)
+    source = resolve_source(o.file, o.format, o.verb.formats)
     if o.errors is not None and is_csv_path(o.errors) and source.format != "csv":
         raise UsageError(
             f"--errors {o.errors}: a CSV errors file takes the columns of a CSV input, and "
@@ -317,6 +406,12 @@ def prepare(options: JobOptions) -> Prepared:
     if o.checkpoint is not None and source.is_stdin:
         raise UsageError("--checkpoint needs a FILE: stdin cannot be read again to resume")
     check_paths(o, source)
+    if o.operation == "archive" and not o.yes and not _can_confirm(source):
+        raise UsageError(
+            "archive asks for confirmation on a terminal, and "
+            + ("stdin is the input" if source.is_stdin else "stdin is not a terminal")
+            + ": pass --yes to archive without asking (--dry-run counts first); nothing was sent"
+        )
     token = f"sandbox-{secrets.token_hex(8)}" if o.sandbox else read_token(o.token_file)
     return Prepared(options=o, source=source, rate=rate, token=token)
 

@@ -8,8 +8,9 @@ budget lasts. The reporters write to stderr (I/O): ``RichReporter`` draws a prog
 terminal, ``PlainReporter`` prints a timestamped line every few seconds otherwise (logs, cron,
 CI), ``QuietReporter`` only the notes (``--no-progress``, ``--quiet``).
 
-Every record read is in exactly one of the summary's lines: written, failed (refused by
-HubSpot for its data), unfinished (sent, no final answer), not sent, or bad row.
+Every record read is in exactly one of the summary's lines: written (or found, created,
+archived), failed (refused by HubSpot for its data), outcome unknown (a create's: it may have
+been created), unfinished (sent, no final answer), not sent, or bad row.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ class Tally:
     checkpoint said were done, ``bad`` the bad rows skipped. ``written`` and ``failed`` count
     input records (a coalesced record counts once for each of its lines); ``unfinished`` the
     failed ones without a final answer, left for the next run (not journaled), of which
-    ``unsent`` never left. ``total``: the records this run is to deal with, when known (a
-    file: from the validation pass). ``stats`` sums the chunks' ``RunStats``.
+    ``unsent`` never left; ``unknown`` the failed ones that may have been applied (a
+    create's ``OUTCOME_UNKNOWN``: journaled, not resent). ``total``: the records this run is
+    to deal with, when known (a file: from the validation pass). ``stats`` sums the chunks'
+    ``RunStats``.
     """
 
     started: float = attrs.field(factory=time.monotonic)
@@ -66,6 +69,7 @@ class Tally:
     failed: int = 0
     unfinished: int = 0
     unsent: int = 0
+    unknown: int = 0
     total: int | None = None
     stats: RunStats = attrs.field(factory=RunStats)
 
@@ -77,7 +81,7 @@ class Tally:
     @property
     def refused(self) -> int:
         """Failed with a final answer: HubSpot refused them for their data."""
-        return self.failed - self.unfinished
+        return self.failed - self.unfinished - self.unknown
 
     @property
     def not_sent(self) -> int:
@@ -163,14 +167,24 @@ def progress_line(tally: Tally, estimate: Estimate, *, wall: dt.datetime | None 
     return text
 
 
-def summary_rows(tally: Tally, *, now: float | None = None) -> list[tuple[str, str]]:
+def summary_rows(
+    tally: Tally, *, now: float | None = None, done: str = "written"
+) -> list[tuple[str, str]]:
     """The end-of-run summary, as (label, value) rows: every record read is counted in one
-    of written, failed, unfinished, not sent and bad rows."""
+    of written (``done``: what the command did), failed, outcome unknown, unfinished, not
+    sent and bad rows."""
     elapsed = tally.elapsed(now)
     rows = [("records read", f"{tally.read:,}")]
     if tally.skipped:
         rows.append(("skipped (checkpoint)", f"{tally.skipped:,}"))
-    rows += [("written", f"{tally.written:,}"), ("failed", f"{tally.refused:,}")]
+    rows += [(done, f"{tally.written:,}"), ("failed", f"{tally.refused:,}")]
+    if tally.unknown:
+        rows.append(
+            (
+                "outcome unknown",
+                f"{tally.unknown:,} (may have been created; never resent without --resend-unknown)",
+            )
+        )
     in_flight = tally.unfinished - tally.unsent
     if in_flight:
         rows.append(("unfinished", f"{in_flight:,} (sent, no final answer; the rerun sends them)"))

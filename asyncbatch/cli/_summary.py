@@ -40,9 +40,11 @@ class RunFacts:
     tally: Tally | None = None
     groups: FailureGroups = attrs.field(factory=FailureGroups)
     scan: Scan | None = None
-    #: With a checkpoint: the records finished and, of them, failed, over every run.
+    #: With a checkpoint: the records finished and, of them, failed and of unknown outcome,
+    #: over every run.
     checkpoint_done: int | None = None
     checkpoint_failed: int | None = None
+    checkpoint_unknown: int = 0
     #: The daily budget weighed before sending (None: the run stopped before that).
     budget: JobBudget | None = None
 
@@ -80,6 +82,7 @@ def summary_document(
             "skipped_checkpoint": t.skipped,
             "written": t.written,
             "failed": t.refused,
+            "outcome_unknown": t.unknown,
             "unfinished": t.unfinished - t.unsent,
             "not_sent": t.not_sent,
             "bad_rows": t.bad,
@@ -98,10 +101,12 @@ def summary_document(
     }
     if facts.checkpoint_done is not None:
         failed = facts.checkpoint_failed or 0
+        unknown = facts.checkpoint_unknown
         document["checkpoint"] = {
             "finished": facts.checkpoint_done,
-            "written": facts.checkpoint_done - failed,
+            "written": facts.checkpoint_done - failed - unknown,
             "failed": failed,
+            "outcome_unknown": unknown,
         }
     return document
 

@@ -22,7 +22,7 @@ from collections.abc import Container, Iterable
 import attrs
 
 from .._exceptions import InvalidInputError
-from .._plan import Chunk, Operation, StreamPlanner
+from .._plan import Chunk, StreamPlanner
 from .._schema import PropertySchema, check_items
 from ._records import SourceRecord
 from ._value_report import ValueReport
@@ -70,7 +70,7 @@ class RowCheck:
     def __init__(
         self,
         *,
-        operation: Operation,
+        operation: str,
         id_property: str | None,
         chunk_size: int,
         id_column: str | None = None,

@@ -9,8 +9,10 @@ It serves the batch endpoints (read, create, update, upsert, archive) in each AP
 As strict as HubSpot by default: property definitions per object type (``DEFAULT_PROPERTIES``
 plus the declared ones, served at ``GET /crm/v3/properties/{objectType}`` and
 ``/crm/properties/{version}/{objectType}``), HubSpot's refusals and error bodies.
-``EmulatorConfig(strict=False)`` is the lenient mode for tests that write properties no account
-defines. Importing this package does no I/O; ``Emulator.start`` opens a listening socket.
+``EmulatorConfig(oauth=OAuthApp(...))`` issues expiring access tokens at ``POST
+/oauth/v1/token``, as HubSpot's refresh grant does. ``EmulatorConfig(strict=False)`` is the
+lenient mode for tests that write properties no account defines. Importing this package does
+no I/O; ``Emulator.start`` opens a listening socket.
 
     config = EmulatorConfig(rate_limit_requests=10, rate_limit_window_seconds=1.0)
     async with Emulator(config) as emu:
@@ -25,6 +27,7 @@ from ._config import (
     EmulatorConfig,
     FaultConfig,
     FaultKind,
+    OAuthApp,
     PropertyDef,
     PropertyType,
     ValidationRule,
@@ -48,6 +51,7 @@ __all__ = [
     "EmulatorStats",
     "FaultConfig",
     "FaultKind",
+    "OAuthApp",
     "PropertyDef",
     "PropertyType",
     "ValidationRule",

@@ -21,6 +21,7 @@ from ._config import (
     EmulatorConfig,
     FaultConfig,
     FaultKind,
+    OAuthApp,
     PropertyDef,
     ValidationRule,
 )
@@ -88,6 +89,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="invalid values -> 207 per input when every input has an objectWriteTraceId",
     )
+    add(
+        "--oauth-app",
+        default=None,
+        metavar="ID,SECRET,REFRESH_TOKEN",
+        help="issue access tokens at POST /oauth/v1/token (refresh grant) to this app; the "
+        "API then accepts only those tokens (and --token)",
+    )
+    add(
+        "--oauth-token-lifetime",
+        type=int,
+        default=1800,
+        metavar="SECONDS",
+        help="how long an issued access token lasts (HubSpot's expires_in: %(default)s)",
+    )
     add("--no-shuffle", action="store_true", help="return results in input order")
     add("--seed", type=int, default=0, help="seed of result order and jitter")
 
@@ -102,6 +117,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     kinds = tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip())
     # getattr: another command line may build ``args`` without this newer option.
     rules_file: Path | None = getattr(args, "validation_rules", None)
+    oauth = _oauth_app(
+        getattr(args, "oauth_app", None), getattr(args, "oauth_token_lifetime", 1800)
+    )
     return EmulatorConfig(
         token=args.token,
         rate_limit_requests=args.rate_limit,
@@ -121,10 +139,28 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         strict_properties=args.strict_properties,
         portal_id=args.portal_id,
         token_expires_after_seconds=args.token_expires_after,
+        oauth=oauth,
         validation_errors_as_207=args.validation_207,
         validation_rules={} if rules_file is None else _validation_rules(rules_file),
         shuffle_results=not args.no_shuffle,
         seed=args.seed,
+    )
+
+
+def _oauth_app(value: str | None, lifetime: int) -> OAuthApp | None:
+    """``--oauth-app ID,SECRET,REFRESH_TOKEN`` as an ``OAuthApp`` (the emulator's own test
+    credentials: never a real app's)."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise ValueError("--oauth-app takes ID,SECRET,REFRESH_TOKEN")
+    client_id, secret, refresh = (p.strip() for p in parts)
+    return OAuthApp(
+        client_id=client_id,
+        client_secret=secret,
+        refresh_token=refresh,
+        token_lifetime_seconds=lifetime,
     )
 
 

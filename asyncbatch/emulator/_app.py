@@ -12,9 +12,10 @@ expired token 401) -> rate limit (429, headers on every answer after this point)
 content type and JSON (415/400) -> ``_batch.process`` -> answer. A properties request takes the
 same first four steps. ``PATCH /crm/v3/objects/{objectType}/{objectId}`` (one record's update,
 the SDK's ``basic_api.update``; ``_single``) takes the batch's steps but injected faults and is
-served as a batch of one. Every answer carries an ``x-hubspot-correlation-id`` header (the body's
-``correlationId`` when it has one). Anything unexpected becomes a HubSpot-shaped JSON error,
-never a traceback.
+served as a batch of one. ``POST /oauth/v1/token`` issues access tokens for
+``EmulatorConfig.oauth`` (HubSpot's refresh grant, ``_oauth``). Every answer carries an
+``x-hubspot-correlation-id`` header (the body's ``correlationId`` when it has one). Anything
+unexpected becomes a HubSpot-shaped JSON error, never a traceback.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ._config import EmulatorConfig, FaultKind, PropertyDef, ValidationRule
 from ._context import BatchContext
 from ._faults import FaultPicker, canned_answer
 from ._inputs import Invalid
+from ._oauth import TOKEN_PATH, TokenIssuer
 from ._properties import Schema
 from ._ratelimit import RateLimiter
 from ._read import parse_archived
@@ -103,6 +105,7 @@ class Emulator:
         self._store = Store({"0-1": frozenset({"email"})} if self.config.strict else None)
         self.schema = Schema(self.config.properties)
         self._token_first_seen: dict[str, float] = {}
+        self._tokens = TokenIssuer(self.config.oauth)
         self._clock = clock
         self._limiter = RateLimiter(
             requests=self.config.rate_limit_requests,
@@ -238,10 +241,22 @@ class Emulator:
         self._store.clear()
         self.stats = EmulatorStats()
         self._token_first_seen.clear()
+        self._tokens.reset()
         self._limiter.reset()
         self._faults.reset()
         self._shuffle_rng = random.Random(self.config.seed)
         self._jitter_rng = random.Random(self.config.seed + 1)
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """The access tokens ``POST /oauth/v1/token`` has issued, oldest first."""
+        return list(self._tokens.issued)
+
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token of ``config.oauth`` stops working from now on (the app was
+        uninstalled): a refresh is refused with HubSpot's 400 ``BAD_REFRESH_TOKEN``. Access
+        tokens already issued work until they expire."""
+        self._tokens.revoke()
 
     # -- the application ---------------------------------------------------------------------
 
@@ -252,6 +267,7 @@ class Emulator:
         app.router.add_get(PROPERTIES_PATH, self._handle_properties)
         app.router.add_get(DATED_PROPERTIES_PATH, self._handle_properties)
         app.router.add_patch(SINGLE_PATH, self._handle_single_update)
+        app.router.add_post(TOKEN_PATH, self._handle_token)
         app.router.add_get("/_emulator/stats", self._handle_stats)
         app.router.add_get("/_emulator/records/{objectType}", self._handle_records)
         app.router.add_post("/_emulator/reset", self._handle_reset)
@@ -261,7 +277,9 @@ class Emulator:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        api = not request.path.startswith("/_emulator/")
+        hubspot = not request.path.startswith("/_emulator/")
+        # The token endpoint is HubSpot's too, but not the API: counted apart (token_grants).
+        api = hubspot and request.path != TOKEN_PATH
         stats = self.stats
         if api:
             stats.total_requests += 1
@@ -282,7 +300,7 @@ class Emulator:
                 stats.in_flight -= 1
         if api and not request.get(_DROPPED, False):
             stats.status_counts[response.status] += 1
-        if api and CORRELATION_HEADER not in response.headers:
+        if hubspot and CORRELATION_HEADER not in response.headers:
             response.headers[CORRELATION_HEADER] = correlation_id()
         return response
 
@@ -319,16 +337,21 @@ class Emulator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return None
-        if self.config.token is not None and token != self.config.token:
-            return None
+        if token == self.config.token or token in self._tokens.issued:
+            return token
+        if self.config.token is not None or self.config.oauth is not None:
+            return None  # not the one token, nor one the app's token endpoint issued
         return token
 
     def _expired_minutes(self, token: str) -> int | None:
         """Whole minutes since ``token`` expired, or ``None`` while it is valid."""
+        now = self._clock()
+        if token in self._tokens.issued:
+            over_issued = self._tokens.expired_for(token, now)
+            return None if over_issued is None else int(over_issued // 60)
         lifetime = self.config.token_expires_after_seconds
         if lifetime is None:
             return None
-        now = self._clock()
         first_seen = self._token_first_seen.setdefault(token, now)
         over = now - first_seen - lifetime
         return None if over < 0 else int(over // 60)
@@ -507,6 +530,21 @@ class Emulator:
             rules=self._rules,
             archived=parse_archived(archived),
         )
+
+    async def _handle_token(self, request: web.Request) -> web.Response:
+        """``POST /oauth/v1/token``: the refresh grant (``_oauth``), form-encoded only."""
+        form: dict[str, str] | None = None
+        if request.content_type == "application/x-www-form-urlencoded":
+            form = {}
+            for name, value in (await request.post()).items():
+                if isinstance(value, str):
+                    form.setdefault(name, value)  # a repeated field: its first value
+        status, body = self._tokens.grant(form, self._clock())
+        if status == 200:
+            self.stats.token_grants += 1
+        else:
+            self.stats.token_refusals += 1
+        return _json(status, body)
 
     async def _handle_stats(self, request: web.Request) -> web.Response:
         body = self.stats.to_dict()

@@ -171,6 +171,31 @@ def _freeze_rules(
     return {k: tuple(v) for k, v in value.items()}
 
 
+def _check_secret(_inst: object, attr: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{attr.name} must be a non-empty string")
+
+
+@attrs.frozen(kw_only=True)
+class OAuthApp:
+    """A public app whose tokens the emulator issues at ``POST /oauth/v1/token`` (HubSpot's
+    refresh grant: ``grant_type=refresh_token`` with ``client_id``, ``client_secret`` and
+    ``refresh_token``, form-encoded).
+
+    Each access token it issues is accepted for ``token_lifetime_seconds`` (HubSpot's
+    ``expires_in``: 1800) on the emulator's clock, then refused with a 401
+    ``EXPIRED_AUTHENTICATION``. ``rotate_refresh_tokens``: each refresh answers a new refresh
+    token and the old one stops working (HubSpot keeps it; a stricter server may not). The
+    secrets are left out of the repr.
+    """
+
+    client_id: str = attrs.field(validator=_check_secret)
+    client_secret: str = attrs.field(validator=_check_secret, repr=False)
+    refresh_token: str = attrs.field(validator=_check_secret, repr=False)
+    token_lifetime_seconds: int = attrs.field(default=1800, validator=attrs.validators.ge(1))
+    rotate_refresh_tokens: bool = False
+
+
 @attrs.frozen(kw_only=True)
 class EmulatorConfig:
     """Everything that shapes the emulator's behaviour.
@@ -200,6 +225,9 @@ class EmulatorConfig:
         token_expires_after_seconds: each token is refused with a 401
             ``EXPIRED_AUTHENTICATION`` this long (on the emulator's clock) after its first
             request, as a HubSpot OAuth access token expires; ``None``: tokens never expire.
+        oauth: a public app whose access tokens the emulator issues at ``POST
+            /oauth/v1/token`` (refresh grant), each for its ``token_lifetime_seconds``. With
+            one, the API accepts only the tokens it issued (and ``token``, if set).
         validation_errors_as_207: when every input of an update or upsert carries a distinct
             ``objectWriteTraceId``, answer invalid property values with a 207 (one error per bad
             input, the good ones written) instead of failing the whole request with a 400.
@@ -230,6 +258,7 @@ class EmulatorConfig:
     token_expires_after_seconds: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
     )
+    oauth: OAuthApp | None = None
     validation_errors_as_207: bool = False
     validation_rules: Mapping[str, tuple[ValidationRule, ...]] = attrs.field(
         factory=dict, converter=_freeze_rules

@@ -27,6 +27,9 @@ class EmulatorStats:
         dropped_connections: connections closed without an answer (``reset`` and ``lost``).
         routes: API requests by method and route template, e.g.
             ``"GET /crm/v3/properties/{objectType}"`` (``"? path"``: no route matched).
+        token_grants, token_refusals: access tokens issued at ``POST /oauth/v1/token``, and
+            token requests refused there (those requests are not API requests: not in
+            ``total_requests`` nor ``status_counts``).
     """
 
     total_requests: int = 0
@@ -39,6 +42,8 @@ class EmulatorStats:
     writes: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     dropped_connections: int = 0
     routes: Counter[str] = attrs.field(factory=Counter)
+    token_grants: int = 0
+    token_refusals: int = 0
 
     @property
     def total_writes(self) -> int:
@@ -69,6 +74,8 @@ class EmulatorStats:
             "faults": dict(self.faults),
             "dropped_connections": self.dropped_connections,
             "routes": dict(self.routes),
+            "token_grants": self.token_grants,
+            "token_refusals": self.token_refusals,
             "total_writes": self.total_writes,
             "writes": writes,
         }

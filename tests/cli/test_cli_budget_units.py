@@ -140,6 +140,20 @@ def test_peek_done_reads_a_checkpoint_without_writing(tmp_path: Path) -> None:
         peek_done(path, {**header, "operation": "update"})
 
 
+def test_peek_done_counts_a_creates_unknown_records_as_to_send_with_resend_unknown(
+    tmp_path: Path,
+) -> None:
+    # A create's records of unknown outcome are journaled as finished: a rerun skips them,
+    # and its budget does not count them, unless --resend-unknown sends them again.
+    path = tmp_path / "ck.jsonl"
+    header = {"file": "x", "input": {"size": 1}, "operation": "create"}
+    checkpoint = Checkpoint.open(path, header)
+    checkpoint.record(range(10), unknown=[3, 4, 7])
+    checkpoint.close()
+    assert peek_done(path, header).ranges() == [[0, 10]]
+    assert peek_done(path, header, resend_unknown=True).ranges() == [[0, 3], [5, 7], [8, 10]]
+
+
 HUBSPOT = "https://api.hubapi.com"
 
 

@@ -263,8 +263,13 @@ def test_summary_document_counts_every_record_once() -> None:
         finished_at=dt.datetime(2026, 1, 1, 0, 0, 2, tzinfo=dt.UTC),
     )
     records = document["records"]
-    parts = ("written", "failed", "unfinished", "not_sent", "bad_rows")
+    parts = ("written", "failed", "outcome_unknown", "unfinished", "not_sent", "bad_rows")
     assert sum(records[k] for k in parts) == records["read"] == 10
-    assert document["checkpoint"] == {"finished": 7, "written": 5, "failed": 2}
+    assert document["checkpoint"] == {
+        "finished": 7,
+        "written": 5,
+        "failed": 2,
+        "outcome_unknown": 0,
+    }
     assert document["timings"]["total_seconds"] == 2.0
     assert document["started_at"] == "2026-01-01T00:00:00.000000Z"

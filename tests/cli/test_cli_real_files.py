@@ -283,6 +283,7 @@ async def test_summary_json_and_a_resumed_runs_totals_and_exit(
         "skipped_checkpoint": 0,
         "written": 299,
         "failed": 1,
+        "outcome_unknown": 0,
         "unfinished": 0,
         "not_sent": 0,
         "bad_rows": 0,
@@ -290,7 +291,12 @@ async def test_summary_json_and_a_resumed_runs_totals_and_exit(
     (group,) = document["failures"]
     assert group["count"] == 1 and group["property"] == "level"
     assert group["example"]["line"] == 19 and group["example"]["value"] == "expert"
-    assert document["checkpoint"] == {"finished": 300, "written": 299, "failed": 1}
+    assert document["checkpoint"] == {
+        "finished": 300,
+        "written": 299,
+        "failed": 1,
+        "outcome_unknown": 0,
+    }
     assert document["timings"]["validation_seconds"] >= 0
 
     # Nothing left to send: the rerun reports every run's totals and the failure on record.

@@ -200,11 +200,12 @@ def test_resuming_an_output_cuts_its_torn_last_line(
 
 
 def test_formats_table_gives_suffixes_and_choices(tmp_path: Path) -> None:
-    assert list(FORMATS) == ["csv", "jsonl"]
+    assert list(FORMATS) == ["csv", "jsonl", "ids"]
     for name, fmt in FORMATS.items():
         for suffix in fmt.suffixes:
             (tmp_path / f"f{suffix}.gz").write_bytes(gzip.compress(b""))
-            assert resolve_source(str(tmp_path / f"f{suffix}.gz"), None).format == name
+            found = resolve_source(str(tmp_path / f"f{suffix}.gz"), None, list(FORMATS))
+            assert found.format == name
 
 
 def test_url_pieces_cover_what_redis_py_misreads() -> None:

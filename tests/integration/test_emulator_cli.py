@@ -81,6 +81,23 @@ def test_lenient_and_hubspot_options_become_config(tmp_path: Path) -> None:
     assert machine.has_unique_value is True and machine.field_type == "text"
 
 
+def test_oauth_app_options_become_config(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from asyncbatch.emulator.__main__ import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--oauth-app", "cid,csecret,rtoken", "--oauth-token-lifetime", "60"])
+    app = config_from_args(args).oauth
+    assert app is not None and (app.client_id, app.client_secret) == ("cid", "csecret")
+    assert app.refresh_token == "rtoken" and app.token_lifetime_seconds == 60
+    assert "csecret" not in repr(app) and "rtoken" not in repr(app)
+    assert config_from_args(parser.parse_args([])).oauth is None
+    assert main(["--port", "0", "--oauth-app", "only-an-id"]) == 2
+    assert "ID,SECRET,REFRESH_TOKEN" in capsys.readouterr().err
+
+
 @pytest.mark.asyncio
 async def test_serves_until_sigterm() -> None:
     process = await asyncio.create_subprocess_exec(

@@ -124,3 +124,16 @@ async def test_an_admin_rule_refusal_on_2026_09_fails_only_its_record() -> None:
     assert [f.position for f in result.failed] == [42]
     assert result.failed[0].final
     assert len(result.results) == 99
+
+
+async def test_create_and_archive_stream_chunk_by_chunk() -> None:
+    async with (
+        Emulator(EmulatorConfig(token=TOKEN)) as emu,
+        _client(emu, chunk_size=40) as client,
+    ):
+        created = [r async for r in client.stream_create("0-410", iter(_courses(100, "S")))]
+        assert len(created) == 3 and sum(len(r.results) for r in created) == 100
+        ids = [o.id for r in created for o in r.results]
+        archived = [r async for r in client.stream_archive("0-410", iter(ids))]
+        assert sorted(o.id for r in archived for o in r.results) == sorted(ids)
+        assert emu.records("0-410") == [] and sorted(emu.archived("0-410")) == sorted(ids)
