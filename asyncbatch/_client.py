@@ -286,6 +286,18 @@ class BatchClient:
         """True once ``aclose()`` has run."""
         return self._closed
 
+    @property
+    def daily_remaining(self) -> int | None:
+        """The account's requests left today, as this client last knew it: HubSpot's
+        ``X-HubSpot-RateLimit-Daily-Remaining`` on the latest answer that carried it, less
+        the requests started since. ``None`` until an answer carried it (HubSpot leaves it
+        out for OAuth-authorized requests). Read-only; sends nothing.
+
+        A caller can weigh a job against it after one cheap first request, e.g.
+        ``await client.properties(object_type)``.
+        """
+        return self._engine.daily.remaining
+
     async def __aenter__(self) -> Self:
         """Raises ``LimiterUnavailableError`` if a shared (Redis) limiter cannot be reached."""
         self._check_open()

@@ -318,6 +318,7 @@ async def fetch_json(engine: Engine, url: str, *, object_type: str = "") -> Any:
                 rate = RateLimitInfo.from_headers(raw.headers)
             finally:
                 engine.limiter.observe(rate, started=started)
+                engine.daily.heard(rate)  # often a run's first answer: the budget known early
         body = _masked(raw.body, engine.secrets)
         if raw.status == 200:
             try:

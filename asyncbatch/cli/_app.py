@@ -193,6 +193,44 @@ def _sending_options() -> list[Callable[[F], F]]:
     ]
 
 
+def _checking_options() -> list[Callable[[F], F]]:
+    """What is checked and spent before sending, and the way to HubSpot (issues 14, 18)."""
+    return [
+        click.option(
+            "--check-properties",
+            type=click.Choice(["auto", "on", "off"]),
+            default="auto",
+            show_default=True,
+            help="Check values against the object type's property definitions, read first "
+            "(one request): records HubSpot would refuse fail unsent, naming the property. "
+            "auto: unchecked (with a note) if they cannot be read; on: then nothing is sent "
+            "(exit 3); off: no check, no request.",
+        ),
+        click.option(
+            "--daily-reserve",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            metavar="N",
+            help="Leave N of the account's requests for today to its other apps: stop "
+            "sending (like HubSpot's daily limit, exit 3) before fewer are left.",
+        ),
+        click.option(
+            "--allow-partial",
+            is_flag=True,
+            help="Start even if the job needs more requests than are left today (less "
+            "--daily-reserve); by default such a job sends nothing (exit 3).",
+        ),
+        click.option(
+            "--proxy",
+            metavar="URL",
+            help="Send every request through this http:// proxy (credentials allowed, never "
+            "printed). Default: $HTTPS_PROXY / $NO_PROXY as aiohttp reads them (the proxy's "
+            "credentials may come from .netrc); --proxy wins over them.",
+        ),
+    ]
+
+
 def _output_options() -> list[Callable[[F], F]]:
     """Where answers and progress go, and FILE itself."""
     return [
@@ -240,7 +278,9 @@ def _output_options() -> list[Callable[[F], F]]:
         click.option(
             "--dry-run",
             is_flag=True,
-            help="Validate FILE and print what would be sent; send nothing.",
+            help="Validate FILE, check its values against the account's property "
+            "definitions (the only request made) and print what would be sent, what would "
+            "fail and why, and the daily budget; send nothing.",
         ),
         click.option(
             "--progress-interval",
@@ -268,7 +308,8 @@ def _output_options() -> list[Callable[[F], F]]:
 
 def _job_options(command: F) -> F:
     # Decorators apply inside out: the last applied is listed first in --help.
-    for option in reversed([*_input_options(), *_sending_options(), *_output_options()]):
+    options = [*_input_options(), *_sending_options(), *_checking_options(), *_output_options()]
+    for option in reversed(options):
         command = option(command)
     return command
 

@@ -50,7 +50,7 @@ import orjson
 
 from ._output import OutputError
 
-__all__ = ["Checkpoint", "CheckpointError", "RangeSet", "ranges_of"]
+__all__ = ["Checkpoint", "CheckpointError", "RangeSet", "peek_done", "ranges_of"]
 
 _VERSION = 2
 _HEADER_KEY = "asyncbatch_checkpoint"
@@ -154,32 +154,8 @@ class Checkpoint:
     def open(cls, path: Path, header: dict[str, Any]) -> Self:
         """Read (or create) the journal at ``path`` for the job described by ``header``."""
         header = {_HEADER_KEY: _VERSION, **header}
-        done, failed, unknown = RangeSet(), RangeSet(), RangeSet()
-        resumed = False
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raw = b""
-        except OSError as exc:
-            raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
-        if raw.strip():
-            resumed = True
-            lines = raw.split(b"\n")
-            try:
-                found = orjson.loads(lines[0])
-            except orjson.JSONDecodeError:
-                found = None
-            if not isinstance(found, dict) or _HEADER_KEY not in found:
-                raise CheckpointError(f"{path} is not an asyncbatch checkpoint")
-            diffs = _differences(found, header)
-            if diffs:
-                raise CheckpointError(
-                    f"checkpoint {path} was written for another input or job: "
-                    + ", ".join(diffs)
-                    + "; delete it to start over"
-                )
-            for line in lines[1:]:
-                _read_entry(line, done, failed, unknown)
+        raw, done, failed, unknown = _read(path, header)
+        resumed = bool(raw.strip())
         checkpoint = cls(path, done, resumed, failed, unknown)
         try:
             checkpoint._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -229,6 +205,52 @@ class Checkpoint:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def peek_done(path: Path, header: dict[str, Any], *, resend_unknown: bool = False) -> RangeSet:
+    """What the journal at ``path`` names as finished (empty if there is none), read only:
+    nothing is created or written. With ``resend_unknown`` the records of unknown outcome
+    are not counted as finished (``--resend-unknown`` sends them again).
+
+    Raises:
+        CheckpointError: it is unreadable or for another input or job.
+    """
+    _, done, _, unknown = _read(path, {_HEADER_KEY: _VERSION, **header})
+    if resend_unknown:
+        for start, end in unknown.ranges():
+            done.remove(start, end)
+    return done
+
+
+def _read(path: Path, header: dict[str, Any]) -> tuple[bytes, RangeSet, RangeSet, RangeSet]:
+    """The journal's bytes (empty if it does not exist), finished, failed and of unknown
+    outcome positions."""
+    done, failed, unknown = RangeSet(), RangeSet(), RangeSet()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return b"", done, failed, unknown
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
+    if not raw.strip():
+        return raw, done, failed, unknown
+    lines = raw.split(b"\n")
+    try:
+        found = orjson.loads(lines[0])
+    except orjson.JSONDecodeError:
+        found = None
+    if not isinstance(found, dict) or _HEADER_KEY not in found:
+        raise CheckpointError(f"{path} is not an asyncbatch checkpoint")
+    diffs = _differences(found, header)
+    if diffs:
+        raise CheckpointError(
+            f"checkpoint {path} was written for another input or job: "
+            + ", ".join(diffs)
+            + "; delete it to start over"
+        )
+    for line in lines[1:]:
+        _read_entry(line, done, failed, unknown)
+    return raw, done, failed, unknown
 
 
 def _read_entry(line: bytes, done: RangeSet, failed: RangeSet, unknown: RangeSet) -> None:

@@ -5,14 +5,16 @@ Pure: no I/O. ``exit_code`` is the one place that maps a run's ``Outcome`` to an
 
 - 2: a usage or input error (a bad option, file, line or value; also a dry run that found
   invalid records);
-- 3: the run could not go on: authentication, the daily limit, the shared rate limiter's Redis
-  gone, an output file that cannot be written, or no record got an answer from HubSpot (a
-  network outage: every failure was transient and nothing was written);
+- 3: the run could not go on: authentication, the daily limit (or a job that does not fit
+  what is left of it today), unreadable definitions with ``--check-properties on``, the shared
+  rate limiter's Redis gone, an output file that cannot be written, or no record got an answer
+  from HubSpot (a network outage: every failure was transient and nothing was written);
 - 130: interrupted (SIGINT/SIGTERM; rerun the same command to resume), or an archive not
   confirmed (nothing sent);
 - 1: some records failed (see ``--errors``; a create's of unknown outcome among them), bad rows
   were skipped (``--skip-bad-rows``), or, resuming a checkpoint, an earlier run's failures are
-  on record;
+  on record; also a dry run that found records the account's property definitions refuse (they
+  would fail);
 - 0: every record written.
 
 When several apply, the first in that order (2, 3, 130, 1, 0) wins.
@@ -60,6 +62,7 @@ class Outcome:
         unknown: the failed records that may have been applied (a create's
             ``OUTCOME_UNKNOWN``); ``unknown_before``: those on record from earlier runs.
         cancelled: the user answered no to a confirmation (nothing sent).
+        would_fail: a dry run: records the property definitions refuse (none was sent).
     """
 
     usage_error: str | None = None
@@ -76,6 +79,7 @@ class Outcome:
     unknown: int = 0
     unknown_before: int = 0
     cancelled: bool = False
+    would_fail: int = 0
 
     @property
     def unanswered(self) -> bool:
@@ -97,7 +101,13 @@ def exit_code(outcome: Outcome) -> int:
         return EXIT_STOPPED
     if outcome.interrupted or outcome.aborted or outcome.cancelled:
         return EXIT_INTERRUPTED
-    if outcome.failed or outcome.bad_rows or outcome.failed_before or outcome.unknown_before:
+    if (
+        outcome.failed
+        or outcome.bad_rows
+        or outcome.failed_before
+        or outcome.unknown_before
+        or outcome.would_fail
+    ):
         return EXIT_FAILED
     return EXIT_OK
 
@@ -125,6 +135,11 @@ def exit_line(outcome: Outcome, *, checkpoint: str | None, errors: str | None) -
             return "cancelled: not confirmed, nothing was sent"
         return f"{'aborted' if outcome.aborted else 'interrupted'}{resume}"
     if code == EXIT_FAILED:
+        if outcome.would_fail:
+            return (
+                f"dry run: {outcome.would_fail:,} records would fail for their values (listed "
+                "above); nothing was sent"
+            )
         return _failed_line(outcome, errors)
     return None
 

@@ -22,6 +22,12 @@ count, exit 2. With ``--skip-bad-rows`` each bad row goes to ``--errors`` (and t
 as failed) and is not sent; the run exits 1. Stdin cannot be read twice: a bad row is skipped
 the same way, or stops the run, the last line saying how many records were written.
 
+Before FILE is read, the first request (``_connect.first_request``: the property definitions,
+per ``--check-properties``) checks the token and the way to HubSpot; after the validation pass
+(which also counts the requests the run will send) the job is weighed against the account's
+daily budget (``_budget``): one that does not fit sends nothing (exit 3) unless
+``--allow-partial``.
+
 Interruption (``_signals``): the first SIGINT or SIGTERM ends the input, lets the chunks in
 flight finish and be journaled, then prints the summary; a second one aborts at once, and the
 rerun sends the dropped chunks again.
@@ -43,7 +49,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Container, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -51,17 +57,15 @@ import attrs
 from .. import DEFAULT_BASE_URL, BatchClient
 from .._client import CheckMode
 from .._exceptions import (
-    APIError,
-    AuthenticationError,
     InvalidInputError,
     LimiterUnavailableError,
-    RateLimitError,
-    TransportError,
 )
 from .._models import BatchResult, SimplePublicObject
 from .._redact import mask, redact_url
 from .._schema import PropertySchema
-from ._checkpoint import CheckpointError
+from ._budget import JobBudget
+from ._checkpoint import CheckpointError, RangeSet, peek_done
+from ._connect import Access, first_request, make_client
 from ._csv import CsvLayout
 from ._dry_run import budget, describe, dry_run, print_bad_rows
 from ._exit import Outcome, exit_code, exit_line
@@ -81,7 +85,7 @@ from ._progress import (
 )
 from ._reasons import Reason, reason_of, reason_of_row
 from ._signals import Interrupts
-from ._sinks import Origin, Settled, Sinks, settle
+from ._sinks import Origin, Settled, Sinks, checkpoint_header, settle
 from ._summary import RunFacts, summary_document, write_summary
 from ._validate import BadRow, RowCheck, Scan, Scanner, refusal
 from ._verbs import OUTCOME_UNKNOWN, is_unknown
@@ -184,10 +188,10 @@ class _Run:
         self.facts = facts
         self.layout: CsvLayout | None = None
         self.records = job.records(on_header=self._set_layout)
+        self.verb = self.o.verb
         self.check = self._row_check()
         self.check_every_row = True
         self.tally = facts.tally = Tally()
-        self.verb = self.o.verb
         self.pending: dict[int, Origin] = {}  # the client's position -> where in FILE
         #: a create's records handed to the client and not answered yet (the client's
         #: position -> the record), reported of unknown outcome if the run is cut short
@@ -209,34 +213,44 @@ class _Run:
     def _set_layout(self, layout: CsvLayout) -> None:
         self.layout = layout
 
-    def _row_check(self) -> RowCheck:
+    def _row_check(
+        self, *, schema: PropertySchema | None = None, skip: Container[int] = frozenset()
+    ) -> RowCheck:
         o = self.o
         return RowCheck(
             operation=o.operation,
             id_property=o.id_property,
-            chunk_size=o.chunk_size,
+            chunk_size=o.request_size,
             id_column=o.id_column if self.job.source.format == "csv" else None,
+            schema=None if self.verb.takes_ids else schema,
+            skip=skip,
         )
 
     async def run(self) -> Outcome:
         async with contextlib.AsyncExitStack() as stack:
             emulator = await self._sandbox(stack) if self.o.sandbox else None
             base_url = emulator.url if emulator is not None else self.o.base_url or DEFAULT_BASE_URL
-            client = await self._connect(stack, base_url, check_properties="auto")
+            client = await self._connect(stack, base_url, check_properties=self.o.check_properties)
             if isinstance(client, Outcome):
                 return client
-            refused, readable = await self._check_access(client, base_url)
-            if refused is not None:
-                return refused
-            if not readable:  # go on unchecked, without the client asking again
+            access = await first_request(client, self.job, base_url)
+            if access.stop is not None:
+                return access.stop
+            self.schema = access.schema  # a read's --out keeps what can be written back
+            if access.asked and access.schema is None and not self.verb.takes_ids:
+                # go on unchecked, the client asking no more (it asks nothing for ids)
                 await client.aclose()
                 client = await self._connect(stack, base_url, check_properties="off")
                 if isinstance(client, Outcome):
                     return client
+            found: Scan | None = None
             if not self.job.source.is_stdin:
-                refused = await self._validate()
+                refused, found = await self._validate(access.schema)
                 if refused is not None:
                     return refused
+            refused = self._budget(access, found)
+            if refused is not None:
+                return refused
             if not self._confirmed(base_url):
                 return Outcome(cancelled=True)
             self._open_sinks(stack)
@@ -244,6 +258,8 @@ class _Run:
             await self._stream(client)
             self._settle_in_flight()
             extra = self._extra_rows(emulator)
+            if client.daily_remaining is not None:
+                extra.append(("left today", f"{client.daily_remaining:,} requests (HubSpot)"))
         self._summary(extra)
         return self._outcome()
 
@@ -252,17 +268,7 @@ class _Run:
     ) -> BatchClient | Outcome:
         """A client entered in ``stack``; an outcome if the shared limiter's Redis cannot be
         reached (checked before the file is read or any output file is opened)."""
-        o = self.o
-        client = BatchClient(
-            self.job.token,
-            base_url=base_url,
-            max_concurrency=o.concurrency,
-            rate_limit=self.job.rate,
-            chunk_size=o.chunk_size,
-            timeout_seconds=o.timeout_seconds,
-            check_properties=check_properties,
-            api_version=o.api_version,
-        )
+        client = make_client(self.job, base_url, check_properties=check_properties)
         try:
             return await stack.enter_async_context(client)
         except LimiterUnavailableError as exc:
@@ -274,50 +280,28 @@ class _Run:
 
         return await stack.enter_async_context(demo_emulator(self.job.token))
 
-    async def _check_access(
-        self, client: BatchClient, base_url: str
-    ) -> tuple[Outcome | None, bool]:
-        """One cheap request before FILE is read: the object type's property definitions,
-        which the client keeps to check values before sending. A refused token (401), the
-        daily limit or a base URL that does not answer stops the run here, nothing sent (the
-        outcome). Any other refusal (a 403 for a scope the read needs, a 404) lets the run go
-        on unchecked, said in a note; the second value says whether they could be read."""
-        try:
-            self.schema = await client.properties(self.o.object_type)
-        except AuthenticationError as exc:
-            if exc.status == 401:
-                reason = f"HubSpot refused the token: {exc}"
-                return Outcome(stop_reason=reason, nothing_sent=True), False
-            return None, self._unchecked(exc)
-        except RateLimitError as exc:
-            if exc.policy == "DAILY":
-                return Outcome(stop_reason=str(exc), nothing_sent=True), False
-            return None, self._unchecked(exc)
-        except TransportError as exc:
-            return Outcome(
-                stop_reason=f"no answer from {base_url}: {exc}", nothing_sent=True
-            ), False
-        except APIError as exc:
-            return None, self._unchecked(exc)
-        return None, True
-
-    def _unchecked(self, exc: APIError) -> bool:
+    def _budget(self, access: Access, found: Scan | None) -> Outcome | None:
+        """Say what the job needs of the account's daily requests against what is left; an
+        outcome when it cannot fit (and ``--allow-partial`` was not given)."""
         o = self.o
-        consequence = {
-            "read": "--out keeps every property read but HubSpot's system ones",
-            "archive": None,  # ids carry no values
-        }.get(o.operation, "values are sent unchecked")
-        if not o.quiet and consequence is not None:
-            print(
-                f"asyncbatch: note: the property definitions of {o.object_type} could not "
-                f"be read ({exc.status}: {str(exc)[:200]}); {consequence}",
-                file=sys.stderr,
-            )
-        return False
+        daily = self.facts.budget = JobBudget(
+            chunks=found.requests if found is not None else None,
+            schema_read=access.asked,
+            remaining=access.daily_remaining,
+            unknown_because=access.unknown_because,
+            reserve=o.daily_reserve,
+        )
+        if not o.quiet:
+            print(f"asyncbatch: daily budget: {daily.describe()}", file=sys.stderr, flush=True)
+        refused = daily.refusal(allow_partial=o.allow_partial)
+        return None if refused is None else Outcome(stop_reason=refused, nothing_sent=True)
 
-    async def _validate(self) -> Outcome | None:
-        """The validation pass over FILE; an outcome when the run must send nothing."""
-        scanner = Scanner(self._row_check())
+    async def _validate(self, schema: PropertySchema | None) -> tuple[Outcome | None, Scan]:
+        """The validation pass over FILE (also counting the requests the run will send, with
+        the property definitions and a resumed checkpoint's finished records); an outcome
+        when the run must send nothing."""
+        check = self._row_check(schema=schema, skip=self._finished())
+        scanner = Scanner(check)
         records = self.records()
         try:
             for count, item in enumerate(records, start=1):
@@ -334,11 +318,18 @@ class _Run:
         o = self.o
         refused = refusal(found, skip_bad_rows=o.skip_bad_rows, max_bad_rows=o.max_bad_rows)
         if refused is None:
-            return None
+            return None, found
         print_bad_rows(o.display_name, found)
         for row in found.first_bad:
             self.facts.groups.add(reason_of_row(row), line=row.line)
-        return Outcome(usage_error=f"{o.display_name}: {refused}")
+        return Outcome(usage_error=f"{o.display_name}: {refused}"), found
+
+    def _finished(self) -> RangeSet:
+        """The records a resumed checkpoint has finished (read only; empty without one)."""
+        if self.o.checkpoint is None:
+            return RangeSet()
+        header = checkpoint_header(self.o, self.job.source)
+        return peek_done(self.o.checkpoint, header, resend_unknown=self.o.resend_unknown)
 
     def _confirmed(self, base_url: str) -> bool:
         """An archive's question on the terminal (``prepare`` made sure there is one), unless

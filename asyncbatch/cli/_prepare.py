@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .._client import API_VERSIONS, ApiVersion
+from .._client import API_VERSIONS, DEFAULT_BASE_URL, ApiVersion, CheckMode
 from .._exceptions import InvalidInputError
 from .._limiters import RateLimit
 from .._plan import validate_id_property, validate_object_type
@@ -36,6 +36,7 @@ from ._input import (
     open_records,
     resolve_source,
 )
+from ._network import check_proxy, proxy_secrets
 from ._output import STDOUT, is_csv_path
 from ._verbs import Verb, VerbName, verb
 
@@ -62,6 +63,10 @@ _DELIMITERS = re.compile(r"[@/:?#&=]")
 
 class UsageError(Exception):
     """A bad option or combination of options (exit code 2)."""
+
+
+#: The ids a read request with ``propertiesWithHistory`` may hold (HubSpot's cap).
+READ_WITH_HISTORY_CAP = 50
 
 
 @attrs.frozen(kw_only=True)
@@ -97,6 +102,10 @@ class JobOptions:
     debug: bool = False
     redis_url: str | None = None
     redis_key: str | None = None
+    check_properties: CheckMode = "auto"
+    daily_reserve: int = 0
+    allow_partial: bool = False
+    proxy: str | None = attrs.field(default=None, repr=False)
     api_version: ApiVersion = "v3"
     #: read: the properties to read, with their history, archived records only
     properties: tuple[str, ...] = ()
@@ -113,14 +122,24 @@ class JobOptions:
         return verb(self.operation)
 
     @property
+    def request_size(self) -> int:
+        """The records a request holds: ``--chunk-size``, at most 50 for a read with
+        ``--properties-with-history`` (HubSpot's cap; the client cuts its chunks so)."""
+        if self.operation == "read" and self.properties_with_history:
+            return min(self.chunk_size, READ_WITH_HISTORY_CAP)
+        return self.chunk_size
+
+    @property
     def display_name(self) -> str:
         """FILE as messages name it."""
         return "<stdin>" if self.file == "-" else self.file
 
     @property
     def secrets(self) -> list[str]:
-        """What messages must not show: the Redis URL's secrets."""
-        return url_secret_pieces(self.redis_url) if self.redis_url else []
+        """What messages must not show: the Redis URL's secrets, and the proxies' (``--proxy``
+        and the environment's)."""
+        found = url_secret_pieces(self.redis_url) if self.redis_url else []
+        return found + proxy_secrets(self.proxy, self.base_url or DEFAULT_BASE_URL)
 
 
 @attrs.frozen(kw_only=True)
@@ -321,6 +340,12 @@ def _check_verb_options(o: JobOptions) -> None:
         raise UsageError(
             "create takes records without ids (HubSpot assigns them): drop --id-column"
         )
+    if v.name == "archive" and o.check_properties == "on":
+        raise UsageError(
+            "archive sends ids, no values: --check-properties on has nothing to check (auto, "
+            "the default, still reads the definitions once to check the token and the daily "
+            "budget; off asks nothing before the first chunk)"
+        )
     if v.takes_ids and o.empty_clears:
         raise UsageError(f"{v.name} takes ids, not values: drop --empty-clears")
     if o.resend_unknown and o.checkpoint is None:
@@ -361,6 +386,7 @@ def prepare(options: JobOptions) -> Prepared:
         raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}, got {o.concurrency}")
     if o.sandbox and o.base_url is not None:
         raise UsageError("--sandbox runs against its own emulator: drop --base-url")
+    _check_network(o)
     rate = shared_rate(o.rate or _default_rate(o.sandbox), o.redis_url, o.redis_key)
     try:
         o = attrs.evolve(o, encoding=check_encoding(o.encoding))
@@ -376,7 +402,7 @@ def prepare(options: JobOptions) -> Prepared:
             f"FILE is {source.format}; name it .jsonl"
         )
     if o.dry_run:
-        return Prepared(options=o, source=source, rate=rate, token="")
+        return Prepared(options=o, source=source, rate=rate, token=_dry_run_token(o))
     if o.checkpoint is not None and source.is_stdin:
         raise UsageError("--checkpoint needs a FILE: stdin cannot be read again to resume")
     check_paths(o, source)
@@ -388,3 +414,31 @@ def prepare(options: JobOptions) -> Prepared:
         )
     token = f"sandbox-{secrets.token_hex(8)}" if o.sandbox else read_token(o.token_file)
     return Prepared(options=o, source=source, rate=rate, token=token)
+
+
+def _check_network(o: JobOptions) -> None:
+    if o.proxy is None:
+        return
+    if o.sandbox:
+        raise UsageError("--sandbox runs against its own emulator on 127.0.0.1: drop --proxy")
+    try:
+        check_proxy(o.proxy)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _dry_run_token(o: JobOptions) -> str:
+    """A dry run's token, to read the property definitions: "" when it reads none (``off``,
+    or ``auto`` without a token: it then checks the file offline, and says so)."""
+    if o.sandbox:
+        return f"sandbox-{secrets.token_hex(8)}"
+    if o.check_properties == "off":
+        return ""
+    if o.token_file is not None:
+        return read_token(o.token_file)
+    try:
+        return read_token(o.token_file)
+    except UsageError as exc:
+        if o.check_properties == "on":
+            raise UsageError(f"--check-properties on: {exc}") from None
+        return ""

@@ -44,7 +44,7 @@ from ._output import (
 from ._prepare import JobOptions, UsageError
 from ._validate import BadRow
 
-__all__ = ["LineMaker", "Origin", "Settled", "Sinks", "settle"]
+__all__ = ["LineMaker", "Origin", "Settled", "Sinks", "checkpoint_header", "settle"]
 
 
 class LineMaker(Protocol):
@@ -160,7 +160,7 @@ class Sinks:
         if verb.name == "archive":
             sinks.line = id_line
         if options.checkpoint is not None:
-            header = _checkpoint_header(options, source)
+            header = checkpoint_header(options, source)
             sinks.checkpoint = Checkpoint.open(options.checkpoint, header)
             stack.callback(sinks.checkpoint.close)
         append = sinks.checkpoint is not None and sinks.checkpoint.resumed
@@ -252,7 +252,7 @@ class Sinks:
             self.errors.flush(durable=durable)
 
 
-def _checkpoint_header(options: JobOptions, source: Source) -> dict[str, Any]:
+def checkpoint_header(options: JobOptions, source: Source) -> dict[str, Any]:
     """What a checkpoint resumes: the input (by content) and the job."""
     header: dict[str, Any] = {
         "file": str(source.path.resolve()) if source.path is not None else source.name,

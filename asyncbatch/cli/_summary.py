@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import orjson
 
+from ._budget import JobBudget
 from ._progress import Tally
 from ._reasons import FailureGroups
 from ._validate import Scan
@@ -44,6 +45,8 @@ class RunFacts:
     checkpoint_done: int | None = None
     checkpoint_failed: int | None = None
     checkpoint_unknown: int = 0
+    #: The daily budget weighed before sending (None: the run stopped before that).
+    budget: JobBudget | None = None
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -94,6 +97,7 @@ def summary_document(
         },
         "failures": facts.groups.to_json(),
         "checkpoint": None,
+        "daily_budget": _budget(facts.budget),
     }
     if facts.checkpoint_done is not None:
         failed = facts.checkpoint_failed or 0
@@ -105,6 +109,17 @@ def summary_document(
             "outcome_unknown": unknown,
         }
     return document
+
+
+def _budget(budget: JobBudget | None) -> dict[str, Any] | None:
+    if budget is None:
+        return None
+    return {
+        "needed": budget.needed,
+        "remaining_at_start": budget.remaining,
+        "reserve": budget.reserve,
+        "fits": budget.fits,
+    }
 
 
 def write_summary(path: Path, document: dict[str, Any]) -> None:

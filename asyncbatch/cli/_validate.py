@@ -17,13 +17,15 @@ rows are sent and each bad one goes to ``--errors`` (exit 1), unless there are m
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 import attrs
 
 from .._exceptions import InvalidInputError
-from .._plan import StreamPlanner
+from .._plan import Chunk, StreamPlanner
+from .._schema import PropertySchema, check_items
 from ._records import SourceRecord
+from ._value_report import ValueReport
 
 __all__ = ["SHOWN_BAD_ROWS", "BadRow", "RowCheck", "Scan", "Scanner", "refusal", "scan"]
 
@@ -57,6 +59,12 @@ class RowCheck:
 
     ``id_column`` names the CSV column holding the id, so that a problem with the record's
     ``id`` names the column the user sees.
+
+    ``chunks`` counts the chunks planned; ``requests`` those the run will send: with the
+    account's property definitions (``schema``), each planned chunk is judged by the client's
+    own ``check_items`` and counts only if a record of it passes (the records it refuses are
+    tallied in ``values``, with their lines), and with ``skip`` (a checkpoint's finished
+    positions) only if it holds a record not finished yet. A value refused is not a bad row.
     """
 
     def __init__(
@@ -66,6 +74,8 @@ class RowCheck:
         id_property: str | None,
         chunk_size: int,
         id_column: str | None = None,
+        schema: PropertySchema | None = None,
+        skip: Container[int] = frozenset(),
     ) -> None:
         self.planner = StreamPlanner(
             operation=operation,
@@ -74,14 +84,23 @@ class RowCheck:
             trace_prefix="check",
         )
         self._id_column = id_column
+        self._schema = schema
+        self._skip = skip
+        self.values = ValueReport(schema) if schema is not None else None
+        self._lines: dict[int, int] = {}  # the filling chunks' positions -> lines
         self.chunks = 0
+        self.requests = 0
 
     def bad(self, item: SourceRecord) -> BadRow | None:
         """The row's problem, or None when the client would take it."""
         if item.error is not None:
             return BadRow(item.position, item.line, item.error, item.column, raw=item.raw)
         try:
-            self.chunks += self.planner.feed(item.record, item.position) is not None
+            chunk = self.planner.feed(item.record, item.position)
+            if self.values is not None:
+                self._lines[item.position] = item.line
+            if chunk is not None:
+                self._count(chunk)
         except InvalidInputError as exc:
             column = exc.field
             if column == "id" and self._id_column is not None:
@@ -93,18 +112,38 @@ class RowCheck:
 
     def finish(self) -> None:
         """Count the chunks still being filled (for a dry run's plan)."""
-        self.chunks += len(self.planner.flush())
+        for chunk in self.planner.flush():
+            self._count(chunk)
+
+    def _count(self, chunk: Chunk) -> None:
+        self.chunks += 1
+        items = chunk.items
+        if self._schema is not None and self.values is not None:
+            items_ok, refused = check_items(items, self._schema)
+            lines = self._lines
+            for item, problem in refused:
+                self.values.add(problem, lines.get(item.positions[0]))
+            for item in items:
+                for position in item.positions:
+                    lines.pop(position, None)
+            items = tuple(items_ok)
+        skip = self._skip
+        if any(p not in skip for item in items for p in item.positions):
+            self.requests += 1
 
 
 @attrs.frozen
 class Scan:
     """What the validation pass found: ``records`` read, of which ``bad``, the first of
-    them (at most ``SHOWN_BAD_ROWS``), and the seconds it took."""
+    them (at most ``SHOWN_BAD_ROWS``), the seconds it took, and the chunks planned and
+    requests to send (``RowCheck``)."""
 
     records: int
     bad: int
     first_bad: tuple[BadRow, ...]
     seconds: float
+    chunks: int = 0
+    requests: int = 0
 
 
 class Scanner:
@@ -127,7 +166,9 @@ class Scanner:
     def result(self) -> Scan:
         self.check.finish()
         elapsed = time.perf_counter() - self._started
-        return Scan(self._count, self._bad, tuple(self._first), elapsed)
+        check = self.check
+        first = tuple(self._first)
+        return Scan(self._count, self._bad, first, elapsed, check.chunks, check.requests)
 
 
 def scan(records: Iterable[SourceRecord], check: RowCheck) -> Scan:

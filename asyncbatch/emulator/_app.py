@@ -74,6 +74,13 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> w
     return response
 
 
+def _route(request: web.Request) -> str:
+    """``"GET /crm/v3/properties/{objectType}"``: a request's method and route template (a
+    bounded key, whatever the ids in its path)."""
+    info = request.match_info.route.resource
+    return f"{request.method} {info.canonical if info is not None else '?'}"
+
+
 class _Reject(Exception):
     """Answer an introspection request with a 400 and ``message``."""
 
@@ -105,6 +112,7 @@ class Emulator:
             window_seconds=self.config.rate_limit_window_seconds,
             daily_limit=self.config.daily_limit,
             clock=clock,
+            daily_headers=self.config.daily_headers,
         )
         self._faults = FaultPicker(self.config.faults)
         self._definitions: dict[str, dict[str, PropertyDef]] = {
@@ -279,6 +287,7 @@ class Emulator:
             if stats.first_write_at is None and request.method != "GET":
                 stats.first_write_at = self._clock()
             stats.total_requests += 1
+            stats.routes[_route(request)] += 1
             stats.in_flight += 1
             stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:

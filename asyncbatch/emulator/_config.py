@@ -204,6 +204,10 @@ class EmulatorConfig:
         token: the one accepted bearer token; ``None`` accepts any non-empty token.
         rate_limit_requests, rate_limit_window_seconds: the rolling window, per token.
         daily_limit: a daily request cap per token (``None``: not enforced).
+        daily_headers: send ``X-HubSpot-RateLimit-Daily`` and ``-Daily-Remaining`` (the
+            default, as HubSpot does for private apps); ``False`` leaves them out, as HubSpot
+            does for OAuth-authorized requests (its API usage guidelines,
+            https://developers.hubspot.com/docs/api/usage-details).
         latency_seconds, jitter_seconds: added before each batch answer (jitter is uniform).
         faults: random fault injection.
         strict: behave as HubSpot does (the default): every object type has property
@@ -241,6 +245,7 @@ class EmulatorConfig:
     rate_limit_requests: int = attrs.field(default=100, validator=attrs.validators.ge(1))
     rate_limit_window_seconds: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     daily_limit: int | None = None
+    daily_headers: bool = True
     latency_seconds: float = 0.0
     jitter_seconds: float = 0.0
     faults: FaultConfig = attrs.field(factory=FaultConfig)

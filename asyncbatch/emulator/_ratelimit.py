@@ -5,6 +5,11 @@ Answers carry HubSpot's headers: ``X-HubSpot-RateLimit-Max``, ``-Remaining``,
 ``-Secondly-Remaining`` (HubSpot developer changelog 2018-11-06, "Rate limit information
 headers"): the window's limit spread over its seconds, rounded up, and what the last second left
 of it. The per-second figure is informational: only the rolling window and the daily cap refuse.
+With ``daily_headers=False`` the two daily headers are left out, as HubSpot leaves them out of
+its answers to OAuth-authorized requests (API usage guidelines,
+https://developers.hubspot.com/docs/api/usage-details: X-HubSpot-RateLimit-Daily-Remaining, "the
+number of API requests still allowed for the current day. Note that this header is not included
+in the response to API requests authorized using OAuth").
 
 A request counts when it arrives. One that is turned away with a 429 does not use up the window
 or the daily budget, but it is still an arrival for ``max_window_requests`` (the most requests
@@ -53,10 +58,12 @@ class RateLimiter:
         window_seconds: float,
         daily_limit: int | None,
         clock: Callable[[], float],
+        daily_headers: bool = True,
     ) -> None:
         self.requests = requests
         self.window_seconds = window_seconds
         self.daily_limit = daily_limit
+        self.daily_headers = daily_headers
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self.max_window_requests = 0
@@ -96,6 +103,8 @@ class RateLimiter:
             "X-HubSpot-RateLimit-Secondly": str(self.secondly),
             "X-HubSpot-RateLimit-Secondly-Remaining": str(self._secondly_left(bucket, now)),
         }
+        if not self.daily_headers:
+            del headers["X-HubSpot-RateLimit-Daily"], headers["X-HubSpot-RateLimit-Daily-Remaining"]
         return Decision(policy, headers)
 
     def _secondly_left(self, bucket: _Bucket, now: float) -> int:

@@ -25,6 +25,8 @@ class EmulatorStats:
         writes: writes applied, by ``(object type, record id)``; the type is canonical
             (``courses`` and ``0-410`` are both ``"0-410"``).
         dropped_connections: connections closed without an answer (``reset`` and ``lost``).
+        routes: API requests by method and route template, e.g.
+            ``"GET /crm/v3/properties/{objectType}"`` (``"? path"``: no route matched).
         token_grants, token_refusals: access tokens issued at ``POST /oauth/v1/token``, and
             token requests refused there (those requests are not API requests: not in
             ``total_requests`` nor ``status_counts``).
@@ -44,6 +46,7 @@ class EmulatorStats:
     faults: Counter[str] = attrs.field(factory=Counter)
     writes: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     dropped_connections: int = 0
+    routes: Counter[str] = attrs.field(factory=Counter)
     token_grants: int = 0
     token_refusals: int = 0
     first_request_at: float | None = None
@@ -77,6 +80,7 @@ class EmulatorStats:
             "max_in_flight": self.max_in_flight,
             "faults": dict(self.faults),
             "dropped_connections": self.dropped_connections,
+            "routes": dict(self.routes),
             "token_grants": self.token_grants,
             "token_refusals": self.token_refusals,
             "first_request_at": self.first_request_at,

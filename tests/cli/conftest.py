@@ -1,6 +1,6 @@
 """Fixtures of the command-line tests: ``run_cli`` runs ``asyncbatch`` in-process, in a thread,
 so that the emulator fixture keeps serving on the test's loop; every test has a token in its
-environment (the default emulator accepts any)."""
+environment (the default emulator accepts any) and no proxy settings."""
 
 from __future__ import annotations
 
@@ -31,6 +31,15 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
 @pytest.fixture(autouse=True)
 def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "test-token")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line honours the environment's proxy settings (issue 18): a developer's
+    own must not route the tests' loopback requests; the proxy tests set theirs."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture

@@ -340,7 +340,10 @@ async def test_archive_dry_run_counts_and_sends_nothing(
     assert "dry run: archive 0-410" in out
     assert "records         52" in out and "coalesced       2" in out
     assert "to archive      50 ids" in out
-    assert hubspot_emulator.stats.total_requests == 0
+    assert "none to check (archive takes ids)" in out
+    assert "daily budget    2 requests needed (1 chunk + the schema read)" in out
+    # Its one request reads the property definitions (the token and the daily budget).
+    assert hubspot_emulator.stats.routes == {"GET /crm/v3/properties/{objectType}": 1}
     assert hubspot_emulator.archived("0-410") == []
 
 

@@ -39,3 +39,18 @@ async def test_the_run_stops_at_the_reserve_like_a_daily_stop() -> None:
 async def test_daily_reserve_is_checked() -> None:
     with pytest.raises(asyncbatch.InvalidInputError, match="daily_reserve"):
         asyncbatch.BatchClient(TOKEN, daily_reserve=-1)
+
+
+@pytest.mark.parametrize("daily_headers", [True, False])
+async def test_the_schema_read_tells_what_is_left_today(daily_headers: bool) -> None:
+    """The property definitions' read is a run's natural first request: its answer's
+    X-HubSpot-RateLimit-Daily-Remaining is known before any chunk is sent. HubSpot leaves the
+    header out for OAuth-authorized requests (API usage guidelines,
+    https://developers.hubspot.com/docs/api/usage-details): then it stays unknown."""
+    config = EmulatorConfig(token=TOKEN, daily_limit=50, daily_headers=daily_headers)
+    async with Emulator(config) as emu:
+        async with asyncbatch.BatchClient(TOKEN, base_url=emu.url) as client:
+            assert client.daily_remaining is None
+            await client.properties("0-410")
+            assert client.daily_remaining == (49 if daily_headers else None)
+    assert emu.stats.routes == {"GET /crm/v3/properties/{objectType}": 1}

@@ -1,58 +1,26 @@
 """``BatchClient(proxy=...)`` through a real HTTP proxy on 127.0.0.1 (issue 18 item 3): a small
-forwarding proxy written here with aiohttp, in front of the emulator."""
+forwarding proxy written with aiohttp (``tests.forward_proxy``), in front of the emulator."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
 
-import aiohttp
-import aiohttp.web
 import pytest
 import pytest_asyncio
 
 import asyncbatch
 from asyncbatch.emulator import Emulator, EmulatorConfig
+from tests.forward_proxy import Proxy, running_proxy
 
 pytestmark = pytest.mark.asyncio
 TOKEN = "proxy-token-0123456789"
 
 
-class Proxy:
-    """Forwards each request to the host it names; keeps what it saw."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str | None]] = []
-        self.url = ""
-
-    async def forward(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        self.seen.append((str(request.url), request.headers.get("Proxy-Authorization")))
-        target = f"http://{request.headers['Host']}{request.path_qs}"
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "proxy-authorization"}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(
-                request.method, target, data=await request.read(), headers=headers
-            ) as answer,
-        ):
-            body = await answer.read()
-            return aiohttp.web.Response(
-                status=answer.status, body=body, content_type=answer.content_type
-            )
-
-
 @pytest_asyncio.fixture
 async def proxy() -> AsyncIterator[Proxy]:
-    state = Proxy()
-    app = aiohttp.web.Application()
-    app.router.add_route("*", "/{tail:.*}", state.forward)
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield state
-    await runner.cleanup()
+    async with running_proxy() as state:
+        yield state
 
 
 async def test_requests_go_through_the_proxy_with_its_credentials(proxy: Proxy) -> None:
