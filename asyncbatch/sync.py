@@ -510,8 +510,14 @@ class BatchClient:
                 "or an async iterable run by the client?): it would wait for itself forever"
             )
 
-    def _submit(self, make: Callable[[], Awaitable[_T]]) -> concurrent.futures.Future[_T]:
-        """Start ``make()`` in the loop (the coroutine is made there, too)."""
+    def _submit(
+        self,
+        make: Callable[[], Awaitable[_T]],
+        into: list[concurrent.futures.Future[_T]] | None = None,
+    ) -> concurrent.futures.Future[_T]:
+        """Start ``make()`` in the loop (the coroutine is made there, too); its future is put
+        ``into`` the list at once, so a signal raised before ``_submit`` returns still finds
+        the call to cancel."""
         self._refuse_loop_thread()
 
         async def call() -> _T:
@@ -520,7 +526,10 @@ class BatchClient:
         with self._lock:  # so that close() cannot stop the loop between the check and here
             if self._closed:
                 raise ClientClosedError("this BatchClient is closed; create a new one")
-            return asyncio.run_coroutine_threadsafe(call(), self._loop)
+            future = asyncio.run_coroutine_threadsafe(call(), self._loop)
+            if into is not None:
+                into.append(future)
+            return future
 
     def _run(
         self,
@@ -531,9 +540,9 @@ class BatchClient:
         errands (``on_chunk``) it hands to this thread meanwhile."""
         inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         hook = _hook(inbox, on_chunk)
-        future: concurrent.futures.Future[_T] | None = None
+        started: list[concurrent.futures.Future[_T]] = []
         try:
-            future = self._submit(lambda: make(hook))
+            future = self._submit(lambda: make(hook), started)
             future.add_done_callback(inbox.put)
             while (message := inbox.get()) is not future:
                 if isinstance(message, _Errand):
@@ -543,8 +552,8 @@ class BatchClient:
             # Only close() cancels a call this way (when it outlives the grace period).
             raise ClientClosedError("the client was closed during the call") from None
         except BaseException:
-            if future is not None:
-                future.cancel()  # KeyboardInterrupt, a time limit: stop the call in the loop
+            for call in started:
+                call.cancel()  # KeyboardInterrupt, a time limit: stop the call in the loop
             raise
 
     def _streamed(
