@@ -115,10 +115,8 @@ class Plan:
     def item(self, index: int) -> PlannedInput:
         """The distinct record ``index``, built now."""
         d = self._distinct
-        first = d.first[index]
-        later = d.later.get(index)
-        positions = (first, *later) if later else (first,)
         key = (d.idps[index], d.ids[index])
+        positions = self.positions(index)
         return _planned(index, key, positions, d.props[index], d.traces[index], self._trace_prefix)
 
     def positions(self, index: int) -> tuple[int, ...]:
