@@ -8,7 +8,7 @@ lenient; ``BatchResult.to_dict()`` writes HubSpot's ``BatchResponse...WithErrors
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -116,8 +116,8 @@ class Deferred:
 
     def __init__(
         self,
-        entries: list[Any],
-        build: Callable[[list[Any]], list[SimplePublicObject]],
+        entries: Sequence[Any],
+        build: Callable[[Sequence[Any]], list[SimplePublicObject]],
     ) -> None:
         self.entries = entries
         self.build = build
@@ -165,13 +165,13 @@ class BatchResponse:
         return _materialized(self, self._results)
 
     @property
-    def entries(self) -> list[Any]:
+    def entries(self) -> Sequence[Any]:
         """The results unbuilt: objects, or the answer's JSON objects (for the merge)."""
         value = self._results
         return value.entries if isinstance(value, Deferred) else value
 
     @property
-    def builder(self) -> Callable[[list[Any]], list[SimplePublicObject]] | None:
+    def builder(self) -> Callable[[Sequence[Any]], list[SimplePublicObject]] | None:
         """What builds ``entries`` into result objects, while they are unbuilt."""
         value = self._results
         return value.build if isinstance(value, Deferred) else None

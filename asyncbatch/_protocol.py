@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -320,9 +320,9 @@ def _accounted(raw: Any) -> dict[str, Any] | tuple[Any, ...]:
 
 
 def _compact(raw: dict[str, Any], trace: str | None) -> tuple[Any, ...] | None:
-    """A result in HubSpot's usual shape as a tuple of strings and flags (``_builder`` reads
-    it): unlike the answer's dict, the garbage collector stops tracking it, so a million
-    kept results do not make its full collections longer. None: keep the dict."""
+    """A result in HubSpot's usual shape as the tuple ``(id, trace, createdAt, updatedAt,
+    archived, new, properties)`` (``_builder`` builds it; ``compact_property`` looks one
+    property up); the merge keeps its fields in columns (``_merge``). None: keep the dict."""
     if not raw.keys() <= _PLAIN_KEYS:
         return None
     created, updated = raw.get("createdAt"), raw.get("updatedAt")
@@ -334,11 +334,16 @@ def _compact(raw: dict[str, Any], trace: str | None) -> tuple[Any, ...] | None:
         or type(new) is not bool
     ):
         return None
-    return (raw["id"], raw["properties"], trace, created, updated, archived, new)
+    return (raw["id"], trace, created, updated, archived, new, raw["properties"])
 
 
-def _builder(cls: type[SimplePublicObject]) -> Callable[[list[Any]], list[SimplePublicObject]]:
-    def build(entries: list[Any]) -> list[SimplePublicObject]:
+def compact_property(entry: tuple[Any, ...], name: str) -> str | None:
+    """The value of property ``name`` in a result in ``_compact`` form (None: absent)."""
+    return entry[6].get(name)  # type: ignore[no-any-return]
+
+
+def _builder(cls: type[SimplePublicObject]) -> Callable[[Sequence[Any]], list[SimplePublicObject]]:
+    def build(entries: Sequence[Any]) -> list[SimplePublicObject]:
         stamps: dict[str, dt.datetime] = {}
         return [_built(entry, cls, stamps) for entry in entries]
 
@@ -358,7 +363,7 @@ def _built(
 def _built_compact(
     entry: tuple[Any, ...], cls: type[SimplePublicObject], stamps: dict[str, dt.datetime]
 ) -> SimplePublicObject:
-    record_id, properties, trace, created, updated, archived, new = entry
+    record_id, trace, created, updated, archived, new, properties = entry
     fields: dict[str, Any] = {
         "id": record_id,
         "properties": properties,
