@@ -442,6 +442,7 @@ async def _limited_post(
         engine.limiter.observe(RateLimitInfo())  # nothing was sent
         return None
     body = encode_body([item.input for item in leaf.chunk.items], ctx.operation, ctx.extra)
+    leaf.chunk.shed()  # built again for the merge: nothing per record waits with the request
     return await _post(ctx, leaf, body, depth)
 
 
@@ -511,7 +512,7 @@ def _post_request(ctx: CallContext, leaf: _Leaf, depth: int) -> Request:
         url=ctx.url,
         operation=ctx.operation.name,
         object_type=ctx.object_type,
-        inputs=len(leaf.chunk.items),
+        inputs=leaf.chunk.size,
         attempt=leaf.sends,
         chunk=leaf.chunk.number,
         split_depth=depth,

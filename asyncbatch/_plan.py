@@ -7,7 +7,7 @@ as ``InvalidInputError`` naming the record's position, before any request is sen
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Generator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any, Literal, TypeAlias, TypeVar
 
 import attrs
@@ -56,9 +56,11 @@ _RECORD_KEYS = frozenset({"id", "properties", "idProperty", "objectWriteTraceId"
 _OBJECT_TYPE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
-@attrs.frozen
+@attrs.define
 class PlannedInput:
-    """One distinct record to send.
+    """One distinct record to send. Not to be changed once built (not frozen only because a
+    frozen class costs three times as much to build, and one is built per record twice: to
+    send, and to merge its answer).
 
     Attributes:
         index: its place among the call's distinct records (the order of ``results``).
@@ -73,12 +75,56 @@ class PlannedInput:
     trace_assigned: bool = True
 
 
-@attrs.frozen
 class Chunk:
-    """At most ``chunk_size`` planned inputs that go out in one request."""
+    """At most ``chunk_size`` planned inputs that go out in one request.
 
-    number: int
-    items: tuple[PlannedInput, ...]
+    A chunk that a ``Plan`` cut builds its items when they are first asked for, and ``shed``
+    lets them go while its request is in flight (they are built again for the merge). The
+    objects of the chunks in flight are what the garbage collector's young collections find
+    alive and promote towards its full collections, which stall the event loop (issue 16).
+    """
+
+    __slots__ = ("_build", "_items", "number", "size")
+
+    def __init__(
+        self,
+        number: int,
+        items: tuple[PlannedInput, ...] | None = None,
+        *,
+        build: Callable[[], tuple[PlannedInput, ...]] | None = None,
+        size: int = 0,
+    ) -> None:
+        if (items is None) == (build is None):
+            raise TypeError("a chunk takes its items, or what builds them and their number")
+        self.number = number
+        self._items = items
+        self._build = build
+        #: how many items it has (known without building them)
+        self.size = size if items is None else len(items)
+
+    @property
+    def items(self) -> tuple[PlannedInput, ...]:
+        """The planned inputs (built now if they were not, or were shed)."""
+        items = self._items
+        if items is None:
+            assert self._build is not None
+            items = self._items = self._build()
+        return items
+
+    def shed(self) -> None:
+        """Let the items go until they are next asked for, if they can be built again."""
+        if self._build is not None:
+            self._items = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Chunk):
+            return NotImplemented
+        return self.number == other.number and self.items == other.items
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Chunk(number={self.number!r}, items={self.items!r})"
 
 
 class Plan:
@@ -126,8 +172,9 @@ class Plan:
         return (d.first[index], *later) if later else (d.first[index],)
 
     def chunk(self, number: int) -> Chunk:
-        """Chunk ``number`` (0..``chunk_count``-1), its objects built now."""
-        return Chunk(number=number, items=tuple(map(self.item, self._members[number])))
+        """Chunk ``number`` (0..``chunk_count``-1), its objects built when asked for."""
+        members = self._members[number]
+        return Chunk(number, build=lambda: tuple(map(self.item, members)), size=len(members))
 
     @property
     def items(self) -> tuple[PlannedInput, ...]:
@@ -403,7 +450,7 @@ def _planned(
         id_property=key[0],
         object_write_trace_id=f"{trace_prefix}-{index}" if trace is None else trace,
     )
-    return PlannedInput(index=index, positions=positions, input=item, trace_assigned=trace is None)
+    return PlannedInput(index, positions, item, trace is None)
 
 
 class _Pending:
