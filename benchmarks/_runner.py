@@ -933,13 +933,15 @@ STALL_GOAL_MS = 10.0  # issue 16 item 2, for 1,000,000 records
 async def run_loop_stall(
     scenario: Scenario, quick: bool, log: Callable[[str], None]
 ) -> list[dict[str, Any]]:
-    """One row per size: ``python -m benchmarks.loop_stall N`` in a process of its own."""
+    """One row per size, and per size one more with ``gc.freeze()`` in the application:
+    ``python -m benchmarks.loop_stall [--freeze] N`` in a process of its own."""
     rows = []
-    for size in STALL_QUICK_SIZES if quick else STALL_SIZES:
-        label = f"asyncbatch upsert() {size:,}"
+    sizes = STALL_QUICK_SIZES if quick else STALL_SIZES
+    for size, freeze in [(size, freeze) for size in sizes for freeze in (False, True)]:
+        label = f"asyncbatch upsert() {size:,}" + (", app gc.freeze()" if freeze else "")
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "benchmarks.loop_stall", str(size)],
+            [sys.executable, "-m", "benchmarks.loop_stall", *["--freeze"][:freeze], str(size)],
             capture_output=True,
             text=True,
             timeout=1800,
@@ -978,6 +980,9 @@ def _stall_row(
         "p99_stall_ms": figures["p99_stall_ms"],
         "ticks": figures["ticks"],
         "goal_ms": STALL_GOAL_MS if size >= 1_000_000 else None,
+        "gc_freeze": figures["gc_freeze"],
+        "full_collections": figures.get("full_collections"),
+        "longest_full_collection_ms": figures.get("longest_full_collection_ms"),
         "note": None,
     }
 
@@ -991,9 +996,12 @@ def _stall_lines(rows: list[dict[str, Any]]) -> list[str]:
         if row.get("goal_ms") is not None:
             met = "met" if row["max_stall_ms"] < row["goal_ms"] else "NOT met"
             goal = f"  [goal < {row['goal_ms']:g} ms (issue 16): {met}]"
+        freeze = ", application gc.freeze()" if row.get("gc_freeze") else ""
         lines.append(
-            f"    {row['records']:,} records: longest stall {row['max_stall_ms']:.1f} ms, "
-            f"p99 {row['p99_stall_ms']:.2f} ms over {row['ticks']:,} ticks{goal}"
+            f"    {row['records']:,} records{freeze}: longest stall {row['max_stall_ms']:.1f} ms, "
+            f"p99 {row['p99_stall_ms']:.2f} ms over {row['ticks']:,} ticks; "
+            f"{row['full_collections']} full GC collection(s), longest "
+            f"{row['longest_full_collection_ms']} ms{goal}"
         )
     return lines
 

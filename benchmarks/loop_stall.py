@@ -3,9 +3,11 @@ while one ``upsert()`` of N records (10 properties each) runs (issue 16 item 2; 
 for 1,000,000). The transport is in-process (``MockTransport`` echoing each chunk), so the
 figure is the client's own hold of the loop: planning, encoding, reading answers, merging.
 
-A stall is how much later than 1 ms the ticker woke (its sleep's overshoot). One JSON line per
-N on stdout; ``python -m benchmarks --scenario loop-stall`` runs each N in a fresh process of
-this module and puts the figures in the table.
+A stall is how much later than 1 ms the ticker woke (its sleep's overshoot). The garbage
+collector's full collections during the call are counted and timed too: they are the stalls
+the library cannot cut into slices (a full collection walks the whole heap, the caller's
+records included). One JSON line per N on stdout; ``python -m benchmarks --scenario
+loop-stall`` runs each N in a fresh process of this module and puts the figures in the table.
 """
 
 from __future__ import annotations
@@ -56,6 +58,17 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
             gaps.append(now - last - 0.001)
             last = now
 
+    full: list[float] = []  # the full collections during the call, in seconds
+    began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            began[0] = time.perf_counter()
+        elif not done.is_set():
+            full.append(time.perf_counter() - began[0])
+
     client = asyncbatch.BatchClient(
         transport=asyncbatch.MockTransport(_echo),
         rate_limit=asyncbatch.RateLimit(10**9, 1.0),
@@ -63,12 +76,14 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
     )
     async with client:
         tick = asyncio.create_task(ticker())
+        gc.callbacks.append(on_gc)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         result = await client.upsert("0-410", records, id_property="code")
         elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         done.set()
+        gc.callbacks.remove(on_gc)
         await tick
     gaps.sort()
     cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
@@ -82,6 +97,8 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
         "max_stall_ms": round(gaps[-1] * 1000, 1),
         "p99_stall_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 2),
         "max_rss_mb": round(after.ru_maxrss / 1024),
+        "full_collections": len(full),
+        "longest_full_collection_ms": round(max(full, default=0.0) * 1000, 1),
     }
 
 
