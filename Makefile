@@ -13,12 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-## test: the whole suite — pytest, ruff, mypy --strict on the package
+## test: the whole suite — pytest, ruff, mypy --strict on the package (and tests/typecheck)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check asyncbatch tests benchmarks
 	$(BIN)/ruff format --check asyncbatch tests benchmarks
-	$(BIN)/mypy --strict asyncbatch
+	$(BIN)/mypy --strict asyncbatch tests/typecheck
 
 # The demo needs only the command line's extra (click, rich), not the test and bench tools.
 $(CLI_STAMP): pyproject.toml

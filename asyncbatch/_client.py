@@ -21,7 +21,7 @@ import ssl as ssl_module
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, TypedDict
 
 import anyio
 
@@ -76,6 +76,14 @@ API_VERSIONS: tuple[ApiVersion, ...] = ("v3", "2026-03", "2026-09")
 CheckMode = Literal["auto", "on", "off"]
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+
+class _ReadOptions(TypedDict):
+    """What a read adds to a call (``BatchClient._read_options``)."""
+
+    extra: dict[str, Any]
+    chunk_size: int
+    query: str
 
 
 def _records_of(records: object) -> AsyncIterator[object]:
@@ -466,19 +474,8 @@ class BatchClient:
         an exception. With ``properties_with_history``, chunks hold at most 50 ids (HubSpot's
         cap).
         """
-        extra, chunk_size, query = self._read_fields(
-            properties, properties_with_history, archived, id_property
-        )
-        return await self._call(
-            READ,
-            object_type,
-            ids,
-            id_property,
-            extra=extra,
-            query=query,
-            chunk_size=chunk_size,
-            on_chunk=on_chunk,
-        )
+        options = self._read_options(properties, properties_with_history, archived, id_property)
+        return await self._call(READ, object_type, ids, id_property, on_chunk=on_chunk, **options)
 
     async def archive(
         self,
@@ -514,19 +511,8 @@ class BatchClient:
         on_chunk: ChunkHook | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         """``read`` chunk by chunk from an iterable or async iterable (bounded memory)."""
-        extra, chunk_size, query = self._read_fields(
-            properties, properties_with_history, archived, id_property
-        )
-        return self._stream(
-            READ,
-            object_type,
-            ids,
-            id_property,
-            extra=extra,
-            query=query,
-            chunk_size=chunk_size,
-            on_chunk=on_chunk,
-        )
+        options = self._read_options(properties, properties_with_history, archived, id_property)
+        return self._stream(READ, object_type, ids, id_property, on_chunk=on_chunk, **options)
 
     def stream_create(
         self,
@@ -552,14 +538,15 @@ class BatchClient:
         """``archive`` chunk by chunk from an iterable or async iterable of record ids."""
         return self._stream(ARCHIVE, object_type, ids, None, on_chunk=on_chunk)
 
-    def _read_fields(
+    def _read_options(
         self,
         properties: Iterable[str],
         with_history: Iterable[str],
         archived: bool,
         id_property: str | None = None,
-    ) -> tuple[dict[str, Any], int, str]:
-        """A read's call-wide body fields, its chunk size and its query string. Read by an
+    ) -> _ReadOptions:
+        """The arguments ``read`` and ``stream_read`` hand to ``_call`` / ``_stream``: a read's
+        call-wide body fields, its chunk size and its query string. Read by an
         ``id_property``, the answer must carry it (results are matched to ids by its value),
         so it joins ``properties``."""
         fields: dict[str, Any] = {}
@@ -575,7 +562,8 @@ class BatchClient:
             fields["properties"] = [*fields.get("properties", []), id_property]
         history = "propertiesWithHistory" in fields
         chunk_size = min(self._chunk_size, 50) if history else self._chunk_size
-        return fields, chunk_size, "?archived=true" if archived else "?archived=false"
+        query = "?archived=true" if archived else "?archived=false"
+        return {"extra": fields, "chunk_size": chunk_size, "query": query}
 
     def writer(
         self,

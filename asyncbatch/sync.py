@@ -49,13 +49,16 @@ from ._dispatch import ChunkHook
 from ._exceptions import ClientClosedError
 from ._models import BatchResult
 from ._plan import check_records_argument
-from ._schema import PropertySchema
+from ._schema import PropertySchema  # noqa: F401 (named by properties' annotation)
 
 __all__ = ["BatchClient"]
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
 _P = ParamSpec("_P")
+
+#: Opens an async stream in the loop, from the records' source and the loop's ``on_chunk``.
+_OpenStream = Callable[[AsyncIterable[object], ChunkHook | None], AsyncGenerator[BatchResult, None]]
 
 #: Records handed from the calling thread to the loop per request of a stream.
 _FEED_RECORDS: Final = 100
@@ -76,6 +79,115 @@ def _arguments_of(
         return init
 
     return decorate
+
+
+#: ``stream_update``'s docstring (the other ``stream_*`` verbs point to it).
+_STREAM_DOC: Final = """As ``asyncbatch.BatchClient.stream_update``: a plain iterator of each
+        chunk's ``BatchResult`` as chunks finish.
+
+        ``records`` are read in the iterating thread, a hundred at a time as the stream needs
+        them (bounded memory). ``close()`` the iterator (or use ``contextlib.closing``) to stop
+        early: the work has stopped when it returns. A record source that raises ends the
+        stream with its own error, after the chunks read before it are yielded.
+
+        Raises:
+            ClientClosedError: the client is closed (or closes during the stream).
+        """
+#: The names an async verb gives its records (read in the calling thread).
+_RECORDS: Final = ("records", "ids")
+
+
+def _given(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """A call's arguments by name, bound to the async verb's ``signature`` (all but its
+    ``self``): a wrong call raises ``TypeError`` here, in the calling thread, as a call of
+    the async verb would."""
+    arguments = signature.bind(None, *args, **kwargs).arguments
+    del arguments[next(iter(signature.parameters))]
+    return arguments
+
+
+def _with_hook(given: dict[str, Any], hook: ChunkHook | None) -> dict[str, Any]:
+    """``given`` with the loop's ``on_chunk`` (none: the verb's default, as not every verb
+    takes one)."""
+    return given if hook is None else {**given, "on_chunk": hook}
+
+
+def _derived(call: Callable[..., Any], name: str, signature: inspect.Signature, doc: str) -> None:
+    """Name ``call`` as the sync ``BatchClient``'s verb ``name`` and give it ``signature``, the
+    async verb's (for ``inspect``, ``help()``; its annotations, for ``get_type_hints``, name
+    what this module imports)."""
+    call.__name__ = name
+    call.__qualname__ = f"BatchClient.{name}"
+    call.__doc__ = doc
+    call.__signature__ = signature  # type: ignore[attr-defined]
+    call.__annotations__ = {
+        **{p.name: p.annotation for p in signature.parameters.values() if p.name != "self"},
+        "return": signature.return_annotation,
+    }
+
+
+def _blocking(
+    verb: Callable[Concatenate[AsyncBatchClient, _P], Awaitable[_T]], *, doc: str | None = None
+) -> Callable[Concatenate[BatchClient, _P], _T]:
+    """The sync door's verb for the async ``verb``: its parameters (for type checkers too),
+    blocking, its records read into a list here and a sync ``on_chunk`` run here."""
+    signature = inspect.signature(verb)
+    run_verb: Callable[..., Awaitable[_T]] = verb
+
+    def call(self: BatchClient, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        given = _given(signature, args, kwargs)
+        for name in _RECORDS:
+            if name in given:
+                given[name] = _listed(given[name])
+        on_chunk = given.pop("on_chunk", None)
+        return self._run(lambda hook: run_verb(self._client, **_with_hook(given, hook)), on_chunk)
+
+    name = verb.__name__
+    doc = doc or f"As ``asyncbatch.BatchClient.{name}``, blocking."
+    _derived(call, name, signature, doc)
+    return call
+
+
+def _streaming(
+    like: Callable[Concatenate[AsyncBatchClient, _P], Awaitable[BatchResult]], *, doc: str
+) -> Callable[
+    [Callable[Concatenate[AsyncBatchClient, _P], AsyncGenerator[BatchResult, None]]],
+    Callable[Concatenate[BatchClient, _P], Generator[BatchResult, None, None]],
+]:
+    """``_streaming(like)(stream)``: the sync door's verb for the async ``stream``, taking the
+    parameters of the blocking verb ``like`` (records from a plain iterable) and yielding each
+    chunk's ``BatchResult``. Two steps, so that mypy checks ``stream`` takes ``like``'s
+    arguments."""
+    signature = inspect.signature(like).replace(
+        return_annotation="Generator[BatchResult, None, None]"
+    )
+
+    def derive(
+        stream: Callable[Concatenate[AsyncBatchClient, _P], AsyncGenerator[BatchResult, None]],
+    ) -> Callable[Concatenate[BatchClient, _P], Generator[BatchResult, None, None]]:
+        run_stream: Callable[..., AsyncGenerator[BatchResult, None]] = stream
+
+        def call(
+            self: BatchClient, /, *args: _P.args, **kwargs: _P.kwargs
+        ) -> Generator[BatchResult, None, None]:
+            given = _given(signature, args, kwargs)
+            name = next(n for n in _RECORDS if n in given)
+            records = given.pop(name)
+            on_chunk = given.pop("on_chunk", None)
+            return self._streamed(
+                lambda source, hook: run_stream(
+                    self._client, **_with_hook({**given, name: source}, hook)
+                ),
+                records,
+                on_chunk,
+            )
+
+        _derived(call, stream.__name__, signature, doc)
+        return call
+
+    return derive
 
 
 def _listed(records: Iterable[object]) -> Iterable[object]:
@@ -332,169 +444,31 @@ class BatchClient:
 
     # -- the verbs -------------------------------------------------------------------------
     #
-    # Each is its async namesake, blocking. ``records`` and ``ids`` are read in the calling
-    # thread (into a list for the blocking verbs); a sync ``on_chunk`` runs in the calling
-    # thread too, while it waits (an async one runs in the loop).
+    # Each is its async namesake, blocking, with the async verb's own parameters (one place
+    # to change them). ``records`` and ``ids`` are read in the calling thread (into a list for
+    # the blocking verbs); a sync ``on_chunk`` runs in the calling thread too, while it waits
+    # (an async one runs in the loop). A ``stream_*`` verb takes the arguments of the blocking
+    # verb it streams (records from a plain iterable: this thread reads them).
 
-    def update(
-        self,
-        object_type: str,
-        records: Iterable[object],
-        *,
-        id_property: str | None = None,
-        on_chunk: ChunkHook | None = None,
-    ) -> BatchResult:
-        """As ``asyncbatch.BatchClient.update``, blocking."""
-        records = _listed(records)
-        return self._run(
-            lambda hook: self._client.update(
-                object_type, records, id_property=id_property, on_chunk=hook
-            ),
-            on_chunk,
-        )
-
-    def upsert(
-        self,
-        object_type: str,
-        records: Iterable[object],
-        *,
-        id_property: str | None = None,
-        on_chunk: ChunkHook | None = None,
-    ) -> BatchResult:
-        """As ``asyncbatch.BatchClient.upsert``, blocking."""
-        records = _listed(records)
-        return self._run(
-            lambda hook: self._client.upsert(
-                object_type, records, id_property=id_property, on_chunk=hook
-            ),
-            on_chunk,
-        )
-
-    def create(
-        self, object_type: str, records: Iterable[object], *, on_chunk: ChunkHook | None = None
-    ) -> BatchResult:
-        """As ``asyncbatch.BatchClient.create``, blocking."""
-        records = _listed(records)
-        return self._run(
-            lambda hook: self._client.create(object_type, records, on_chunk=hook), on_chunk
-        )
-
-    def read(
-        self,
-        object_type: str,
-        ids: Iterable[object],
-        *,
-        properties: Iterable[str] = (),
-        properties_with_history: Iterable[str] = (),
-        id_property: str | None = None,
-        archived: bool = False,
-        on_chunk: ChunkHook | None = None,
-    ) -> BatchResult:
-        """As ``asyncbatch.BatchClient.read``, blocking."""
-        ids = _listed(ids)
-        return self._run(
-            lambda hook: self._client.read(
-                object_type,
-                ids,
-                properties=properties,
-                properties_with_history=properties_with_history,
-                id_property=id_property,
-                archived=archived,
-                on_chunk=hook,
-            ),
-            on_chunk,
-        )
-
-    def archive(
-        self,
-        object_type: str,
-        ids: Iterable[object],
-        *,
-        id_property: str | None = None,
-        on_chunk: ChunkHook | None = None,
-    ) -> BatchResult:
-        """As ``asyncbatch.BatchClient.archive``, blocking."""
-        ids = _listed(ids)
-        return self._run(
-            lambda hook: self._client.archive(
-                object_type, ids, id_property=id_property, on_chunk=hook
-            ),
-            on_chunk,
-        )
-
-    def properties(self, object_type: str) -> PropertySchema:
-        """As ``asyncbatch.BatchClient.properties``, blocking (cached for the client's life)."""
-        return self._run(lambda _: self._client.properties(object_type))
-
-    def stream_update(
-        self,
-        object_type: str,
-        records: Iterable[object],
-        *,
-        id_property: str | None = None,
-        on_chunk: ChunkHook | None = None,
-    ) -> Generator[BatchResult, None, None]:
-        """As ``asyncbatch.BatchClient.stream_update``: a plain iterator of each chunk's
-        ``BatchResult`` as chunks finish.
-
-        ``records`` are read in the iterating thread, a hundred at a time as the stream needs
-        them (bounded memory). ``close()`` the iterator (or use ``contextlib.closing``) to stop
-        early: the work has stopped when it returns. A record source that raises ends the
-        stream with its own error, after the chunks read before it are yielded.
-
-        Raises:
-            ClientClosedError: the client is closed (or closes during the stream).
-        """
-        return self._streamed(
-            lambda source, hook: self._client.stream_update(
-                object_type, source, id_property=id_property, on_chunk=hook
-            ),
-            records,
-            on_chunk,
-        )
-
-    def stream_upsert(
-        self,
-        object_type: str,
-        records: Iterable[object],
-        *,
-        id_property: str | None = None,
-        on_chunk: ChunkHook | None = None,
-    ) -> Generator[BatchResult, None, None]:
-        """As ``stream_update``, upserting (every record needs an id property)."""
-        return self._streamed(
-            lambda source, hook: self._client.stream_upsert(
-                object_type, source, id_property=id_property, on_chunk=hook
-            ),
-            records,
-            on_chunk,
-        )
-
-    def stream_read(
-        self,
-        object_type: str,
-        ids: Iterable[object],
-        *,
-        properties: Iterable[str] = (),
-        properties_with_history: Iterable[str] = (),
-        id_property: str | None = None,
-        archived: bool = False,
-        on_chunk: ChunkHook | None = None,
-    ) -> Generator[BatchResult, None, None]:
-        """As ``stream_update``, reading (the arguments of ``read``)."""
-        return self._streamed(
-            lambda source, hook: self._client.stream_read(
-                object_type,
-                source,
-                properties=properties,
-                properties_with_history=properties_with_history,
-                id_property=id_property,
-                archived=archived,
-                on_chunk=hook,
-            ),
-            ids,
-            on_chunk,
-        )
+    update = _blocking(AsyncBatchClient.update)
+    upsert = _blocking(AsyncBatchClient.upsert)
+    create = _blocking(AsyncBatchClient.create)
+    read = _blocking(AsyncBatchClient.read)
+    archive = _blocking(AsyncBatchClient.archive)
+    properties = _blocking(
+        AsyncBatchClient.properties,
+        doc="As ``asyncbatch.BatchClient.properties``, blocking (cached for the client's life).",
+    )
+    stream_update = _streaming(AsyncBatchClient.update, doc=_STREAM_DOC)(
+        AsyncBatchClient.stream_update
+    )
+    stream_upsert = _streaming(
+        AsyncBatchClient.upsert,
+        doc="As ``stream_update``, upserting (every record needs an id property).",
+    )(AsyncBatchClient.stream_upsert)
+    stream_read = _streaming(
+        AsyncBatchClient.read, doc="As ``stream_update``, reading (the arguments of ``read``)."
+    )(AsyncBatchClient.stream_read)
 
     # -- running in the loop ---------------------------------------------------------------
 
@@ -558,9 +532,7 @@ class BatchClient:
 
     def _streamed(
         self,
-        open_stream: Callable[
-            [AsyncIterable[object], ChunkHook | None], AsyncGenerator[BatchResult, None]
-        ],
+        open_stream: _OpenStream,
         records: Iterable[object],
         on_chunk: ChunkHook | None,
     ) -> Generator[BatchResult, None, None]:
@@ -571,9 +543,7 @@ class BatchClient:
 
     def _stream(
         self,
-        open_stream: Callable[
-            [AsyncIterable[object], ChunkHook | None], AsyncGenerator[BatchResult, None]
-        ],
+        open_stream: _OpenStream,
         records: Iterable[object],
         on_chunk: ChunkHook | None,
     ) -> Generator[BatchResult, None, None]:

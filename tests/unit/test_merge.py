@@ -7,33 +7,21 @@ from typing import Any
 
 from asyncbatch import (
     AsyncBatchError,
-    BatchResult,
     ConnectionFailedError,
     RateLimitError,
     ServerError,
     SimplePublicObject,
     StandardError,
 )
-from asyncbatch._merge import ChunkOutcome, merge_outcomes
-from asyncbatch._models import BatchResponse, RunStats
-from asyncbatch._plan import Chunk, Plan, plan_chunks
+from asyncbatch._merge import ChunkOutcome
+from asyncbatch._models import BatchResponse
+from asyncbatch._plan import Chunk
 
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-def _plan(records: list[dict[str, Any]], **kwargs: Any) -> Plan:
-    kwargs.setdefault("operation", "update")
-    return plan_chunks(records, **kwargs)
-
-
-def _merge(plan: Plan, outcomes: list[ChunkOutcome], **kwargs: Any) -> BatchResult:
-    return merge_outcomes(
-        plan.items, outcomes, stats=RunStats(), started_at=T0, completed_at=T0, **kwargs
-    )
-
-
-def _records(n: int) -> list[dict[str, Any]]:
-    return [{"id": str(i), "properties": {"n": i}} for i in range(n)]
+# The shared helpers, under the names these tests have always called them by.
+from tests.unit._merging import T0
+from tests.unit._merging import merge_all as _merge
+from tests.unit._merging import numbered_records as _records
+from tests.unit._merging import plan_records as _plan
 
 
 def _echo(chunk: Chunk, **kwargs: Any) -> BatchResponse:

@@ -4,9 +4,6 @@ the pure helpers behind split order and duplicate coalescing (issue 12 item 8). 
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 from asyncbatch import (
     ConnectionFailedError,
     LimiterUnavailableError,
@@ -15,26 +12,14 @@ from asyncbatch import (
     StandardError,
     ValidationError,
 )
-from asyncbatch._merge import ChunkOutcome, merge_outcomes
-from asyncbatch._models import BatchResponse, BatchResult, ErrorDetail, RunStats
-from asyncbatch._plan import Chunk, Plan, coalesce_named, may_share_a_record, plan_chunks
+from asyncbatch._merge import ChunkOutcome
+from asyncbatch._models import BatchResponse, ErrorDetail
+from asyncbatch._plan import Chunk, coalesce_named, may_share_a_record
 
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-def _plan(records: list[dict[str, Any]], **kwargs: Any) -> Plan:
-    kwargs.setdefault("operation", "update")
-    return plan_chunks(records, **kwargs)
-
-
-def _merge(plan: Plan, outcomes: list[ChunkOutcome], **kwargs: Any) -> BatchResult:
-    return merge_outcomes(
-        plan.items, outcomes, stats=RunStats(), started_at=T0, completed_at=T0, **kwargs
-    )
-
-
-def _records(n: int) -> list[dict[str, Any]]:
-    return [{"id": str(i), "properties": {"n": i}} for i in range(n)]
+# The shared helpers, under the names these tests have always called them by.
+from tests.unit._merging import merge_all as _merge
+from tests.unit._merging import numbered_records as _records
+from tests.unit._merging import plan_records as _plan
 
 
 def test_a_207_error_is_final_with_hubspot_code_and_property() -> None:
