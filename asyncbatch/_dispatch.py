@@ -72,7 +72,7 @@ logger = logging.getLogger("asyncbatch")
 
 
 #: ``on_chunk=``: a sync or async callable given each chunk's ``BatchResult``.
-ChunkHook = Callable[[BatchResult], "Awaitable[None] | None"]
+ChunkHook = Callable[[BatchResult], Awaitable[None] | None]
 
 
 @attrs.define

@@ -53,6 +53,13 @@ def test_help_and_type_hints_name_the_real_parameters(name: str) -> None:
         assert "on_chunk: 'ChunkHook | None' = None" in text
 
 
+@pytest.mark.parametrize("name", [*BLOCKING, *STREAMING])
+def test_the_async_verbs_type_hints_resolve(name: str) -> None:
+    # ``ChunkHook`` once named ``Awaitable`` in a string that resolved nowhere: NameError.
+    hints = typing.get_type_hints(getattr(asyncbatch.BatchClient, name))
+    assert hints["object_type"] is str
+
+
 @pytest.mark.asyncio
 async def test_a_wrong_call_raises_type_error_before_anything_is_sent() -> None:
     async with Emulator(EmulatorConfig(token=TOKEN)) as emu:
