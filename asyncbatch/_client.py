@@ -46,6 +46,7 @@ from ._plan import (
     validate_id_property,
     validate_object_type,
 )
+from ._proxies import env_proxy_secrets
 from ._redact import url_secrets
 from ._retry import RetryPolicy
 from ._schedule import (
@@ -108,8 +109,11 @@ def _check_positive_int(name: str, value: object) -> int:
     return value
 
 
-def _proxy_secrets(proxy: str | None) -> list[str]:
-    return url_secrets(proxy) if proxy else []
+def _proxy_secrets(proxy: str | None, *, trust_env: bool, base_url: str) -> list[str]:
+    """The secrets of the proxy given, or with ``trust_env`` of those the environment names."""
+    if proxy:
+        return url_secrets(proxy)
+    return env_proxy_secrets(base_url) if trust_env else []
 
 
 def _check_reserve(value: object) -> int:
@@ -177,8 +181,10 @@ class BatchClient:
             today (HubSpot's ``X-HubSpot-RateLimit-Daily-Remaining``) fall to this, leaving
             room for the account's other apps; 0 (default) keeps no reserve.
         proxy, trust_env, ssl: how to reach HubSpot: a proxy URL (its credentials masked
-            everywhere), honouring ``HTTPS_PROXY``/``NO_PROXY`` and ``.netrc`` as aiohttp
-            does, and an ``ssl.SSLContext`` or CA bundle path.
+            everywhere); or, with ``trust_env``, the proxy ``HTTPS_PROXY``/``NO_PROXY`` name
+            as aiohttp reads them, with ``.netrc`` credentials for the proxy's host (never for
+            HubSpot's: the Bearer token is the only authorization sent to it); and an
+            ``ssl.SSLContext`` or CA bundle path.
         check_properties: ``"auto"`` (default) reads the object type's property definitions
             once per client and checks and converts values before sending (records HubSpot
             would refuse fail unsent, naming the property); if they cannot be read (403/404,
@@ -246,7 +252,8 @@ class BatchClient:
             wire.set_token(token or "")
             transport = wire
         secrets = [token] if token else []
-        secrets += _proxy_secrets(proxy) + (tokens.secrets() if tokens is not None else [])
+        secrets += _proxy_secrets(proxy, trust_env=trust_env, base_url=self._base_url)
+        secrets += tokens.secrets() if tokens is not None else []
         self._engine = Engine(
             transport=transport,
             limiter=as_limiter(limiter)

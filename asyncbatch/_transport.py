@@ -5,6 +5,11 @@ one ``aiohttp.ClientSession`` whose connection pool is sized to the concurrency,
 ``MockTransport`` lets tests plug in a plain function. aiohttp's exceptions are translated here,
 most specific first, into ``RequestTimeoutError`` / ``ConnectionFailedError`` /
 ``TransportError``; their messages never include request headers (and so never the token).
+
+``trust_env`` is not passed to aiohttp: its ``trust_env`` also applies ``.netrc`` to the API's
+own host, which beside the Bearer token makes aiohttp refuse every request. The transport reads
+the environment's proxy itself (``_proxies.env_proxy``, as aiohttp reads it, ``.netrc`` for
+the proxy's credentials included), once per origin, and hands it to aiohttp as ``proxy=``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
+import anyio
 import attrs
 
 from ._exceptions import (
@@ -26,6 +32,7 @@ from ._exceptions import (
     RequestTimeoutError,
     TransportError,
 )
+from ._proxies import env_proxy
 
 __all__ = [
     "AiohttpTransport",
@@ -129,9 +136,10 @@ def check_base_url(base_url: str, *, name: str = "base_url") -> str:
 @attrs.frozen
 class Network:
     """How the transport reaches HubSpot: ``proxy`` (an ``http://`` proxy URL, credentials
-    allowed: they are masked everywhere), ``trust_env`` (honour ``HTTPS_PROXY``/``NO_PROXY``
-    and ``.netrc`` as aiohttp does), ``ssl`` (an ``ssl.SSLContext``, or the path of a CA
-    bundle, for corporate proxies with their own CA)."""
+    allowed: they are masked everywhere), ``trust_env`` (without ``proxy``: the proxy
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` name, as aiohttp reads them, with ``.netrc``
+    credentials for the proxy's host; never ``.netrc`` for HubSpot's host), ``ssl`` (an
+    ``ssl.SSLContext``, or the path of a CA bundle, for corporate proxies with their own CA)."""
 
     proxy: str | None = attrs.field(default=None, repr=False)
     trust_env: bool = False
@@ -179,6 +187,8 @@ class AiohttpTransport:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        #: with ``trust_env``: the environment's proxy for each origin asked so far
+        self._env_proxies: dict[tuple[str, str], str | None] = {}
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(max_connections={self._max_connections})"
@@ -198,10 +208,20 @@ class AiohttpTransport:
                 limit_per_host=self._max_connections,
                 ssl=self._network.ssl_context(),
             )
-            self._session = aiohttp.ClientSession(
-                connector=connector, raise_for_status=False, trust_env=self._network.trust_env
-            )
+            # trust_env stays off: aiohttp's would send .netrc logins to HubSpot (_proxy).
+            self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
         return self._session
+
+    async def _proxy(self, url: str) -> str | None:
+        """The proxy for ``url``: the given one, or with ``trust_env`` the environment's for
+        its origin (read once, in a thread: ``.netrc`` is a file)."""
+        if self._network.proxy is not None or not self._network.trust_env:
+            return self._network.proxy
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        if origin not in self._env_proxies:
+            self._env_proxies[origin] = await anyio.to_thread.run_sync(env_proxy, url)
+        return self._env_proxies[origin]
 
     async def post(self, url: str, body: bytes, *, timeout_seconds: float) -> RawResponse:
         return await self._request("POST", url, body, timeout_seconds)
@@ -232,6 +252,7 @@ class AiohttpTransport:
         headers: Mapping[str, str] | None = None,
     ) -> RawResponse:
         session = self._open()
+        proxy = await self._proxy(url)
         timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         try:
             async with session.request(
@@ -241,7 +262,7 @@ class AiohttpTransport:
                 headers=self._headers if headers is None else headers,
                 timeout=timeout,
                 allow_redirects=False,
-                proxy=self._network.proxy,
+                proxy=proxy,
             ) as response:
                 chunks = []
                 size = 0

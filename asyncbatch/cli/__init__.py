@@ -6,7 +6,8 @@ data in ``_verbs``; ``_exit`` for the exit codes), ``demo`` (the main job on the
 emulator) and ``emulator`` (serve the local HubSpot emulator). The commands need the ``cli``
 extra (click, rich); without it ``asyncbatch`` says so in one line and exits 2.
 
-The package: ``_app`` (click), ``_prepare`` (options, input, rate, token, output paths),
+The package: ``_app`` (click), ``_prepare`` (options, input, rate, output paths),
+``_credentials`` (``--token-file``, an OAuth app's or an access token from the environment),
 ``_verbs`` (what differs between the commands), ``_dry_run``, ``_job`` (one run), ``_sinks``
 (``--out``, ``--errors``, ``--checkpoint``), ``_signals``, ``_exit`` (the exit code),
 ``_input``, ``_output``, ``_checkpoint``, ``_progress`` and ``_demo`` (the demo account,
@@ -14,7 +15,8 @@ shared with ``--sandbox``).
 
 Does I/O (files, terminal, network). No traceback reaches the user: errors print one line
 and set the exit code (an unexpected error exits 3, "the run could not go on"; ``--debug``
-shows its traceback). Secrets (the token, a Redis URL's password) are never printed.
+shows its traceback). Secrets (the token, an OAuth app's client secret and refresh token, a
+Redis URL's password) are never printed.
 """
 
 from __future__ import annotations
@@ -66,14 +68,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _secrets(args: list[str]) -> list[str]:
-    """What an unforeseen error's message must not show: the token and Redis URL secrets."""
+    """What an unforeseen error's message must not show: the environment's credentials (the
+    token, an OAuth app's secret and refresh token) and Redis URL secrets."""
     urls = [os.environ.get("ASYNCBATCH_REDIS_URL", "")]
     urls += [value for flag, value in itertools.pairwise(args) if flag == "--redis-url"]
     urls += [arg.partition("=")[2] for arg in args if arg.startswith("--redis-url=")]
+    from ._credentials import environment_secrets
     from ._prepare import url_secret_pieces
 
     found = [s for url in urls if url for s in url_secret_pieces(url)]
-    return [*found, os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()]
+    return [*found, *environment_secrets()]
 
 
 if __name__ == "__main__":

@@ -238,7 +238,9 @@ def _output_options() -> list[Callable[[F], F]]:
             "--token-file",
             type=_PathOption,
             metavar="PATH",
-            help="Read the access token from PATH (default: $HUBSPOT_ACCESS_TOKEN).",
+            help="Read the access token from PATH. Default: an OAuth app's "
+            "$HUBSPOT_CLIENT_ID, $HUBSPOT_CLIENT_SECRET and $HUBSPOT_REFRESH_TOKEN when all "
+            "three are set (its token refreshed as it expires), else $HUBSPOT_ACCESS_TOKEN.",
         ),
         click.option(
             "--out",

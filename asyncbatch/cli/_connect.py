@@ -1,6 +1,10 @@
 """Connecting a job to HubSpot: the client built from the job's options, and its first request,
 the object type's property definitions, judged per ``--check-properties``. Does network I/O.
 
+Opening the client (``open_client``) may stop a job before anything is sent: the shared
+limiter's Redis unreachable, or, with an OAuth app's credentials, its first access token refused
+(HubSpot's 400 ``BAD_REFRESH_TOKEN``...) or not obtained (the token endpoint failing).
+
 The first request (``first_request``) is cheap and tells three things before FILE is read or
 anything is sent: whether the token works, the property definitions the values are checked
 against, and (from its ``X-HubSpot-RateLimit-Daily-Remaining``) what the account has left
@@ -23,21 +27,30 @@ unreadable definition is no matter, said nowhere; ``on`` is refused by ``_prepar
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import attrs
 
 from .. import BatchClient
 from .._client import CheckMode
-from .._exceptions import APIError, AuthenticationError, RateLimitError, TransportError
+from .._exceptions import (
+    APIError,
+    AsyncBatchError,
+    AuthenticationError,
+    LimiterUnavailableError,
+    RateLimitError,
+    TransportError,
+)
 from .._redact import mask
 from .._schema import PropertySchema, check_id_property
 from ._budget import HEADER
+from ._credentials import OAUTH_NAMES
 from ._exit import Outcome
 from ._network import job_proxy, route
 from ._prepare import Prepared
 
-__all__ = ["Access", "first_request", "make_client"]
+__all__ = ["Access", "first_request", "make_client", "open_client"]
 
 
 @attrs.frozen
@@ -65,7 +78,7 @@ def make_client(job: Prepared, base_url: str, *, check_properties: CheckMode) ->
     o = job.options
     proxy = job_proxy(base_url, o.proxy, sandbox=o.sandbox)
     return BatchClient(
-        job.token,
+        job.access_token,
         base_url=base_url,
         max_concurrency=o.concurrency,
         rate_limit=job.rate,
@@ -76,6 +89,33 @@ def make_client(job: Prepared, base_url: str, *, check_properties: CheckMode) ->
         daily_reserve=o.daily_reserve,
         proxy=proxy,
     )
+
+
+async def open_client(
+    stack: contextlib.AsyncExitStack, client: BatchClient
+) -> BatchClient | Outcome:
+    """``client`` entered in ``stack``, or the outcome that stops the job with nothing sent:
+    the shared limiter's Redis unreachable, or the OAuth app's first access token refused or
+    not obtained (the client asks for it on entering). The client is closed then."""
+    try:
+        return await stack.enter_async_context(client)
+    except LimiterUnavailableError as exc:
+        await client.aclose()
+        return Outcome(stop_reason=str(exc), nothing_sent=True)
+    except AsyncBatchError as exc:  # only a token provider fails on entering
+        await client.aclose()
+        reason = str(exc)
+        if not isinstance(exc, AuthenticationError):
+            reason = f"could not get an OAuth access token: {reason}"
+        reason += f"; the app's credentials came from {OAUTH_NAMES}"
+        return Outcome(stop_reason=reason, nothing_sent=True)
+
+
+def _no_daily_header(job: Prepared) -> str:
+    """Why the daily figure is unknown after a request that answered."""
+    if job.oauth is not None:
+        return f"HubSpot sends no {HEADER} to OAuth-authorized requests"
+    return f"HubSpot sent no {HEADER}"
 
 
 async def first_request(client: BatchClient, job: Prepared, base_url: str) -> Access:
@@ -90,12 +130,22 @@ async def first_request(client: BatchClient, job: Prepared, base_url: str) -> Ac
         stop = _refusal(exc, job, base_url)
         if stop is None:
             _note(job, exc)
-        return Access(stop=stop, asked=True, daily_remaining=client.daily_remaining)
+        return Access(
+            stop=stop,
+            asked=True,
+            daily_remaining=client.daily_remaining,
+            unknown_because=_no_daily_header(job),
+        )
     if o.id_property is not None and not o.verb.takes_ids:
         problem = check_id_property(schema, o.id_property, operation=o.operation)
         if problem is not None:
             return Access(stop=Outcome(usage_error=f"--id-property: {problem}"), asked=True)
-    return Access(schema=schema, asked=True, daily_remaining=client.daily_remaining)
+    return Access(
+        schema=schema,
+        asked=True,
+        daily_remaining=client.daily_remaining,
+        unknown_because=_no_daily_header(job),
+    )
 
 
 def _refusal(exc: APIError | TransportError, job: Prepared, base_url: str) -> Outcome | None:

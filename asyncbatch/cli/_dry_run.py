@@ -26,7 +26,8 @@ from .._exceptions import InvalidInputError
 from .._limiters import RateLimit
 from .._redact import redact_url
 from ._budget import JobBudget
-from ._connect import Access, first_request, make_client
+from ._connect import Access, first_request, make_client, open_client
+from ._credentials import OAUTH_NAMES
 from ._exit import Outcome
 from ._input import InputError
 from ._network import route
@@ -96,7 +97,7 @@ def dry_run(job: Prepared) -> Outcome:
 async def _first_request(job: Prepared) -> Access:
     """The run's first request, made alone: no shared limiter (Redis is not contacted)."""
     o = job.options
-    if o.check_properties != "off" and not job.token:
+    if o.check_properties != "off" and not job.authenticated:
         if not o.quiet:
             unasked = (
                 "nothing is asked of the account (its daily budget is not known)"
@@ -105,8 +106,8 @@ async def _first_request(job: Prepared) -> Access:
                 "definitions"
             )
             print(
-                "asyncbatch: note: no access token (set HUBSPOT_ACCESS_TOKEN or pass "
-                f"--token-file): {unasked}",
+                "asyncbatch: note: no access token (set HUBSPOT_ACCESS_TOKEN, or "
+                f"{OAUTH_NAMES}, or pass --token-file): {unasked}",
                 file=sys.stderr,
             )
         return Access(unknown_because="no access token to ask with")
@@ -120,8 +121,10 @@ async def _first_request(job: Prepared) -> Access:
 
             base_url = (await stack.enter_async_context(demo_emulator(job.token))).url
         client = make_client(local, base_url, check_properties=o.check_properties)
-        async with client:
-            return await first_request(client, local, base_url)
+        opened = await open_client(stack, client)
+        if isinstance(opened, Outcome):
+            return Access(stop=opened)
+        return await first_request(opened, local, base_url)
 
 
 def _values_row(job: Prepared, check: RowCheck) -> str:
@@ -137,7 +140,7 @@ def _values_row(job: Prepared, check: RowCheck) -> str:
         return f"{values.refused:,} records would fail {where} (below)"
     if o.check_properties == "off":
         return "not checked against the account (--check-properties off)"
-    if not job.token:
+    if not job.authenticated:
         return "not checked against the account (no access token)"
     return "not checked against the account (its property definitions could not be read)"
 
@@ -167,6 +170,7 @@ def _print_plan(
         ("rate", f"{rate.requests} requests per {rate.per_seconds:g} s"),
         *([("shared budget", budget(rate) + " (not contacted)")] if rate.redis_url else []),
         ("network", route(base_url, o.proxy, sandbox=o.sandbox)),
+        ("credentials", job.credentials.source or "none (nothing asked of the account)"),
         ("estimated time", f"{found.requests / per_second:.1f} s (requests / rate)"),
     ]
     print(f"dry run: {o.operation} {o.object_type} from {o.file}; nothing sent")

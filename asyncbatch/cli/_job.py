@@ -56,16 +56,13 @@ import attrs
 
 from .. import DEFAULT_BASE_URL, BatchClient
 from .._client import CheckMode
-from .._exceptions import (
-    InvalidInputError,
-    LimiterUnavailableError,
-)
+from .._exceptions import InvalidInputError
 from .._models import BatchResult, SimplePublicObject
 from .._redact import mask, redact_url
 from .._schema import PropertySchema
 from ._budget import JobBudget
 from ._checkpoint import CheckpointError, RangeSet, peek_done
-from ._connect import Access, first_request, make_client
+from ._connect import Access, first_request, make_client, open_client
 from ._csv import CsvLayout
 from ._dry_run import budget, describe, dry_run, print_bad_rows
 from ._exit import Outcome, exit_code, exit_line
@@ -103,15 +100,16 @@ def run_job(options: JobOptions) -> int:
     """Run one job to its end; print its last line (secrets masked); write its summary
     document; return the exit code."""
     facts = RunFacts()
+    held: list[str] = []  # an OAuth app's secrets, with every token issued during the run
     try:
-        outcome = _prepare_and_run(options, facts)
+        outcome = _prepare_and_run(options, facts, held)
     except (UsageError, CheckpointError, InvalidInputError) as exc:
         outcome = Outcome(usage_error=str(exc))
     except InputError as exc:
         outcome = Outcome(usage_error=exc.located(options.display_name))
     except OutputError as exc:  # an output file that failed as the run ended
         outcome = Outcome(stop_reason=str(exc))
-    outcome = _masked(outcome, options.secrets)
+    outcome = _masked(outcome, options.secrets + held)
     line = exit_line(
         outcome,
         checkpoint=str(options.checkpoint) if options.checkpoint is not None else None,
@@ -172,11 +170,23 @@ def _masked(outcome: Outcome, secrets: list[str]) -> Outcome:
     )
 
 
-def _prepare_and_run(options: JobOptions, facts: RunFacts) -> Outcome:
+def _prepare_and_run(options: JobOptions, facts: RunFacts, held: list[str]) -> Outcome:
+    """Prepare the job, then dry-run or run it; ``held`` gets the OAuth app's secrets (to
+    mask), as they are when it ends."""
     job = prepare(options)
-    if options.dry_run:
-        return dry_run(job)
-    return asyncio.run(_Run(job, facts).run())
+    unused = job.credentials.unused
+    if unused is not None and not options.quiet:
+        print(
+            f"asyncbatch: note: authenticating with {job.credentials.source}; {unused}",
+            file=sys.stderr,
+        )
+    try:
+        if options.dry_run:
+            return dry_run(job)
+        return asyncio.run(_Run(job, facts).run())
+    finally:
+        if job.oauth is not None:
+            held.extend(job.oauth.secrets())
 
 
 class _Run:
@@ -266,14 +276,10 @@ class _Run:
     async def _connect(
         self, stack: contextlib.AsyncExitStack, base_url: str, *, check_properties: CheckMode
     ) -> BatchClient | Outcome:
-        """A client entered in ``stack``; an outcome if the shared limiter's Redis cannot be
-        reached (checked before the file is read or any output file is opened)."""
+        """A client entered in ``stack``; an outcome if it cannot start (``open_client``:
+        checked before the file is read or any output file is opened)."""
         client = make_client(self.job, base_url, check_properties=check_properties)
-        try:
-            return await stack.enter_async_context(client)
-        except LimiterUnavailableError as exc:
-            await client.aclose()
-            return Outcome(stop_reason=str(exc), nothing_sent=True)
+        return await open_client(stack, client)
 
     async def _sandbox(self, stack: contextlib.AsyncExitStack) -> Emulator:
         from ._demo import demo_emulator

@@ -9,19 +9,17 @@ named for the base URL's scheme, that is ``HTTPS_PROXY`` (or ``https_proxy``) fo
 the host; a proxy named without credentials takes them from ``.netrc`` (``$NETRC``) if it has
 the proxy's host. ``--sandbox`` talks to its own emulator on 127.0.0.1 through no proxy.
 
-The command line reads the environment itself and hands the client an explicit ``proxy=``
-(``trust_env`` stays off) because aiohttp's ``trust_env`` also applies ``.netrc`` to the API
-host: a ``.netrc`` entry for it makes aiohttp refuse every request ("Cannot combine
-AUTHORIZATION header with AUTH argument"), the Bearer token being the authorization.
+The environment is read by the library's ``asyncbatch._proxies`` (the one reading of it, which
+``BatchClient(trust_env=True)`` uses too); the command line hands the client the proxy it
+found as an explicit ``proxy=`` so that the route its messages and the dry run name
+(``route``) is the one the client takes, resolved once before anything is sent.
 """
 
 from __future__ import annotations
 
-import netrc
-import os
-import urllib.request
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+from .._proxies import env_proxy, env_proxy_secrets
 from .._redact import redact_url, url_secrets
 
 __all__ = ["check_proxy", "env_proxy", "job_proxy", "proxy_secrets", "route"]
@@ -46,42 +44,6 @@ def check_proxy(url: str) -> None:
         )
 
 
-def env_proxy(base_url: str) -> str | None:
-    """The proxy the environment names for ``base_url``, with ``.netrc`` credentials when it
-    names none, or None: none named (or one aiohttp would ignore, an ``https://`` one), or
-    ``NO_PROXY`` covers the host."""
-    try:
-        parts = urlsplit(base_url)
-    except ValueError:
-        return None
-    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
-        return None
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if not proxy:
-        return None
-    if "://" not in proxy:  # "proxy.corp:3128", as curl takes it
-        proxy = f"http://{proxy}"
-    if urlsplit(proxy).scheme != "http":
-        return None
-    return _with_netrc(proxy)
-
-
-def _with_netrc(proxy: str) -> str:
-    """``proxy`` with the ``.netrc`` login of its host, if it has no credentials of its own."""
-    try:
-        parts = urlsplit(proxy)
-        if parts.username is not None or not parts.hostname:
-            return proxy
-        found = netrc.netrc(os.environ.get("NETRC") or None).authenticators(parts.hostname)
-    except (OSError, ValueError, netrc.NetrcParseError):
-        return proxy
-    if not found:
-        return proxy
-    login, _, password = found
-    userinfo = quote(login, safe="") + (f":{quote(password, safe='')}" if password else "")
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
-
-
 def job_proxy(base_url: str, proxy: str | None, *, sandbox: bool = False) -> str | None:
     """The proxy a job's client is given: ``--proxy``, else the environment's (none for the
     sandbox)."""
@@ -94,9 +56,8 @@ def proxy_secrets(proxy: str | None, base_url: str) -> list[str]:
     """What messages must not show of ``--proxy``, of every proxy the environment names and of
     the one it names for ``base_url`` (with ``.netrc`` credentials): their passwords (and
     query values), in every spelling ``url_secrets`` knows."""
-    found = [url for url in (proxy, env_proxy(base_url)) if url]
-    found += [url for scheme, url in urllib.request.getproxies().items() if scheme != "no"]
-    return sorted({s for url in found for s in url_secrets(url)}, key=len, reverse=True)
+    found = {*(url_secrets(proxy) if proxy else []), *env_proxy_secrets(base_url)}
+    return sorted(found, key=len, reverse=True)
 
 
 def route(base_url: str, proxy: str | None, *, sandbox: bool = False) -> str:

@@ -1,17 +1,17 @@
 """Preparing an ``asyncbatch update|upsert|create|read|archive`` job: its options checked, its
-input, rate and token worked out, before anything is sent or any file opened for writing.
+input, rate and credentials (``_credentials``) worked out, before anything is sent or any file
+opened for writing.
 
 ``parse_rate`` and ``shared_rate`` are pure. ``prepare`` does read-only file I/O: it looks at
-FILE, reads the token file, asks whether stdin is a terminal (an archive confirms there), and
-compares the output paths (``--out``, ``--errors``,
+FILE, reads the token file and the environment's credentials, asks whether stdin is a terminal
+(an archive confirms there), and compares the output paths (``--out``, ``--errors``,
 ``--checkpoint``) with FILE, the token file and each other by resolved path and by inode, so
 that no output can truncate the input or another output. Messages never hold a secret: the
-Redis URL's password is masked (``asyncbatch._redact``), the token is never in them.
+Redis URL's password is masked (``asyncbatch._redact``), no credential is ever in them.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import sys
@@ -24,8 +24,16 @@ import attrs
 from .._client import API_VERSIONS, DEFAULT_BASE_URL, ApiVersion, CheckMode
 from .._exceptions import InvalidInputError
 from .._limiters import RateLimit
+from .._oauth import OAuthRefresh
 from .._plan import validate_id_property, validate_object_type
 from .._redact import mask, redact_url, url_secrets
+from ._credentials import (
+    Credentials,
+    CredentialsError,
+    NoCredentialsError,
+    choose_credentials,
+    environment_secrets,
+)
 from ._csv import CsvLayout, check_encoding
 from ._input import (
     Format,
@@ -48,7 +56,6 @@ __all__ = [
     "check_paths",
     "parse_rate",
     "prepare",
-    "read_token",
     "shared_rate",
     "url_secret_pieces",
 ]
@@ -136,20 +143,42 @@ class JobOptions:
 
     @property
     def secrets(self) -> list[str]:
-        """What messages must not show: the Redis URL's secrets, and the proxies' (``--proxy``
-        and the environment's)."""
+        """What messages must not show: the Redis URL's secrets, the proxies' (``--proxy``
+        and the environment's) and the environment's credentials."""
         found = url_secret_pieces(self.redis_url) if self.redis_url else []
-        return found + proxy_secrets(self.proxy, self.base_url or DEFAULT_BASE_URL)
+        found += proxy_secrets(self.proxy, self.base_url or DEFAULT_BASE_URL)
+        return found + environment_secrets()
 
 
 @attrs.frozen(kw_only=True)
 class Prepared:
-    """A job ready to run: its options, input, rate and token (never in a repr)."""
+    """A job ready to run: its options, input, rate and credentials (never in a repr; none
+    for a dry run that asks nothing)."""
 
     options: JobOptions
     source: Source
     rate: RateLimit
-    token: str = attrs.field(repr=False)
+    credentials: Credentials = attrs.field(factory=Credentials, repr=False)
+
+    @property
+    def token(self) -> str:
+        """The static access token ("" with an OAuth app, or none)."""
+        return self.credentials.token
+
+    @property
+    def oauth(self) -> OAuthRefresh | None:
+        """The OAuth app's token provider, shared by every client of the job."""
+        return self.credentials.oauth
+
+    @property
+    def access_token(self) -> str | OAuthRefresh:
+        """What the client is given as its ``access_token``."""
+        return self.oauth if self.oauth is not None else self.token
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the job has credentials to ask HubSpot with."""
+        return bool(self.token) or self.oauth is not None
 
     def records(
         self, on_header: Callable[[CsvLayout], None] | None = None
@@ -241,27 +270,6 @@ def shared_rate(rate: RateLimit, redis_url: str | None, redis_key: str | None) -
             "--redis-key must be 1 to 200 letters, digits or _.:@/- (one name per HubSpot "
             f"account), got {key!r}"
         ) from None
-
-
-def read_token(token_file: Path | None) -> str:
-    """The access token, from ``token_file`` or ``$HUBSPOT_ACCESS_TOKEN``. Never printed."""
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise UsageError(f"cannot read --token-file {token_file}: {reason}") from None
-        if not token:
-            raise UsageError(f"--token-file {token_file} is empty")
-        if "\n" in token or "\r" in token:
-            raise UsageError(f"--token-file {token_file} must hold the token on one line")
-        return token
-    token = os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()
-    if not token:
-        raise UsageError(
-            "no access token: set HUBSPOT_ACCESS_TOKEN or pass --token-file PATH (or try --sandbox)"
-        )
-    return token
 
 
 def _same_file_keys(path: Path) -> set[tuple[object, ...]]:
@@ -402,7 +410,7 @@ def prepare(options: JobOptions) -> Prepared:
             f"FILE is {source.format}; name it .jsonl"
         )
     if o.dry_run:
-        return Prepared(options=o, source=source, rate=rate, token=_dry_run_token(o))
+        return Prepared(options=o, source=source, rate=rate, credentials=_dry_run_credentials(o))
     if o.checkpoint is not None and source.is_stdin:
         raise UsageError("--checkpoint needs a FILE: stdin cannot be read again to resume")
     check_paths(o, source)
@@ -412,8 +420,7 @@ def prepare(options: JobOptions) -> Prepared:
             + ("stdin is the input" if source.is_stdin else "stdin is not a terminal")
             + ": pass --yes to archive without asking (--dry-run counts first); nothing was sent"
         )
-    token = f"sandbox-{secrets.token_hex(8)}" if o.sandbox else read_token(o.token_file)
-    return Prepared(options=o, source=source, rate=rate, token=token)
+    return Prepared(options=o, source=source, rate=rate, credentials=_credentials(o))
 
 
 def _check_network(o: JobOptions) -> None:
@@ -427,18 +434,33 @@ def _check_network(o: JobOptions) -> None:
         raise UsageError(str(exc)) from None
 
 
-def _dry_run_token(o: JobOptions) -> str:
-    """A dry run's token, to read the property definitions: "" when it reads none (``off``,
-    or ``auto`` without a token: it then checks the file offline, and says so)."""
+def _sandbox() -> Credentials:
+    return Credentials(token=f"sandbox-{secrets.token_hex(8)}", source="the sandbox's own token")
+
+
+def _credentials(o: JobOptions) -> Credentials:
+    """The job's credentials (``_credentials``; the sandbox's own token for ``--sandbox``)."""
     if o.sandbox:
-        return f"sandbox-{secrets.token_hex(8)}"
-    if o.check_properties == "off":
-        return ""
-    if o.token_file is not None:
-        return read_token(o.token_file)
+        return _sandbox()
     try:
-        return read_token(o.token_file)
-    except UsageError as exc:
+        return choose_credentials(o.token_file)
+    except CredentialsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _dry_run_credentials(o: JobOptions) -> Credentials:
+    """A dry run's credentials, to read the property definitions: none when it reads none
+    (``off``, or ``auto`` without credentials: it then checks the file offline, and says
+    so). Credentials given that cannot be used are an error all the same."""
+    if o.sandbox:
+        return _sandbox()
+    if o.check_properties == "off":
+        return Credentials()
+    try:
+        return choose_credentials(o.token_file)
+    except NoCredentialsError as exc:
         if o.check_properties == "on":
             raise UsageError(f"--check-properties on: {exc}") from None
-        return ""
+        return Credentials()
+    except CredentialsError as exc:
+        raise UsageError(str(exc)) from None

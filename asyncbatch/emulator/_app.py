@@ -13,7 +13,9 @@ content type and JSON (415/400) -> ``_batch.process`` -> answer. A properties re
 same first four steps. ``PATCH /crm/v3/objects/{objectType}/{objectId}`` (one record's update,
 the SDK's ``basic_api.update``; ``_single``) takes the batch's steps but injected faults and is
 served as a batch of one. ``POST /oauth/v1/token`` issues access tokens for
-``EmulatorConfig.oauth`` (HubSpot's refresh grant, ``_oauth``). Every answer carries an
+``EmulatorConfig.oauth`` (HubSpot's refresh grant, ``_oauth``); an API request authorized with
+one of them gets no daily rate-limit headers, as HubSpot's OAuth-authorized requests get none
+(``_ratelimit``). Every answer carries an
 ``x-hubspot-correlation-id`` header (the body's ``correlationId`` when it has one). Anything
 unexpected becomes a HubSpot-shaped JSON error, never a traceback.
 """
@@ -368,7 +370,9 @@ class Emulator:
         minutes = self._expired_minutes(token)
         if minutes is not None:
             return _json(401, expired_token_body(minutes))
-        decision = self._limiter.arrive(token)
+        # HubSpot sends no daily headers to OAuth-authorized requests (``_ratelimit``).
+        oauth = token in self._tokens.issued
+        decision = self._limiter.arrive(token, daily_headers=not oauth)
         self.stats.max_window_requests = self._limiter.max_window_requests
         if decision.policy is not None:
             self.stats.rate_limited[decision.policy] += 1

@@ -205,8 +205,10 @@ class EmulatorConfig:
         rate_limit_requests, rate_limit_window_seconds: the rolling window, per token.
         daily_limit: a daily request cap per token (``None``: not enforced).
         daily_headers: send ``X-HubSpot-RateLimit-Daily`` and ``-Daily-Remaining`` (the
-            default, as HubSpot does for private apps); ``False`` leaves them out, as HubSpot
-            does for OAuth-authorized requests (its API usage guidelines,
+            default, as HubSpot does for private apps); ``False`` leaves them out of every
+            answer. Answers to a request authorized with an access token that ``oauth``'s
+            token endpoint issued never carry them, as HubSpot's answers to OAuth-authorized
+            requests do not (its API usage guidelines,
             https://developers.hubspot.com/docs/api/usage-details).
         latency_seconds, jitter_seconds: added before each batch answer (jitter is uniform).
         faults: random fault injection.

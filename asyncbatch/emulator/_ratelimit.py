@@ -5,11 +5,16 @@ Answers carry HubSpot's headers: ``X-HubSpot-RateLimit-Max``, ``-Remaining``,
 ``-Secondly-Remaining`` (HubSpot developer changelog 2018-11-06, "Rate limit information
 headers"): the window's limit spread over its seconds, rounded up, and what the last second left
 of it. The per-second figure is informational: only the rolling window and the daily cap refuse.
-With ``daily_headers=False`` the two daily headers are left out, as HubSpot leaves them out of
-its answers to OAuth-authorized requests (API usage guidelines,
-https://developers.hubspot.com/docs/api/usage-details: X-HubSpot-RateLimit-Daily-Remaining, "the
-number of API requests still allowed for the current day. Note that this header is not included
-in the response to API requests authorized using OAuth").
+The two daily headers are left out with ``daily_headers=False`` (the whole emulator) or for one
+request (``arrive(token, daily_headers=False)``: one authorized with an OAuth access token the
+emulator issued), as HubSpot leaves them out of its answers to OAuth-authorized requests (API
+usage guidelines, https://developers.hubspot.com/docs/api/usage-details: X-HubSpot-RateLimit-
+Daily-Remaining, "the number of API requests still allowed for the current day. Note that this
+header is not included in the response to API requests authorized using OAuth"; developer
+changelog, "Rate limit headers will now appear for OAuth authenticated calls",
+https://developers.hubspot.com/changelog/rate-limit-headers-will-now-appear-for-oauth-authenticated-calls:
+"OAuth authenticated calls will not include X-HubSpot-RateLimit-Daily or
+X-HubSpot-RateLimit-Daily-Remaining").
 
 A request counts when it arrives. One that is turned away with a 429 does not use up the window
 or the daily budget, but it is still an arrival for ``max_window_requests`` (the most requests
@@ -73,8 +78,9 @@ class RateLimiter:
         self._buckets.clear()
         self.max_window_requests = 0
 
-    def arrive(self, token: str) -> Decision:
-        """Record an arrival for ``token`` and decide on it."""
+    def arrive(self, token: str, *, daily_headers: bool = True) -> Decision:
+        """Record an arrival for ``token`` and decide on it; ``daily_headers=False`` leaves
+        the daily headers out of this answer (an OAuth-authorized request)."""
         now = self._clock()
         horizon = now - self.window_seconds
         bucket = self._buckets.get(token)
@@ -103,7 +109,7 @@ class RateLimiter:
             "X-HubSpot-RateLimit-Secondly": str(self.secondly),
             "X-HubSpot-RateLimit-Secondly-Remaining": str(self._secondly_left(bucket, now)),
         }
-        if not self.daily_headers:
+        if not (self.daily_headers and daily_headers):
             del headers["X-HubSpot-RateLimit-Daily"], headers["X-HubSpot-RateLimit-Daily-Remaining"]
         return Decision(policy, headers)
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from asyncbatch.emulator import Emulator
 
+OAUTH_VARIABLES = ("HUBSPOT_CLIENT_ID", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_REFRESH_TOKEN")
+
 RunCli = Callable[..., Awaitable[tuple[int, str, str]]]
 
 
@@ -38,7 +40,8 @@ def batch_requests(emulator: Emulator) -> int:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "HUBSPOT_ACCESS_TOKEN"}
+    credentials = ("HUBSPOT_ACCESS_TOKEN", *OAUTH_VARIABLES)
+    env = {k: v for k, v in os.environ.items() if k not in credentials}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     env.update(extra)
     return env

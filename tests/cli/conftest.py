@@ -30,7 +30,10 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
 
 @pytest.fixture(autouse=True)
 def _token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A static token; no OAuth app of the developer's own (the OAuth tests set theirs)."""
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "test-token")
+    for name in ("HUBSPOT_CLIENT_ID", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_REFRESH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)

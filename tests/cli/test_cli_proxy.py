@@ -118,7 +118,8 @@ async def test_netrc_gives_the_environments_proxy_its_credentials_and_never_the_
     """``.netrc`` names the proxy's host, which is also the API's (both on 127.0.0.1). aiohttp's
     ``trust_env`` would put that login on the API request too and then refuse it beside the
     Bearer token ("Cannot combine AUTHORIZATION header ..."), failing every request: the
-    command line reads the environment itself and gives the client an explicit proxy."""
+    library's reading of the environment (``asyncbatch._proxies``) gives it to the proxy
+    only."""
     netrc = tmp_path / "netrc"
     netrc.write_text(f"machine 127.0.0.1 login {USER} password {SECRET}\n")
     netrc.chmod(0o600)

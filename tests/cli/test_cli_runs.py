@@ -203,8 +203,9 @@ async def test_no_token_is_a_usage_error(
     code, _, err = await run_cli("update", "0-410", str(tmp_path / "in.jsonl"))
     assert code == 2
     assert err.strip() == (
-        "asyncbatch: error: no access token: set HUBSPOT_ACCESS_TOKEN or pass --token-file "
-        "PATH (or try --sandbox)"
+        "asyncbatch: error: no access token: set HUBSPOT_ACCESS_TOKEN (or HUBSPOT_CLIENT_ID, "
+        "HUBSPOT_CLIENT_SECRET and HUBSPOT_REFRESH_TOKEN, a public app's credentials) or pass "
+        "--token-file PATH (or try --sandbox)"
     )
 
 

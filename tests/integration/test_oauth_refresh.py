@@ -172,6 +172,56 @@ async def test_with_an_app_the_emulator_accepts_only_the_tokens_it_issued() -> N
         assert answer.status == 401 and body["category"] == "INVALID_AUTHENTICATION"
 
 
+DAILY_HEADERS = ("X-HubSpot-RateLimit-Daily", "X-HubSpot-RateLimit-Daily-Remaining")
+
+
+@pytest.mark.asyncio
+async def test_answers_to_oauth_authorized_requests_carry_no_daily_headers() -> None:
+    """HubSpot: "OAuth authenticated calls will not include X-HubSpot-RateLimit-Daily or
+    X-HubSpot-RateLimit-Daily-Remaining" (developer changelog, "Rate limit headers will now
+    appear for OAuth authenticated calls",
+    https://developers.hubspot.com/changelog/rate-limit-headers-will-now-appear-for-oauth-authenticated-calls;
+    API usage guidelines, https://developers.hubspot.com/docs/api/usage-details). A private
+    app's token on the same emulator still gets them; the other rate-limit headers come to
+    both."""
+    private = "a-private-app-token-0123456789"
+    async with Emulator(EmulatorConfig(oauth=APP, token=private)) as emu:
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "refresh_token": REFRESH_TOKEN,
+        }
+        _, grant = await _post_form(f"{emu.url}/oauth/v1/token", form)
+        seen: dict[str, Mapping[str, str]] = {}
+        for name, token in (("oauth", grant["access_token"]), ("private", private)):
+            headers = {"Authorization": f"Bearer {token}"}
+            async with aiohttp.ClientSession(headers=headers) as session:
+                async with session.get(f"{emu.url}/crm/v3/properties/0-410") as answer:
+                    assert answer.status == 200
+                    seen[name] = answer.headers
+    for header in DAILY_HEADERS:
+        assert header not in seen["oauth"]
+        assert header in seen["private"]
+    for answers in seen.values():
+        assert answers["X-HubSpot-RateLimit-Max"] == "100"
+        assert "X-HubSpot-RateLimit-Remaining" in answers
+
+
+@pytest.mark.asyncio
+async def test_without_daily_headers_the_client_knows_no_daily_figure_and_goes_on() -> None:
+    """``daily_remaining`` stays None for an OAuth app's run, and a ``daily_reserve`` stops
+    nothing (there is no figure to stop at): every record is written."""
+    async with Emulator(EmulatorConfig(oauth=APP)) as emu:
+        async with _client(_provider(Clock()), emu, daily_reserve=1_000_000) as client:
+            await client.properties("0-410")
+            assert client.daily_remaining is None
+            result = await client.upsert("0-410", _records(250), id_property="course_code")
+            assert client.daily_remaining is None
+    assert result.ok and result.stop_error is None
+    assert len(emu.records("0-410")) == 250
+
+
 # -- a run longer than a token's life -----------------------------------------------------------
 
 
