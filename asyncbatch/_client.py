@@ -747,7 +747,7 @@ class BatchClient:
         ctx.on_chunk = on_chunk
         started_wall = dt.datetime.now(dt.UTC)
         started = self._engine.clock()
-        merge = CallMerge(plan.records, plan.item)
+        merge = CallMerge(plan)
         try:
             await run_list(ctx, plan, merge, workers=self._max_concurrency)
         finally:

@@ -34,7 +34,7 @@ from ._models import (
     SimplePublicObject,
     StandardError,
 )
-from ._plan import STEP, Chunk, PlannedInput, Steps, run_steps
+from ._plan import STEP, Chunk, Plan, PlannedInput, Steps, run_steps
 from ._protocol import compact_property
 from ._refusals import allowed_options, refused_value
 
@@ -168,17 +168,46 @@ def _property(entry: Any, name: str) -> str | None:
 
 
 def _names_other_record(result_id: str, entry: Any, item: PlannedInput) -> bool:
+    return _names_other(result_id, entry, item.input.id, item.input.id_property)
+
+
+def _names_other(result_id: str, entry: Any, record_id: str, id_property: str | None) -> bool:
     # A result whose trace id says one input and whose key says another is not attributed by
     # the trace id alone: the key is what HubSpot wrote.
-    id_property = item.input.id_property
-    if not item.input.id:  # a record to create: HubSpot gives it its id
+    if not record_id:  # a record to create: HubSpot gives it its id
         return False
     if id_property is None:
-        return result_id != item.input.id
+        return result_id != record_id
     value = _property(entry, id_property)
-    if value is None or value == item.input.id:
+    if value is None or value == record_id:
         return False
-    return value.strip().casefold() != item.input.id.strip().casefold()
+    return value.strip().casefold() != record_id.strip().casefold()
+
+
+def _matched_by_plan(
+    plan: Plan, indexes: Sequence[int], entries: Sequence[Any]
+) -> list[int] | None:
+    """The record each of an answer's results writes, when they are one for one the records
+    ``indexes`` of ``plan`` (in any order): each in ``_protocol``'s compact form, naming its
+    record by the trace id the plan sent it with, its key agreeing. The common answer, merged
+    without building the chunk's objects again; None: the general way (``_match_result``)."""
+    if len(entries) != len(indexes):
+        return None
+    expected = {plan.trace(index): index for index in indexes}
+    if len(expected) != len(indexes):  # a caller gave several records one trace id
+        return None
+    matched = []
+    for entry in entries:
+        if type(entry) is not tuple:
+            return None
+        index = expected.pop(entry[1], None)
+        if index is None:
+            return None
+        id_property, record_id = plan.key(index)
+        if _names_other(entry[0], entry, record_id, id_property):
+            return None
+        matched.append(index)
+    return matched
 
 
 def _match_result(
@@ -263,13 +292,12 @@ def merge_steps(
 
 class CallMerge:
     """One list call's merge, fed each chunk's outcomes as the chunk ends (so its objects
-    can go), finished once the call is: the answer for records ``0..records-1``, with
-    ``item(index)`` building a record that no outcome covered."""
+    can go), finished once the call is: the answer for the records of ``plan``."""
 
-    def __init__(self, records: int, item: Callable[[int], PlannedInput]) -> None:
-        self._records = records
-        self._item = item
-        self._merger = _Merger(None)
+    def __init__(self, plan: Plan) -> None:
+        self._records = plan.records
+        self._item = plan.item
+        self._merger = _Merger(None, plan)
         self._unsent = False
         self._errors: list[AsyncBatchError] = []
 
@@ -277,7 +305,7 @@ class CallMerge:
         """Merge one chunk's outcomes; ``stop_now`` is the run's stop as it stands."""
         self._merger.stop_error = stop_now
         for outcome in outcomes:
-            if outcome.chunk.items:
+            if outcome.chunk.size:
                 self._unsent = self._unsent or not outcome.sent
                 if outcome.error is not None:
                     self._errors.append(outcome.error)
@@ -387,8 +415,9 @@ class _Rows(Sequence[Any]):
 class _Merger:
     """The state of one merge: what was written, what failed, and the answers' decoration."""
 
-    def __init__(self, stop_error: AsyncBatchError | None) -> None:
+    def __init__(self, stop_error: AsyncBatchError | None, plan: Plan | None = None) -> None:
         self.stop_error = stop_error
+        self.plan = plan  # the plan that cut the chunks, if one did
         self.written: dict[int, int] = {}  # index -> its row in ``columns``
         self.columns = _Columns()
         self.failed: dict[int, FailedInput] = {}
@@ -432,12 +461,31 @@ class _Merger:
     def add(self, outcome: ChunkOutcome) -> None:
         """Merge one outcome."""
         self.absorbed.update(outcome.absorbed)
-        if not outcome.chunk.items:  # only a note of inputs merged into another
+        if not outcome.chunk.size:  # only a note of inputs merged into another
             return
         if outcome.response is None:
             self.add_failed_chunk(outcome)
-        else:
+        elif not self._add_matched(outcome.chunk, outcome.response):
             self.add_response(outcome, outcome.response)
+
+    def _add_matched(self, chunk: Chunk, response: BatchResponse) -> bool:
+        # The common answer (see ``_matched_by_plan``): every record of the chunk written.
+        plan, indexes, entries = self.plan, chunk.indexes, response.entries
+        if plan is None or indexes is None or response.errors:
+            return False
+        written = self.written
+        if any(index in written for index in indexes):
+            return False
+        matched = _matched_by_plan(plan, indexes, entries)
+        if matched is None:
+            return False
+        self._decoration(response)
+        self.build = response.builder or self.build
+        add, failed = self.columns.add, self.failed
+        for index, entry in zip(matched, entries, strict=True):
+            written[index] = add(entry, plan.positions(index))
+            failed.pop(index, None)
+        return True
 
     def add_failed_chunk(self, outcome: ChunkOutcome) -> None:
         error = outcome.error

@@ -7,7 +7,15 @@ as ``InvalidInputError`` naming the record's position, before any request is sen
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, Literal, TypeAlias, TypeVar
 
 import attrs
@@ -84,7 +92,7 @@ class Chunk:
     alive and promote towards its full collections, which stall the event loop (issue 16).
     """
 
-    __slots__ = ("_build", "_items", "number", "size")
+    __slots__ = ("_build", "_items", "indexes", "number", "size")
 
     def __init__(
         self,
@@ -93,6 +101,7 @@ class Chunk:
         *,
         build: Callable[[], tuple[PlannedInput, ...]] | None = None,
         size: int = 0,
+        indexes: Sequence[int] | None = None,
     ) -> None:
         if (items is None) == (build is None):
             raise TypeError("a chunk takes its items, or what builds them and their number")
@@ -101,6 +110,8 @@ class Chunk:
         self._build = build
         #: how many items it has (known without building them)
         self.size = size if items is None else len(items)
+        #: the indexes of its items in the ``Plan`` that cut it, in order (None: not cut by one)
+        self.indexes = indexes
 
     @property
     def items(self) -> tuple[PlannedInput, ...]:
@@ -158,6 +169,16 @@ class Plan:
         self.chunk_count = len(members)
         self.id_properties = frozenset(distinct.idps)
 
+    def key(self, index: int) -> tuple[str | None, str]:
+        """The id property and id of the distinct record ``index`` (its ``BatchInput``'s)."""
+        d = self._distinct
+        return d.idps[index], d.ids[index]
+
+    def trace(self, index: int) -> str:
+        """The ``objectWriteTraceId`` the distinct record ``index`` is sent with."""
+        trace = self._distinct.traces[index]
+        return f"{self._trace_prefix}-{index}" if trace is None else trace
+
     def item(self, index: int) -> PlannedInput:
         """The distinct record ``index``, built now."""
         d = self._distinct
@@ -174,7 +195,8 @@ class Plan:
     def chunk(self, number: int) -> Chunk:
         """Chunk ``number`` (0..``chunk_count``-1), its objects built when asked for."""
         members = self._members[number]
-        return Chunk(number, build=lambda: tuple(map(self.item, members)), size=len(members))
+        build = lambda: tuple(map(self.item, members))  # noqa: E731
+        return Chunk(number, build=build, size=len(members), indexes=members)
 
     @property
     def items(self) -> tuple[PlannedInput, ...]:
@@ -366,12 +388,12 @@ def _normalize(
     # distinct record, once its trace id is known.
     if operation.shape != "record":
         return _normalize_other(record, position, operation, id_property)
-    if isinstance(record, BatchInput):
+    if type(record) is not dict and isinstance(record, BatchInput):
         raw_id: object = record.id
         raw_props: object = record.properties
         raw_idp: object = record.id_property
         raw_trace: object = record.object_write_trace_id
-    elif isinstance(record, Mapping):
+    elif type(record) is dict or isinstance(record, Mapping):  # a dict: no ABC check
         if not record.keys() <= _RECORD_KEYS:
             unknown = set(record) - _RECORD_KEYS
             raise InvalidInputError(
@@ -444,7 +466,8 @@ def _planned(
     trace: str | None,
     trace_prefix: str,
 ) -> PlannedInput:
-    # Positional: attrs' frozen __init__ costs half as much again with keywords.
+    # Positional: attrs' frozen __init__ costs half as much again with keywords. The trace id
+    # as ``Plan.trace`` gives it.
     item = BatchInput(
         key[1], properties, key[0], f"{trace_prefix}-{index}" if trace is None else trace
     )

@@ -1,0 +1,119 @@
+"""A list call's merge (``CallMerge``) takes the common answer, every record of a chunk
+written and named by its trace id, without building the chunk's objects again (issue 16/19);
+any other answer goes the general way. Either way the result is the one ``merge_outcomes``
+gives. Pure: no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncbatch._merge import CallMerge, ChunkOutcome
+from asyncbatch._models import BatchResult, RunStats, SimplePublicUpsertObject
+from asyncbatch._plan import Chunk, Plan, plan_chunks
+from asyncbatch._protocol import _read_batch
+from tests.fakes import batch_body, echo_results
+from tests.unit._merging import T0, merge_all
+
+
+def _plan(records: list[dict[str, Any]]) -> Plan:
+    return plan_chunks(records, operation="upsert", id_property="code", chunk_size=10)
+
+
+def _records(n: int) -> list[dict[str, Any]]:
+    return [{"id": f"c{i}", "properties": {"name": f"n{i}"}} for i in range(n)]
+
+
+def _answer(chunk: Chunk, edit: Any = None) -> ChunkOutcome:
+    inputs = [
+        {
+            "id": item.input.id,
+            "idProperty": item.input.id_property,
+            "properties": dict(item.input.properties),
+            "objectWriteTraceId": item.input.object_write_trace_id,
+        }
+        for item in chunk.items
+    ]
+    results = echo_results(inputs, upsert=True)  # in reverse order, as HubSpot may
+    if edit is not None:
+        edit(results)
+    chunk.shed()  # as a chunk in flight does
+    response = _read_batch(batch_body(results), SimplePublicUpsertObject)
+    return ChunkOutcome(chunk, response=response, status_code=200)
+
+
+def _merged(plan: Plan, outcomes: list[ChunkOutcome]) -> BatchResult:
+    merge = CallMerge(plan)
+    for outcome in outcomes:
+        merge.add([outcome], None)
+    steps = merge.finish(stop=None, stats=RunStats(), started_at=T0, completed_at=T0)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def _same(call: BatchResult, general: BatchResult) -> None:
+    assert call.results == general.results
+    assert call.result_positions == general.result_positions
+    assert [(f.positions, f.error.category) for f in call.failed] == [
+        (f.positions, f.error.category) for f in general.failed
+    ]
+    assert call.status == general.status
+
+
+def _built_items(plan: Plan) -> list[int]:
+    built: list[int] = []
+    item = plan.item
+
+    def counting(index: int) -> Any:
+        built.append(index)
+        return item(index)
+
+    plan.item = counting  # type: ignore[method-assign]
+    return built
+
+
+def test_the_common_answer_is_merged_without_building_the_chunks_again() -> None:
+    records = [*_records(25), {"id": "c3", "properties": {"name": "again"}}]  # coalesced
+    plan = _plan(records)
+    outcomes = [_answer(plan.chunk(n)) for n in range(plan.chunk_count)]
+    built = _built_items(plan)
+    result = _merged(plan, outcomes)
+    assert built == []
+    assert len(result.results) == 25 and not result.failed
+    assert result.result_positions[3] == (3, 25)
+    _same(result, merge_all(_plan(records), [_answer(c) for c in _plan(records).chunks]))
+
+
+def test_a_result_whose_key_says_another_record_goes_the_general_way() -> None:
+    def swap_key(results: list[dict[str, Any]]) -> None:
+        results[0]["properties"]["code"] = "someone-else"
+
+    plan, general = _plan(_records(10)), _plan(_records(10))
+    built = _built_items(plan)
+    result = _merged(plan, [_answer(plan.chunk(0), swap_key)])
+    assert built  # matched the general way
+    _same(result, merge_all(general, [_answer(general.chunk(0), swap_key)]))
+    assert len(result.failed) == 1
+
+
+def test_a_missing_result_goes_the_general_way() -> None:
+    def drop(results: list[dict[str, Any]]) -> None:
+        del results[4]
+
+    plan, general = _plan(_records(10)), _plan(_records(10))
+    result = _merged(plan, [_answer(plan.chunk(0), drop)])
+    _same(result, merge_all(general, [_answer(general.chunk(0), drop)]))
+    assert [f.error.category for f in result.failed] == ["MISSING_FROM_RESPONSE"]
+
+
+def test_records_sharing_a_callers_trace_id_go_the_general_way() -> None:
+    records = [{**r, "objectWriteTraceId": "same"} for r in _records(4)]
+    plan, general = _plan(records), _plan(records)
+    built = _built_items(plan)
+    result = _merged(plan, [_answer(plan.chunk(0))])
+    assert built
+    _same(result, merge_all(general, [_answer(general.chunk(0))]))
+    assert len(result.results) == 4
+
