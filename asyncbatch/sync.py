@@ -320,6 +320,40 @@ class _Channel:
             running.discard(self)
 
 
+def _start(
+    loop: asyncio.AbstractEventLoop,
+    make: Callable[[], Awaitable[_T]],
+    future: concurrent.futures.Future[_T],
+) -> None:
+    """In the loop: run ``make()`` as a task whose outcome ``future`` gets, and which a
+    cancelled ``future`` cancels (what ``asyncio.run_coroutine_threadsafe`` does, but with the
+    future made by the caller first)."""
+    if future.cancelled():
+        return  # cancelled before it started: nothing was sent
+
+    async def call() -> _T:
+        return await make()
+
+    task = loop.create_task(call())
+
+    def conclude(done: asyncio.Task[_T]) -> None:
+        with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled meanwhile
+            if done.cancelled():
+                future.cancel()
+            elif (error := done.exception()) is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(done.result())
+
+    def cancelled(concluded: concurrent.futures.Future[_T]) -> None:
+        if concluded.cancelled():
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to stop
+                loop.call_soon_threadsafe(task.cancel)
+
+    task.add_done_callback(conclude)
+    future.add_done_callback(cancelled)
+
+
 class BatchClient:
     """A blocking ``asyncbatch.BatchClient``: the same arguments and verbs, one event loop in a
     background thread for the client's life.
@@ -489,21 +523,18 @@ class BatchClient:
         make: Callable[[], Awaitable[_T]],
         into: list[concurrent.futures.Future[_T]] | None = None,
     ) -> concurrent.futures.Future[_T]:
-        """Start ``make()`` in the loop (the coroutine is made there, too); its future is put
-        ``into`` the list at once, so a signal raised before ``_submit`` returns still finds
-        the call to cancel."""
+        """Start ``make()`` in the loop (the coroutine is made there, too). Its future exists,
+        and is put ``into`` the list, before anything is scheduled: a signal raised in this
+        thread at any point after the call was scheduled finds the call to cancel."""
         self._refuse_loop_thread()
-
-        async def call() -> _T:
-            return await make()
-
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        if into is not None:
+            into.append(future)
         with self._lock:  # so that close() cannot stop the loop between the check and here
             if self._closed:
                 raise ClientClosedError("this BatchClient is closed; create a new one")
-            future = asyncio.run_coroutine_threadsafe(call(), self._loop)
-            if into is not None:
-                into.append(future)
-            return future
+            self._loop.call_soon_threadsafe(_start, self._loop, make, future)
+        return future
 
     def _run(
         self,
