@@ -11,6 +11,7 @@ nothing can go missing whatever the server answered.
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -412,13 +413,35 @@ class _Rows(Sequence[Any]):
         return map(self._columns.entry, self._rows)
 
 
+class _Written:
+    """The row of ``_Columns`` each distinct record of a call was written at, in an array
+    sized once: a dict grown to a million entries rehashes them all in one go (~30 ms during
+    which the event loop waits). Has the dict's ``in``, ``get`` and item assignment."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, records: int) -> None:
+        self.rows = array("q", [-1]) * records
+
+    def __contains__(self, index: int) -> bool:
+        return self.rows[index] >= 0
+
+    def get(self, index: int) -> int | None:
+        row = self.rows[index]
+        return None if row < 0 else row
+
+    def __setitem__(self, index: int, row: int) -> None:
+        self.rows[index] = row
+
+
 class _Merger:
     """The state of one merge: what was written, what failed, and the answers' decoration."""
 
     def __init__(self, stop_error: AsyncBatchError | None, plan: Plan | None = None) -> None:
         self.stop_error = stop_error
         self.plan = plan  # the plan that cut the chunks, if one did
-        self.written: dict[int, int] = {}  # index -> its row in ``columns``
+        # index -> its row in ``columns``
+        self.written: dict[int, int] | _Written = {} if plan is None else _Written(plan.records)
         self.columns = _Columns()
         self.failed: dict[int, FailedInput] = {}
         self.absorbed: set[int] = set()
@@ -603,11 +626,13 @@ class _Merger:
                 positions.append(columns.positions_of(row))
             elif index in failures:
                 failed.append(failures[index])
-        kept = _Rows(columns, rows + self.extra_rows)
+        rows += self.extra_rows  # in place: a copy of a million holds the loop
+        positions += [()] * len(self.extra_rows)
+        kept = _Rows(columns, rows)
         return BatchResult(
             status=self.status(len(indexes)),
             results=list(kept) if self.build is None else Deferred(kept, self.build),
-            result_positions=positions + [() for _ in self.extra_rows],
+            result_positions=positions,
             errors=self.errors,
             num_errors=len(self.errors),
             requested_at=min(self.requested) if self.requested else None,

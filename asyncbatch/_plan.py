@@ -167,7 +167,7 @@ class Plan:
         self.records = len(distinct.ids)
         self.coalesced = inputs - self.records
         self.chunk_count = len(members)
-        self.id_properties = frozenset(distinct.idps)
+        self.id_properties = frozenset(distinct.seen_idps)
 
     def key(self, index: int) -> tuple[str | None, str]:
         """The id property and id of the distinct record ``index`` (its ``BatchInput``'s)."""
@@ -222,7 +222,7 @@ class _Distinct:
     """The distinct records of a call in parallel lists rather than one object each: fewer
     live objects, less work for the cyclic GC."""
 
-    __slots__ = ("first", "idps", "ids", "later", "props", "traces")
+    __slots__ = ("first", "idps", "ids", "later", "props", "seen_idps", "traces")
 
     def __init__(self) -> None:
         self.ids: list[str] = []  # as the first record spelt it
@@ -231,6 +231,7 @@ class _Distinct:
         self.props: list[dict[str, str]] = []
         self.traces: list[str | None] = []
         self.later: dict[int, list[int]] = {}  # positions of coalesced duplicates, by index
+        self.seen_idps: set[str | None] = set()  # the distinct values of ``idps``
 
 
 def validate_chunk_size(chunk_size: object) -> int:
@@ -504,7 +505,7 @@ class _Pending:
 
 #: Records (or items) processed between two steps of a stepped computation: a few
 #: milliseconds of work, so a driver on an event loop can give the loop a turn.
-STEP = 256
+STEP = 128
 
 #: A computation that yields between steps and returns its value (see ``run_steps``).
 Steps: TypeAlias = Generator[None, None, T]
@@ -527,10 +528,11 @@ def _coalesce(
 ) -> Steps[tuple[_Distinct, int]]:
     distinct = _Distinct()
     # Keyed by the id itself where the record uses the call's id property (no tuple per
-    # record: fewer objects for the GC); a record to create by its position.
-    index_of: dict[object, int] = {}
+    # record: fewer objects for the GC); a record to create by its position. In shards: one
+    # dict grown to a million keys rehashes them all in one go (~30 ms holding the loop).
+    shards: list[dict[object, int]] = [{} for _ in range(_SHARDS)]
     ids, idps, first, props = distinct.ids, distinct.idps, distinct.first, distinct.props
-    traces, later = distinct.traces, distinct.later
+    traces, later, seen_idps = distinct.traces, distinct.later, distinct.seen_idps
     count = 0
     for position, record in enumerate(records):
         count += 1
@@ -542,10 +544,11 @@ def _coalesce(
             key = record_id.strip().casefold() if idp == "email" else record_id
             if idp != id_property:
                 key = (idp, key)
-        index = index_of.setdefault(key, len(ids))
+        index = shards[hash(key) % _SHARDS].setdefault(key, len(ids))
         if index == len(ids):
             ids.append(record_id)
             idps.append(idp)
+            seen_idps.add(idp)
             first.append(position)
             props.append(properties)
             traces.append(trace)
@@ -556,14 +559,21 @@ def _coalesce(
             props[index].update(properties)  # a fresh dict of the planner's own
             if trace is not None:
                 traces[index] = trace
+    while shards:  # a shard at a time: freeing a million keys at once holds the loop too
+        del shards[-1]
+        yield
     return distinct, count
+
+
+#: Dicts the coalescing index is split into (see ``_coalesce``).
+_SHARDS = 64
 
 
 def _members(distinct: _Distinct, chunk_size: int) -> Steps[list[range] | list[list[int]]]:
     """The indexes of each chunk: ranges when the records are keyed one way; else as
     ``cut_chunks`` cuts them (records keyed different ways never share a chunk)."""
     total = len(distinct.ids)
-    if len(set(distinct.idps)) <= 1:
+    if len(distinct.seen_idps) <= 1:
         return [range(n, min(n + chunk_size, total)) for n in range(0, total, chunk_size)]
     members: list[list[int]] = []
     open_chunks: dict[str | None, list[int]] = {}

@@ -116,4 +116,3 @@ def test_records_sharing_a_callers_trace_id_go_the_general_way() -> None:
     assert built
     _same(result, merge_all(general, [_answer(general.chunk(0))]))
     assert len(result.results) == 4
-
