@@ -14,6 +14,7 @@ Both schedulers (``_schedule``) send every chunk through ``send_chunk``.
 from __future__ import annotations
 
 import logging
+import operator
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -273,7 +274,10 @@ def _checked(
 ) -> Chunk:
     """``chunk`` without the records the property definitions refuse (each reported, unsent,
     final), its values converted to HubSpot's form."""
-    ok, refused = check_items(chunk.items, schema)
+    items = chunk.items
+    ok, refused = check_items(items, schema)
+    if not refused and all(map(operator.is_, ok, items)):
+        return chunk  # unchanged: it can still shed its items in flight and merge quickly
     for item, problem in refused:
         error = _problem_error(problem, "checked against the account's property definitions")
         sink.append(ctx.outcome(Chunk(chunk.number, (item,)), error=error, sent=False, final=True))

@@ -96,7 +96,20 @@ async def test_a_large_result_keeps_no_tracked_object_per_record() -> None:
     assert kept < 1_000, kept
 
 
-async def test_a_chunk_in_flight_holds_no_object_per_record() -> None:
+_DEFINITIONS = {  # HubSpot's property definitions (GET /crm/v3/properties/{objectType})
+    "results": [
+        {"name": "code", "type": "string", "fieldType": "text", "hasUniqueValue": True},
+        {"name": "p", "type": "string", "fieldType": "text"},
+    ]
+}
+
+
+async def _definitions(url: str) -> asyncbatch.RawResponse:
+    return asyncbatch.RawResponse(200, {}, orjson.dumps(_DEFINITIONS))
+
+
+@pytest.mark.parametrize("check", ["off", "on"])
+async def test_a_chunk_in_flight_holds_no_object_per_record(check: str) -> None:
     alive: list[int] = []
     phases = _Phases()
 
@@ -107,14 +120,15 @@ async def test_a_chunk_in_flight_holds_no_object_per_record() -> None:
 
     records = [{"id": f"k{i}", "properties": {"p": str(i)}} for i in range(1_000)]
     client = asyncbatch.BatchClient(
-        transport=asyncbatch.MockTransport(handler),
+        transport=asyncbatch.MockTransport(handler, get_handler=_definitions),
         rate_limit=asyncbatch.RateLimit(1_000_000, 1.0),
-        check_properties="off",
+        check_properties=check,  # a chunk whose values all passed is the plan's own
         max_concurrency=1,
     )
     async with client:
         result = await client.upsert("0-410", records, id_property="code")
     assert result.ok and phases.requests == 10
     # While its request is out, a chunk has encoded its inputs and let their objects go
-    # (built again to merge the answer).
-    assert alive == [0] * 10
+    # (built again to merge the answer). Checked against the definitions, the next chunk's
+    # are built while it waits for the slot; no more.
+    assert alive == [0] * 10 if check == "off" else max(alive) <= 100
