@@ -176,8 +176,7 @@ class Plan:
 
     def trace(self, index: int) -> str:
         """The ``objectWriteTraceId`` the distinct record ``index`` is sent with."""
-        trace = self._distinct.traces[index]
-        return f"{self._trace_prefix}-{index}" if trace is None else trace
+        return sent_trace(self._distinct.traces[index], self._trace_prefix, index)
 
     def item(self, index: int) -> PlannedInput:
         """The distinct record ``index``, built now."""
@@ -459,6 +458,12 @@ def record_key(item: BatchInput) -> Key:
     return make_key(item.id_property, item.id)
 
 
+def sent_trace(trace: str | None, trace_prefix: str, index: int) -> str:
+    """The ``objectWriteTraceId`` a distinct record is sent with: the caller's, or one the
+    client makes up from the call's prefix and the record's index (what the merge matches)."""
+    return f"{trace_prefix}-{index}" if trace is None else trace
+
+
 def _planned(
     index: int,
     key: Key,
@@ -467,11 +472,8 @@ def _planned(
     trace: str | None,
     trace_prefix: str,
 ) -> PlannedInput:
-    # Positional: attrs' frozen __init__ costs half as much again with keywords. The trace id
-    # as ``Plan.trace`` gives it.
-    item = BatchInput(
-        key[1], properties, key[0], f"{trace_prefix}-{index}" if trace is None else trace
-    )
+    # Positional: attrs' frozen __init__ costs half as much again with keywords.
+    item = BatchInput(key[1], properties, key[0], sent_trace(trace, trace_prefix, index))
     return PlannedInput(index, positions, item, trace is None)
 
 

@@ -43,6 +43,7 @@ from ._plan import (
     PlannedInput,
     plan_chunks,
     record_key,
+    sent_trace,
     validate_id_property,
     validate_object_type,
 )
@@ -105,7 +106,7 @@ class _Entry:
             self.trace = item.input.object_write_trace_id
 
     def planned(self, index: int, trace_prefix: str) -> PlannedInput:
-        trace = self.trace if self.trace is not None else f"{trace_prefix}-{index}"
+        trace = sent_trace(self.trace, trace_prefix, index)
         item = attrs.evolve(self.first, properties=self.properties, object_write_trace_id=trace)
         return PlannedInput(index, tuple(self.positions), item, trace_assigned=self.trace is None)
 
