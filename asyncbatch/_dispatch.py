@@ -51,7 +51,7 @@ from ._refusals import Problem, classify_refusal, triage
 from ._retry import Action, ChunkRetry, Decision, RetryPolicy, outcome_unknown
 from ._schema import PropertySchema, check_items
 from ._tokens import TokenSource
-from ._transport import RawResponse, Transport
+from ._transport import RawResponse, Transport, on_sent
 
 __all__ = [
     "CallContext",
@@ -309,8 +309,9 @@ async def fetch_json(engine: Engine, url: str, *, object_type: str = "") -> Any:
         generation = await _current_token(engine)
         async with engine.capacity:
             await engine.limiter.acquire()
-            started = engine.clock()
+            left = SendClock(engine)
             rate = RateLimitInfo()
+            hook = on_sent.set(left)
             try:
                 send: Awaitable[RawResponse] = engine.transport.get(
                     url, timeout_seconds=engine.timeout
@@ -321,7 +322,8 @@ async def fetch_json(engine: Engine, url: str, *, object_type: str = "") -> Any:
                 raw = await send
                 rate = RateLimitInfo.from_headers(raw.headers)
             finally:
-                engine.limiter.observe(rate, started=started)
+                on_sent.reset(hook)
+                engine.limiter.observe(rate, started=left.started)
                 engine.daily.heard(rate)  # often a run's first answer: the budget known early
         body = _masked(raw.body, engine.secrets)
         if raw.status == 200:
@@ -450,6 +452,26 @@ async def _limited_post(
     return await _post(ctx, leaf, body, depth)
 
 
+class SendClock:
+    """When a request left. ``started`` is read at once after the limiter let it start; when
+    the transport says its headers are on the socket (``on_sent``), later if a connection had
+    to be opened or the loop was busy, ``started`` becomes that moment and the limiter is told
+    (``RateLimiter.sent``): the server counts the request when it arrives. Sent again (aiohttp
+    retries on a fresh connection), it moves again: the later count is the safe one."""
+
+    __slots__ = ("_engine", "started")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.started = engine.clock()
+
+    def __call__(self) -> None:
+        at = self._engine.clock()
+        if at > self.started:
+            self._engine.limiter.sent(self.started, at)
+            self.started = at
+
+
 def _conclude_unsent(ctx: CallContext, leaf: _Leaf) -> tuple[None, None]:
     leaf.sink.append(ctx.outcome(leaf.chunk, error=ctx.stop.error, sent=leaf.attempted))
     return None, None
@@ -459,7 +481,7 @@ async def _post(
     ctx: CallContext, leaf: _Leaf, body: bytes, depth: int
 ) -> RawResponse | AsyncBatchError:
     engine = ctx.engine
-    started = engine.clock()
+    left = SendClock(engine)
     ctx.counters.requests += 1
     if depth:
         ctx.counters.split_requests += 1
@@ -469,6 +491,7 @@ async def _post(
     if engine.tokens is not None:
         leaf.token_generation = engine.tokens.generation
     rate = RateLimitInfo()
+    hook = on_sent.set(left)
     try:
         send: Awaitable[RawResponse] = engine.transport.post(
             ctx.url, body, timeout_seconds=engine.timeout
@@ -481,9 +504,10 @@ async def _post(
     except (TransportError, APIError) as exc:
         return exc
     finally:
+        on_sent.reset(hook)
         # On every path, cancellation included: the limiter counts on hearing of each
         # request it let start.
-        engine.limiter.observe(rate, started=started)
+        engine.limiter.observe(rate, started=left.started)
         engine.daily.heard(rate)
     leaf.rate = rate
     return raw

@@ -6,6 +6,11 @@ one ``aiohttp.ClientSession`` whose connection pool is sized to the concurrency,
 most specific first, into ``RequestTimeoutError`` / ``ConnectionFailedError`` /
 ``TransportError``; their messages never include request headers (and so never the token).
 
+``on_sent`` (a context variable) lets the caller learn when a request's headers left on the
+socket: the dispatcher counts a request against the rate window from then, not from before a
+connection was opened (HubSpot counts a request when it arrives). ``AiohttpTransport`` calls it
+from aiohttp's ``on_request_headers_sent`` trace; a caller's own transport need not.
+
 ``trust_env`` is not passed to aiohttp: its ``trust_env`` also applies ``.netrc`` to the API's
 own host, which beside the Bearer token makes aiohttp refuse every request. The transport reads
 the environment's proxy itself (``_proxies.env_proxy``, as aiohttp reads it, ``.netrc`` for
@@ -18,6 +23,7 @@ import ipaddress
 import re
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -41,7 +47,12 @@ __all__ = [
     "RawResponse",
     "Transport",
     "check_base_url",
+    "on_sent",
 ]
+
+#: Called (no arguments) when the current task's request has sent its headers; set around one
+#: ``post``/``get`` by the caller that wants to know (the dispatcher), ``None`` otherwise.
+on_sent: ContextVar[Callable[[], None] | None] = ContextVar("asyncbatch_on_sent", default=None)
 
 #: Answers larger than this are cut off and reported, not read into memory whole.
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -208,8 +219,12 @@ class AiohttpTransport:
                 limit_per_host=self._max_connections,
                 ssl=self._network.ssl_context(),
             )
+            trace = aiohttp.TraceConfig()
+            trace.on_request_headers_sent.append(_headers_sent)
             # trust_env stays off: aiohttp's would send .netrc logins to HubSpot (_proxy).
-            self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, raise_for_status=False, trace_configs=[trace]
+            )
         return self._session
 
     async def _proxy(self, url: str) -> str | None:
@@ -301,6 +316,14 @@ class AiohttpTransport:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+async def _headers_sent(
+    session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    hook = on_sent.get()
+    if hook is not None:
+        hook()
 
 
 def _where(url: str) -> str:

@@ -58,6 +58,12 @@ class RateLimiter(ABC):
     def penalize(self, seconds: float) -> None:
         """The server said 429: start nothing for ``seconds`` (at least a full window)."""
 
+    def sent(self, started: float, at: float) -> None:  # noqa: B027 - a default
+        """The request this limiter let start at ``started`` (the limiter's clock, read at once
+        after ``acquire``) left only at ``at`` (a new connection was opened first, or the loop
+        was busy): count it from ``at``, as the server counts it when it arrives. By default
+        nothing (a limiter counting on another clock, as the Redis one does)."""
+
 
 class LimiterLike(Protocol):
     """A limiter that subclasses nothing: the structural protocol ``RateLimiter`` was before it
@@ -98,6 +104,11 @@ class _Adapted(RateLimiter):
 
     def penalize(self, seconds: float) -> None:
         self.wrapped.penalize(seconds)
+
+    def sent(self, started: float, at: float) -> None:
+        method = getattr(self.wrapped, "sent", None)
+        if callable(method):
+            method(started, at)
 
 
 def as_limiter(limiter: RateLimiter | LimiterLike) -> RateLimiter:

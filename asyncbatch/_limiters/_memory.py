@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections import deque
 
 import anyio
@@ -106,6 +106,14 @@ class RollingWindowLimiter(WindowLimiter):
         foreign = min(server_used - ours, self._limit)
         for _ in range(foreign - len(self._foreign)):
             self._foreign.append(now)
+
+    def sent(self, started: float, at: float) -> None:
+        # Our start is the latest at or before ``started``: nothing else ran in between.
+        index = bisect_right(self._starts, started) - 1
+        if index < 0 or at <= self._starts[index]:
+            return  # already purged, or nothing to move
+        del self._starts[index]
+        insort(self._starts, at)
 
     def penalize(self, seconds: float) -> None:
         until = self._clock() + self.pause_seconds(seconds)

@@ -366,6 +366,63 @@ async def test_a_429_pause_is_bounded() -> None:
     assert clock.now == pytest.approx(61.0)
 
 
+# --- counted from when a request left (RateLimiter.sent) ------------------------------------
+# HubSpot counts a request when it arrives ("Rate limits": a rolling window of requests made),
+# so one that left late (a connection opened first, the loop busy) is counted from then.
+
+
+@pytest.mark.asyncio
+async def test_a_start_moved_to_when_it_left_frees_its_slot_that_much_later() -> None:
+    limiter, clock = _limiter(RateLimit(2, 1.0, safety_margin_seconds=0))
+    await limiter.acquire()  # t=0, left at once
+    await limiter.acquire()  # t=0, left only at 0.3
+    limiter.sent(0.0, 0.3)
+    await limiter.acquire()
+    assert clock.now == pytest.approx(1.0)  # the first one's slot
+    await limiter.acquire()
+    assert clock.now == pytest.approx(1.3)  # not 1.0: the second left at 0.3
+
+
+@pytest.mark.asyncio
+async def test_sent_moves_only_the_latest_start_at_or_before_started() -> None:
+    limiter, clock = _limiter(RateLimit(3, 1.0, safety_margin_seconds=0))
+    await limiter.acquire()  # t=0
+    clock.now = 0.1
+    await limiter.acquire()  # t=0.1: the one that left late
+    limiter.sent(0.1, 0.4)
+    clock.now = 0.5
+    await limiter.acquire()  # t=0.5
+    await limiter.acquire()  # waits for the t=0 start: 1.0
+    assert clock.now == pytest.approx(1.0)
+    await limiter.acquire()  # then for the moved one: 0.4 + 1.0
+    assert clock.now == pytest.approx(1.4)
+
+
+@pytest.mark.parametrize(("started", "at"), [(0.0, 0.0), (0.0, -1.0), (-5.0, 1.0)])
+def test_sent_ignores_no_move_and_purged_starts(started: float, at: float) -> None:
+    limiter, _ = _limiter(RateLimit(2, 1.0, safety_margin_seconds=0))
+    limiter._starts.append(0.0)
+    limiter.sent(started, at)
+    assert limiter._starts == [0.0]
+
+
+def test_sent_is_a_no_op_by_default_and_forwarded_when_adapted() -> None:
+    class Plain(RateLimiter):
+        async def acquire(self) -> None: ...
+
+        def observe(self, info: RateLimitInfo, *, started: float | None = None) -> None: ...
+
+        def penalize(self, seconds: float) -> None: ...
+
+    Plain().sent(1.0, 2.0)  # nothing to do, nothing raised
+    as_limiter(_Structural()).sent(1.0, 2.0)  # it has no sent: nothing raised
+    moved: list[tuple[float, float]] = []
+    own = _Structural()
+    own.sent = lambda started, at: moved.append((started, at))  # type: ignore[attr-defined]
+    as_limiter(own).sent(1.0, 2.0)
+    assert moved == [(1.0, 2.0)]
+
+
 # --- the plug-in contract ---------------------------------------------------------------------
 
 
