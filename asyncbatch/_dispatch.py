@@ -409,13 +409,18 @@ async def _try_open(
     finally:
         # The slot is free once the answer is in: the next chunk goes out while this one's
         # answer is read.
+        handed_on = engine.capacity.statistics().tasks_waiting > 0
         engine.capacity.release()
     if sent is None:
         return _conclude_unsent(ctx, leaf) if ctx.stop.error is not None else (None, None)
     if isinstance(sent, AsyncBatchError):
         return sent, None
-    if engine.capacity.statistics().tasks_waiting:
-        await anyio.lowlevel.checkpoint()  # let the next chunk take the slot first
+    if handed_on:
+        # Let the next chunk take the slot and post, then let its body leave (on Python 3.11
+        # aiohttp writes a body from a task of its own, queued behind whatever is ready),
+        # before this answer is read: the request waits on nothing of ours.
+        await anyio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
     return _read_answer(ctx, leaf, sent)
 
 
