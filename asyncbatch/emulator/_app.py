@@ -370,9 +370,10 @@ class Emulator:
         minutes = self._expired_minutes(token)
         if minutes is not None:
             return _json(401, expired_token_body(minutes))
-        # HubSpot sends no daily headers to OAuth-authorized requests (``_ratelimit``).
+        # HubSpot holds OAuth-authorized requests to no daily cap and sends them no daily
+        # headers (``_ratelimit``).
         oauth = token in self._tokens.issued
-        decision = self._limiter.arrive(token, daily_headers=not oauth)
+        decision = self._limiter.arrive(token, oauth=oauth)
         self.stats.max_window_requests = self._limiter.max_window_requests
         if decision.policy is not None:
             self.stats.rate_limited[decision.policy] += 1

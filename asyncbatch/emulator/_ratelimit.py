@@ -14,7 +14,11 @@ header is not included in the response to API requests authorized using OAuth"; 
 changelog, "Rate limit headers will now appear for OAuth authenticated calls",
 https://developers.hubspot.com/changelog/rate-limit-headers-will-now-appear-for-oauth-authenticated-calls:
 "OAuth authenticated calls will not include X-HubSpot-RateLimit-Daily or
-X-HubSpot-RateLimit-Daily-Remaining").
+X-HubSpot-RateLimit-Daily-Remaining"). Nor is such a request held to the daily cap
+(``arrive(token, oauth=True)``): "any API calls made using OAuth are not subject to the per day
+call limit" (developer changelog, "New and Improved HubSpot API Limits",
+https://developers.hubspot.com/changelog/heads-up-new-and-improved-hubspot-api-limits); they
+are counted in the rolling window only.
 
 A request counts when it arrives. One that is turned away with a 429 does not use up the window
 or the daily budget, but it is still an arrival for ``max_window_requests`` (the most requests
@@ -78,9 +82,11 @@ class RateLimiter:
         self._buckets.clear()
         self.max_window_requests = 0
 
-    def arrive(self, token: str, *, daily_headers: bool = True) -> Decision:
+    def arrive(self, token: str, *, daily_headers: bool = True, oauth: bool = False) -> Decision:
         """Record an arrival for ``token`` and decide on it; ``daily_headers=False`` leaves
-        the daily headers out of this answer (an OAuth-authorized request)."""
+        the daily headers out of this answer; ``oauth``: an OAuth-authorized request, which
+        HubSpot holds to no daily cap and answers without daily headers."""
+        daily_headers = daily_headers and not oauth
         now = self._clock()
         horizon = now - self.window_seconds
         bucket = self._buckets.get(token)
@@ -93,7 +99,7 @@ class RateLimiter:
         self.max_window_requests = max(self.max_window_requests, len(bucket.arrivals))
         daily = self.daily_limit if self.daily_limit is not None else DEFAULT_DAILY
         policy: str | None = None
-        if self.daily_limit is not None and bucket.daily_used >= self.daily_limit:
+        if not oauth and self.daily_limit is not None and bucket.daily_used >= self.daily_limit:
             policy = DAILY
         elif len(bucket.accepted) >= self.requests:
             policy = TEN_SECONDLY_ROLLING

@@ -45,6 +45,21 @@ def test_daily_cap_does_not_clear_with_time() -> None:
     assert limiter.arrive("t").policy == "DAILY"
 
 
+def test_oauth_requests_are_held_to_no_daily_cap() -> None:
+    # "any API calls made using OAuth are not subject to the per day call limit" (HubSpot
+    # developer changelog, "New and Improved HubSpot API Limits",
+    # https://developers.hubspot.com/changelog/heads-up-new-and-improved-hubspot-api-limits);
+    # the rolling window still applies, and the answers carry no daily headers.
+    clock = FakeClock()
+    limiter = RateLimiter(requests=3, window_seconds=10.0, daily_limit=2, clock=clock)
+    decisions = [limiter.arrive("oauth", oauth=True) for _ in range(4)]
+    assert [d.policy for d in decisions] == [None, None, None, "TEN_SECONDLY_ROLLING"]
+    assert all("X-HubSpot-RateLimit-Daily" not in d.headers for d in decisions)
+    assert "X-HubSpot-RateLimit-Max" in decisions[0].headers
+    # A private app's token is held to it.
+    assert [limiter.arrive("pat").policy for _ in range(3)] == [None, None, "DAILY"]
+
+
 @pytest.mark.parametrize(
     ("definition", "value", "code"),
     [
