@@ -498,12 +498,7 @@ class BatchClient:
         HubSpot's archive input is a record id only: ``id_property`` is refused (read the
         records by that property first, then archive their ids).
         """
-        if id_property is not None:
-            raise InvalidInputError(
-                "archive takes record ids only (HubSpot's archive input has no idProperty): "
-                "read the records by that property first, then archive their ids",
-                field="id_property",
-            )
+        _refuse_archive_id_property(id_property)
         return await self._call(ARCHIVE, object_type, ids, id_property, on_chunk=on_chunk)
 
     def stream_read(
@@ -540,9 +535,12 @@ class BatchClient:
         object_type: str,
         ids: Iterable[object] | AsyncIterable[object],
         *,
+        id_property: str | None = None,
         on_chunk: ChunkHook | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
-        """``archive`` chunk by chunk from an iterable or async iterable of record ids."""
+        """``archive`` chunk by chunk from an iterable or async iterable of record ids
+        (``id_property`` is refused, as by ``archive``)."""
+        _refuse_archive_id_property(id_property)
         return self._stream(ARCHIVE, object_type, ids, None, on_chunk=on_chunk)
 
     def _read_options(
@@ -846,3 +844,12 @@ async def _dropped(task: asyncio.Task[Any] | None) -> None:
     await asyncio.wait([task])
     if not task.cancelled():
         task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+def _refuse_archive_id_property(id_property: str | None) -> None:
+    if id_property is not None:
+        raise InvalidInputError(
+            "archive takes record ids only (HubSpot's archive input has no idProperty): "
+            "read the records by that property first, then archive their ids",
+            field="id_property",
+        )

@@ -503,6 +503,14 @@ class BatchClient:
     stream_read = _streaming(
         AsyncBatchClient.read, doc="As ``stream_update``, reading (the arguments of ``read``)."
     )(AsyncBatchClient.stream_read)
+    stream_create = _streaming(
+        AsyncBatchClient.create,
+        doc="As ``stream_update``, creating (records are never coalesced; see ``create``).",
+    )(AsyncBatchClient.stream_create)
+    stream_archive = _streaming(
+        AsyncBatchClient.archive,
+        doc="As ``stream_update``, archiving record ids (the arguments of ``archive``).",
+    )(AsyncBatchClient.stream_archive)
 
     # -- running in the loop ---------------------------------------------------------------
 

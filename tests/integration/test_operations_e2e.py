@@ -145,3 +145,8 @@ async def test_create_and_archive_stream_chunk_by_chunk() -> None:
         archived = [r async for r in client.stream_archive("0-410", iter(ids))]
         assert sorted(o.id for r in archived for o in r.results) == sorted(ids)
         assert emu.records("0-410") == [] and sorted(emu.archived("0-410")) == sorted(ids)
+        # As archive: HubSpot's archive input has no idProperty; refused before any request.
+        requests = emu.stats.total_requests
+        with pytest.raises(asyncbatch.InvalidInputError, match="archive takes record ids only"):
+            client.stream_archive("0-410", iter(ids), id_property="course_code")
+        assert emu.stats.total_requests == requests

@@ -84,9 +84,16 @@ def test_the_verbs_block_and_answer(emulator: Emulator) -> None:
         assert "level" in client.properties("0-410").properties
         streamed = list(client.stream_read("0-410", iter(ids[10:60]), properties=["level"]))
         assert sum(len(r.results) for r in streamed) == 50
+        made = list(client.stream_create("0-410", iter(_new_courses(150, prefix="D"))))
+        assert [len(r.results) for r in made] == [100, 50]
+        made_ids = [r.id for chunk in made for r in chunk.results]
+        gone = list(client.stream_archive("0-410", iter(made_ids[:120])))
+        assert sum(len(r.results) for r in gone) == 120 and not any(r.failed for r in gone)
+        with pytest.raises(asyncbatch.InvalidInputError, match="archive takes record ids only"):
+            next(client.stream_archive("0-410", made_ids, id_property="course_code"))
         assert len(_sync_threads()) == 1
     assert client.closed
-    assert len(emulator.records("0-410")) == 245
+    assert len(emulator.records("0-410")) == 245 + 30
     assert set(threading.enumerate()) == before  # the loop's thread (and executor) are gone
 
 

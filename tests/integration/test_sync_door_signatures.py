@@ -19,7 +19,13 @@ from asyncbatch.emulator import Emulator, EmulatorConfig
 
 BLOCKING = ("update", "upsert", "create", "read", "archive", "properties")
 #: Each sync stream verb takes the arguments of the blocking verb it streams.
-STREAMING = {"stream_update": "update", "stream_upsert": "upsert", "stream_read": "read"}
+STREAMING = {
+    "stream_update": "update",
+    "stream_upsert": "upsert",
+    "stream_read": "read",
+    "stream_create": "create",
+    "stream_archive": "archive",
+}
 TOKEN = "sync-token-0123456789"
 
 

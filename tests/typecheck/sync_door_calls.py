@@ -26,6 +26,8 @@ def accepted(client: BatchClient, ids: list[str]) -> None:
     assert_type(client.stream_update("0-410", []), Stream)
     assert_type(client.stream_upsert("0-410", [], id_property="course_code"), Stream)
     assert_type(client.stream_read("0-410", ids, properties_with_history=["level"]), Stream)
+    assert_type(client.stream_create("0-410", iter([]), on_chunk=print), Stream)
+    assert_type(client.stream_archive("0-410", ids), Stream)
 
 
 def refused(client: BatchClient, records: AsyncIterator[object]) -> None:
@@ -33,6 +35,7 @@ def refused(client: BatchClient, records: AsyncIterator[object]) -> None:
     client.update("0-410", [], id_property=1)  # type: ignore[arg-type]
     client.upsert("0-410", [], "course_code")  # type: ignore[call-arg]
     client.create("0-410", [], id_property="course_code")  # type: ignore[call-arg]
+    client.stream_create("0-410", [], id_property="course_code")  # type: ignore[call-arg]
     client.read("0-410", [], archived="yes")  # type: ignore[arg-type]
     client.archive("0-410", [], on_chunk=1)  # type: ignore[arg-type]
     client.properties()  # type: ignore[call-arg]
