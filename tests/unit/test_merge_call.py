@@ -116,3 +116,23 @@ def test_records_sharing_a_callers_trace_id_go_the_general_way() -> None:
     assert built
     _same(result, merge_all(general, [_answer(general.chunk(0))]))
     assert len(result.results) == 4
+
+
+def test_kept_results_read_back_across_pages() -> None:
+    # _Columns keeps rows in pages (issue 16: no column of a million reallocated in one
+    # append); every row reads back as it was added, on either side of a page boundary.
+    from asyncbatch._merge import _PAGE, _Columns
+
+    columns = _Columns()
+    added: list[tuple[Any, tuple[int, ...]]] = []
+    for n in range(2 * _PAGE + 5):
+        if n % 3 == 0:
+            entry: Any = {"id": str(n), "kept": "as a dict"}
+        else:
+            entry = (str(n), f"t{n}", "c", None, n % 2 == 0, n % 5 == 0, {"p": str(n)})
+        positions = (n,) if n % 4 else (n, n + 100_000)
+        assert columns.add(entry, positions) == n
+        added.append((entry, positions))
+    for row, (entry, positions) in enumerate(added):
+        assert columns.entry(row) == entry
+        assert columns.positions_of(row) == positions
