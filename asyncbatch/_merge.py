@@ -350,23 +350,21 @@ class _Columns:
     Each column is kept in pages of ``_PAGE`` rows: seven lists of a million growing in step
     reallocate together, copying 8 MB each in one append (~20 ms holding the loop)."""
 
-    __slots__ = ("_fill", "_page", "_pages", "rows")
+    __slots__ = ("_page", "_pages", "rows")
 
     def __init__(self) -> None:
         #: per page: ids, traces, created, updated, flags, props, positions (flags: archived +
         #: 2 * new; -1: props holds the entry itself; positions: one position as itself)
         self._pages: list[tuple[list[Any], ...]] = []
         self._page: tuple[list[Any], ...] = ()
-        self._fill = _PAGE
         self.rows = 0
 
     def add(self, entry: Any, positions: tuple[int, ...]) -> int:
         """Keep ``entry`` (``_protocol``'s compact tuple, its JSON object, or a built object)
         written for ``positions``; returns its row."""
-        if self._fill == _PAGE:
+        if not self.rows % _PAGE:
             self._page = ([], [], [], [], [], [], [])
             self._pages.append(self._page)
-            self._fill = 0
         ids, traces, created, updated, flags, props, where = self._page
         if type(entry) is tuple:
             ids.append(entry[0])
@@ -383,7 +381,6 @@ class _Columns:
             flags.append(-1)
             props.append(entry)
         where.append(positions[0] if len(positions) == 1 else positions)
-        self._fill += 1
         self.rows += 1
         return self.rows - 1
 
