@@ -415,10 +415,12 @@ async def _try_open(
         return _conclude_unsent(ctx, leaf) if ctx.stop.error is not None else (None, None)
     if isinstance(sent, AsyncBatchError):
         return sent, None
-    if handed_on:
+    if handed_on and sent.status < 300:
         # Let the next chunk take the slot and post, then let its body leave (on Python 3.11
         # aiohttp writes a body from a task of its own, queued behind whatever is ready),
-        # before this answer is read: the request waits on nothing of ours.
+        # before this answer is read: the request waits on nothing of ours. Not after a
+        # refusal: read at once, it may stop the run (a daily 429, a 401) before another
+        # request goes.
         await anyio.lowlevel.checkpoint()
         await anyio.lowlevel.checkpoint()
     return _read_answer(ctx, leaf, sent)
