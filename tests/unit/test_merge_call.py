@@ -136,3 +136,17 @@ def test_kept_results_read_back_across_pages() -> None:
     for row, (entry, positions) in enumerate(added):
         assert columns.entry(row) == entry
         assert columns.positions_of(row) == positions
+
+
+def test_the_written_index_answers_like_a_dict_across_pages() -> None:
+    # _Written makes its pages as records are first written (no 8 MB array at the call's
+    # start); an index never written, on a page made or not, is not in it.
+    from asyncbatch._merge import _PAGE, _Written
+
+    written = _Written(3 * _PAGE + 7)
+    marks = {0: 5, _PAGE - 1: 0, 3 * _PAGE + 6: 9}
+    for index, row in marks.items():
+        written[index] = row
+    for index in (0, 1, _PAGE - 1, _PAGE, 2 * _PAGE + 3, 3 * _PAGE + 6):
+        assert (index in written) == (index in marks)
+        assert written.get(index) == marks.get(index)
