@@ -39,6 +39,21 @@ def batch_requests(emulator: Emulator) -> int:
     return emulator.stats.total_requests - emulator.stats.status_counts[404]
 
 
+def upsert_argv(path: Path, emulator: Emulator, *more: str) -> list[str]:
+    """``asyncbatch upsert`` of the JSONL file ``path`` into the courses (``0-410``), keyed by
+    ``course_code``, at ``emulator``; ``more`` options after."""
+    return [
+        "upsert",
+        "0-410",
+        str(path),
+        "--id-property",
+        "course_code",
+        "--base-url",
+        emulator.url,
+        *more,
+    ]
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     credentials = ("HUBSPOT_ACCESS_TOKEN", *OAUTH_VARIABLES)
     env = {k: v for k, v in os.environ.items() if k not in credentials}

@@ -20,7 +20,7 @@ import pytest
 from asyncbatch.cli._demo import DEMO_PROPERTIES
 from asyncbatch.emulator import Emulator
 from asyncbatch.emulator.pytest_plugin import MakeEmulator
-from tests.cli._helpers import RunCli, run_process, write_jsonl
+from tests.cli._helpers import RunCli, run_process, upsert_argv, write_jsonl
 
 pytestmark = pytest.mark.asyncio
 
@@ -38,19 +38,6 @@ def courses(n: int) -> list[dict[str, Any]]:
 def posts(emulator: Emulator) -> int:
     """Batch requests (anything but the schema read)."""
     return emulator.stats.total_requests - emulator.stats.routes[SCHEMA_READ]
-
-
-def upsert(path: Path, emulator: Emulator, *more: str) -> list[str]:
-    return [
-        "upsert",
-        "0-410",
-        str(path),
-        "--id-property",
-        "course_code",
-        "--base-url",
-        emulator.url,
-        *more,
-    ]
 
 
 # Lines 2, 4 and 7 have a level the account does not allow, line 5 a price that is no
@@ -72,7 +59,7 @@ async def test_dry_run_checks_values_with_one_get_and_predicts_the_run(
     hubspot_emulator: Emulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", MIXED)
-    argv = upsert(source, hubspot_emulator, "--chunk-size", "2")
+    argv = upsert_argv(source, hubspot_emulator, "--chunk-size", "2")
     code, out, err = await run_cli(*argv, "--dry-run")
     assert code == 1, err
     # Reading the property definitions is the only request a dry run makes.
@@ -117,7 +104,7 @@ async def test_check_properties_off_asks_for_no_schema(
     hubspot_emulator: Emulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", MIXED)
-    argv = upsert(source, hubspot_emulator, "--check-properties", "off")
+    argv = upsert_argv(source, hubspot_emulator, "--check-properties", "off")
     code, out, err = await run_cli(*argv, "--dry-run")
     assert code == 0, err  # nothing is known to fail: the file itself is well formed
     assert hubspot_emulator.stats.total_requests == 0
@@ -142,7 +129,7 @@ async def test_check_properties_on_stops_before_sending_when_the_schema_is_unrea
     hubspot_emulator: Emulator, run_cli: RunCli, tmp_path: Path
 ) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", courses(10))
-    argv = upsert(source, hubspot_emulator, "--check-properties", "on")
+    argv = upsert_argv(source, hubspot_emulator, "--check-properties", "on")
     for more in ([], ["--dry-run"]):
         code, out, err = await run_cli(*argv, *more)
         assert code == 3, err
@@ -155,7 +142,7 @@ async def test_check_properties_on_stops_before_sending_when_the_schema_is_unrea
         assert out == ""
     assert hubspot_emulator.stats.routes == {SCHEMA_READ: 2}
     # auto: a note, and the records go unchecked, with no second schema read.
-    code, _, err = await run_cli(*upsert(source, hubspot_emulator))
+    code, _, err = await run_cli(*upsert_argv(source, hubspot_emulator))
     assert code == 0, err
     assert "note: the property definitions of 0-410 could not be read (HTTP 404 " in err
     assert hubspot_emulator.stats.routes[SCHEMA_READ] == 3
@@ -167,13 +154,13 @@ async def test_dry_run_without_a_token(
 ) -> None:
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
     source = write_jsonl(tmp_path / "in.jsonl", courses(10))
-    code, out, err = await run_cli(*upsert(source, hubspot_emulator, "--dry-run"))
+    code, out, err = await run_cli(*upsert_argv(source, hubspot_emulator, "--dry-run"))
     assert code == 0, err  # auto: checked offline only, said so
     assert "note: no access token" in err
     assert "values          not checked against the account (no access token)" in out
     assert hubspot_emulator.stats.total_requests == 0
     more = ["--dry-run", "--check-properties", "on"]
-    code, _, err = await run_cli(*upsert(source, hubspot_emulator, *more))
+    code, _, err = await run_cli(*upsert_argv(source, hubspot_emulator, *more))
     assert code == 2
     assert err.splitlines()[-1].startswith(
         "asyncbatch: error: --check-properties on: no access token"
@@ -203,7 +190,7 @@ async def test_a_job_that_does_not_fit_today_is_refused_unless_allow_partial(
     emulator = await make_hubspot_emulator(daily_limit=100, strict=False)
     source = write_jsonl(tmp_path / "in.jsonl", courses(1200))
     summary = tmp_path / "summary.json"
-    argv = upsert(source, emulator, "--daily-reserve", "90", "--concurrency", "1")
+    argv = upsert_argv(source, emulator, "--daily-reserve", "90", "--concurrency", "1")
     code, out, err = await run_cli(*argv, "--dry-run")
     assert code == 3, err
     assert (
@@ -245,7 +232,7 @@ async def test_the_budget_is_said_and_unknown_without_hubspots_header(
         daily_limit=1000, daily_headers=daily_headers, strict=False
     )
     source = write_jsonl(tmp_path / "in.jsonl", courses(250))
-    code, _, err = await run_cli(*upsert(source, emulator, "--daily-reserve", "10"))
+    code, _, err = await run_cli(*upsert_argv(source, emulator, "--daily-reserve", "10"))
     assert code == 0, err
     need = "asyncbatch: daily budget: 4 requests needed (3 chunks + the schema read); "
     if daily_headers:
@@ -265,7 +252,7 @@ async def test_stdin_needs_are_unknown_and_the_job_goes_on(
 ) -> None:
     emulator = await make_hubspot_emulator(daily_limit=2, strict=False)
     source = write_jsonl(tmp_path / "in.jsonl", courses(150))
-    argv = upsert(source, emulator, "--format", "jsonl", "--concurrency", "1")
+    argv = upsert_argv(source, emulator, "--format", "jsonl", "--concurrency", "1")
     argv[2] = "-"
     code, _, err = await run_process(*argv, stdin=source.read_bytes())
     assert (

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from asyncbatch.emulator import Emulator
-from tests.cli._helpers import RunCli, closed_port, write_jsonl
+from tests.cli._helpers import RunCli, closed_port, upsert_argv, write_jsonl
 from tests.forward_proxy import Proxy, running_proxy
 
 pytestmark = pytest.mark.asyncio
@@ -36,19 +36,6 @@ def with_credentials(url: str) -> str:
     return url.replace("http://", f"http://{USER}:{SECRET}@")
 
 
-def upsert(path: Path, emulator: Emulator, *more: str) -> list[str]:
-    return [
-        "upsert",
-        "0-410",
-        str(path),
-        "--id-property",
-        "course_code",
-        "--base-url",
-        emulator.url,
-        *more,
-    ]
-
-
 def source(tmp_path: Path, n: int = 150) -> Path:
     records = [
         {"id": f"C{i}", "properties": {"course_code": f"C{i}", "level": "beginner"}}
@@ -61,7 +48,7 @@ async def test_proxy_option_carries_every_request_with_its_credentials(
     hubspot_emulator: Emulator, proxy: Proxy, run_cli: RunCli, tmp_path: Path
 ) -> None:
     summary = tmp_path / "summary.json"
-    argv = upsert(source(tmp_path), hubspot_emulator, "--proxy", with_credentials(proxy.url))
+    argv = upsert_argv(source(tmp_path), hubspot_emulator, "--proxy", with_credentials(proxy.url))
     code, out, err = await run_cli(*argv, "--summary-json", str(summary))
     assert code == 0, err
     # The schema read and two chunks, all through the proxy, all with its credentials.
@@ -87,7 +74,7 @@ async def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", with_credentials(proxy.url))
-    argv = upsert(source(tmp_path), hubspot_emulator)
+    argv = upsert_argv(source(tmp_path), hubspot_emulator)
     code, out, err = await run_cli(*argv)
     assert code == 0, err
     assert len(proxy.seen) == hubspot_emulator.stats.total_requests == 3
@@ -124,7 +111,7 @@ async def test_netrc_gives_the_environments_proxy_its_credentials_and_never_the_
     netrc.write_text(f"machine 127.0.0.1 login {USER} password {SECRET}\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
-    argv = upsert(source(tmp_path), hubspot_emulator)
+    argv = upsert_argv(source(tmp_path), hubspot_emulator)
     code, _, err = await run_cli(*argv)  # no proxy: straight to the API, Bearer token intact
     assert code == 0, err
     assert proxy.seen == []
@@ -148,7 +135,9 @@ async def test_proxy_option_wins_over_the_environment(
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")  # would fail
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # ignored by --proxy as well
-    code, _, err = await run_cli(*upsert(source(tmp_path), hubspot_emulator, "--proxy", proxy.url))
+    code, _, err = await run_cli(
+        *upsert_argv(source(tmp_path), hubspot_emulator, "--proxy", proxy.url)
+    )
     assert code == 0, err
     assert len(proxy.seen) == hubspot_emulator.stats.total_requests == 3
 
@@ -167,7 +156,7 @@ async def test_an_unreachable_proxy_stops_in_one_line_without_its_password(
     more = ["--proxy", url] if via == "--proxy" else []
     if via == "HTTP_PROXY":
         monkeypatch.setenv("HTTP_PROXY", url)
-    argv = upsert(source(tmp_path), hubspot_emulator, *more, "--summary-json", str(summary))
+    argv = upsert_argv(source(tmp_path), hubspot_emulator, *more, "--summary-json", str(summary))
     code, out, err = await run_cli(*argv)
     assert code == 3, err
     (line,) = err.splitlines()

@@ -30,6 +30,7 @@ from tests.cli._helpers import (
     by_property,
     closed_port,
     read_jsonl,
+    upsert_argv,
     write_jsonl,
 )
 
@@ -38,19 +39,6 @@ SECRET = "pw-S3CRET-7f2a"
 
 def courses(n: int) -> list[dict[str, object]]:
     return [{"id": f"R{i:04}", "properties": {"course_code": f"R{i:04}", "n": i}} for i in range(n)]
-
-
-def upsert_argv(path: Path, emulator: Emulator, *more: str) -> list[str]:
-    return [
-        "upsert",
-        "0-410",
-        str(path),
-        "--id-property",
-        "course_code",
-        "--base-url",
-        emulator.url,
-        *more,
-    ]
 
 
 class CuttingProxy:
