@@ -49,7 +49,7 @@ from ._protocol import (
 )
 from ._refusals import Problem, classify_refusal, triage
 from ._retry import Action, ChunkRetry, Decision, RetryPolicy, outcome_unknown
-from ._schema import PropertySchema, check_items
+from ._schema import PropertySchema, all_pass, check_items
 from ._tokens import TokenSource
 from ._transport import RawResponse, Transport, on_sent
 
@@ -274,6 +274,8 @@ def _checked(
 ) -> Chunk:
     """``chunk`` without the records the property definitions refuse (each reported, unsent,
     final), its values converted to HubSpot's form."""
+    if all_pass(chunk.fields().properties, schema):
+        return chunk  # the common case: no object built per record
     items = chunk.items
     ok, refused = check_items(items, schema)
     if not refused and all(map(operator.is_, ok, items)):
@@ -377,7 +379,7 @@ async def _send_until_concluded(ctx: CallContext, leaf: _Leaf, depth: int) -> No
             continue
         if await _refreshed(ctx, leaf, error):
             continue  # the token had expired: resent with the new one
-        decision = retry.after(error, chunk_size=len(chunk.items), rng=ctx.engine.rng)
+        decision = retry.after(error, chunk_size=chunk.size, rng=ctx.engine.rng)
         logger.debug("chunk %d: %s -> %s", chunk.number, error, decision.action.value)
         if not await _carry_out(ctx, leaf, error, status, decision, depth):
             return
@@ -454,8 +456,8 @@ async def _limited_post(
     if ctx.stop.error is not None or not _drop_refused(ctx, leaf):
         engine.limiter.observe(RateLimitInfo())  # nothing was sent
         return None
-    body = encode_body([item.input for item in leaf.chunk.items], ctx.operation, ctx.extra)
-    leaf.chunk.shed()  # built again for the merge: nothing per record waits with the request
+    body = encode_body(leaf.chunk.fields(), ctx.operation, ctx.extra)
+    leaf.chunk.shed()  # nothing per record waits with the request
     return await _post(ctx, leaf, body, depth)
 
 

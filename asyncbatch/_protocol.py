@@ -34,6 +34,7 @@ from ._models import (
     StandardError,
 )
 from ._operations import OperationSpec
+from ._plan import Fields, fields_of
 from ._retry import classify_status
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "decipher_response",
     "duplicate_ids",
     "encode_body",
+    "encode_fields",
     "encode_inputs",
     "parse_retry_after",
 ]
@@ -50,34 +52,36 @@ __all__ = [
 _BODY_EXCERPT = 500
 
 
-def encode_body(
-    inputs: list[BatchInput], operation: OperationSpec, extra: Mapping[str, Any]
-) -> bytes:
-    """The JSON body of one batch request of ``operation``; ``extra`` holds a read's
-    call-wide fields (``properties``, ``propertiesWithHistory``)."""
+def encode_body(fields: Fields, operation: OperationSpec, extra: Mapping[str, Any]) -> bytes:
+    """The JSON body of one batch request of ``operation`` sending ``fields`` (a chunk's,
+    ``Chunk.fields``); ``extra`` holds a read's call-wide fields (``properties``,
+    ``propertiesWithHistory``)."""
     if operation.shape != "id":
-        return encode_inputs(inputs)
-    body: dict[str, Any] = {"inputs": [{"id": item.id} for item in inputs], **extra}
-    id_property = inputs[0].id_property if inputs else None
+        return encode_fields(fields)
+    body: dict[str, Any] = {"inputs": [{"id": record_id} for record_id in fields.ids], **extra}
+    id_property = fields.id_properties[0] if fields.ids else None
     if id_property is not None:  # a chunk's inputs share one (planning keeps them apart)
         body["idProperty"] = id_property
     return orjson.dumps(body)
 
 
-def encode_inputs(inputs: list[BatchInput]) -> bytes:
+def encode_inputs(inputs: Sequence[BatchInput]) -> bytes:
     """The JSON body of one batch update/upsert/create request (a create's inputs have no
     id)."""
+    return encode_fields(fields_of(inputs))
+
+
+def encode_fields(fields: Fields) -> bytes:
+    """``encode_inputs`` from the inputs' columns."""
     wire = []
-    for item in inputs:
+    for record_id, properties, id_property, trace in zip(*fields, strict=True):
         entry: dict[str, Any] = (
-            {"id": item.id, "properties": item.properties}
-            if item.id
-            else {"properties": item.properties}
+            {"id": record_id, "properties": properties} if record_id else {"properties": properties}
         )
-        if item.id_property is not None:
-            entry["idProperty"] = item.id_property
-        if item.object_write_trace_id is not None:
-            entry["objectWriteTraceId"] = item.object_write_trace_id
+        if id_property is not None:
+            entry["idProperty"] = id_property
+        if trace is not None:
+            entry["objectWriteTraceId"] = trace
         wire.append(entry)
     return orjson.dumps({"inputs": wire})
 

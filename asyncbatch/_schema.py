@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -30,6 +30,7 @@ __all__ = [
     "PropertyOption",
     "PropertySchema",
     "ValueRefused",
+    "all_pass",
     "check_id_property",
     "check_items",
     "check_value",
@@ -186,6 +187,15 @@ def check_items(
         else:
             ok.append(attrs.evolve(item, input=attrs.evolve(item.input, properties=converted)))
     return ok, refused
+
+
+def all_pass(properties: Iterable[Mapping[str, Any]], schema: PropertySchema) -> bool:
+    """Whether HubSpot would take each of ``properties`` (a record's each) as it is: nothing
+    refused and nothing to convert, so ``check_items`` would return its items unchanged."""
+    return all(_check_properties(each, schema) == _AS_IT_IS for each in properties)
+
+
+_AS_IT_IS: tuple[None, None] = (None, None)
 
 
 def _check_properties(
