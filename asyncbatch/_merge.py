@@ -35,7 +35,7 @@ from ._models import (
     SimplePublicObject,
     StandardError,
 )
-from ._plan import STEP, Chunk, Plan, PlannedInput, Steps, run_steps
+from ._plan import STEP, Chunk, Fields, Plan, PlannedInput, Steps, run_steps
 from ._protocol import compact_property
 from ._refusals import allowed_options, refused_value
 
@@ -185,29 +185,30 @@ def _names_other(result_id: str, entry: Any, record_id: str, id_property: str | 
     return value.strip().casefold() != record_id.strip().casefold()
 
 
-def _matched_by_plan(
-    plan: Plan, indexes: Sequence[int], entries: Sequence[Any]
-) -> list[int] | None:
-    """The record each of an answer's results writes, when they are one for one the records
-    ``indexes`` of ``plan`` (in any order): each in ``_protocol``'s compact form, naming its
-    record by the trace id the plan sent it with, its key agreeing. The common answer, merged
-    without building the chunk's objects again; None: the general way (``_match_result``)."""
-    if len(entries) != len(indexes):
+def _matched_by_plan(fields: Fields, entries: Sequence[Any]) -> list[int] | None:
+    """The place in its chunk of the record each of an answer's results writes, when they
+    are one for one the records that the chunk sent as ``fields`` (in any order): each in
+    ``_protocol``'s compact form, naming its record by the trace id it was sent with, its
+    key agreeing. The common answer, merged without building the chunk's objects; None: the
+    general way (``_match_result``)."""
+    if len(entries) != len(fields.traces):
         return None
-    expected = {plan.trace(index): index for index in indexes}
-    if len(expected) != len(indexes):  # a caller gave several records one trace id
+    expected = dict(zip(fields.traces, range(len(entries)), strict=True))
+    if len(expected) != len(entries):  # a caller gave several records one trace id
         return None
+    ids, id_properties, pop = fields.ids, fields.id_properties, expected.pop
     matched = []
     for entry in entries:
         if type(entry) is not tuple:
             return None
-        index = expected.pop(entry[1], None)
-        if index is None:
+        at = pop(entry[1], None)
+        if at is None:
             return None
-        id_property, record_id = plan.key(index)
-        if _names_other(entry[0], entry, record_id, id_property):
+        record_id, id_property = ids[at], id_properties[at]
+        said = entry[0] if id_property is None else entry[6].get(id_property)
+        if said != record_id and _names_other(entry[0], entry, record_id, id_property):
             return None
-        matched.append(index)
+        matched.append(at)
     return matched
 
 
@@ -384,6 +385,31 @@ class _Columns:
         self.rows += 1
         return self.rows - 1
 
+    def extend(
+        self, entries: Sequence[tuple[Any, ...]], wheres: Sequence[int | tuple[int, ...]]
+    ) -> int:
+        """``add`` for each of ``entries`` (all in compact form) and its positions as
+        ``Plan.wheres`` gives them (one position as itself); returns the first one's row."""
+        first_row = self.rows
+        done = 0
+        while done < len(entries):
+            if not self.rows % _PAGE:
+                self._page = ([], [], [], [], [], [], [])
+                self._pages.append(self._page)
+            part = entries[done : done + _PAGE - self.rows % _PAGE]
+            ids, traces, created, updated, archived, new, props = zip(*part, strict=True)
+            page = self._page
+            page[0].extend(ids)
+            page[1].extend(traces)
+            page[2].extend(created)
+            page[3].extend(updated)
+            page[4].extend([gone + 2 * made for gone, made in zip(archived, new, strict=True)])
+            page[5].extend(props)
+            page[6].extend(wheres[done : done + len(part)])
+            done += len(part)
+            self.rows += len(part)
+        return first_row
+
     def entry(self, row: int) -> Any:
         """The entry kept at ``row``, as ``add`` was given it."""
         ids, traces, created, updated, flags, props, _ = self._pages[row // _PAGE]
@@ -393,6 +419,16 @@ class _Columns:
             return props[at]
         archived, new = bool(flag & 1), bool(flag & 2)
         return (ids[at], traces[at], created[at], updated[at], archived, new, props[at])
+
+    def positions_of_rows(self, rows: Sequence[int]) -> Steps[list[tuple[int, ...]]]:
+        """``positions_of`` each of ``rows``, a page of rows a step."""
+        pages = self._pages
+        positions: list[tuple[int, ...]] = []
+        for start in range(0, len(rows), _PAGE):
+            wheres = [pages[row // _PAGE][6][row % _PAGE] for row in rows[start : start + _PAGE]]
+            positions += [(where,) if type(where) is int else where for where in wheres]
+            yield
+        return positions
 
     def positions_of(self, row: int) -> tuple[int, ...]:
         """The caller's positions of the input written at ``row``."""
@@ -430,13 +466,17 @@ class _Written:
     """The row of ``_Columns`` each distinct record of a call was written at, in arrays of
     ``_PAGE`` records made as they are first written: a dict grown to a million entries
     rehashes them all in one go (~30 ms during which the event loop waits), and one array of
-    a million, 8 MB of fresh memory, took 5-25 ms to make. Has the dict's ``in``, ``get`` and
-    item assignment."""
+    a million, 8 MB of fresh memory, took 5-25 ms to make. Has the dict's ``in``, ``get``,
+    ``len`` and item assignment, and the same for many records at once."""
 
-    __slots__ = ("_pages",)
+    __slots__ = ("_count", "_pages")
 
     def __init__(self, records: int) -> None:
         self._pages: list[array[int] | None] = [None] * -(-records // _PAGE)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
 
     def __contains__(self, index: int) -> bool:
         page = self._pages[index // _PAGE]
@@ -450,10 +490,46 @@ class _Written:
         return None if row < 0 else row
 
     def __setitem__(self, index: int, row: int) -> None:
-        page = self._pages[index // _PAGE]
-        if page is None:
-            page = self._pages[index // _PAGE] = array("q", [-1]) * _PAGE
+        page = self._page(index // _PAGE)
+        self._count += page[index % _PAGE] < 0
         page[index % _PAGE] = row
+
+    def _page(self, number: int) -> array[int]:
+        page = self._pages[number]
+        if page is None:
+            page = self._pages[number] = array("q", [-1]) * _PAGE
+        return page
+
+    def any_of(self, indexes: Sequence[int]) -> bool:
+        """Whether any of ``indexes`` was written."""
+        pages = self._pages
+        if type(indexes) is range and indexes.step == 1:  # a plan's chunk: a slice a page
+            for number in range(indexes.start // _PAGE, -(-indexes.stop // _PAGE)):
+                page = pages[number]
+                base = number * _PAGE
+                low, high = max(indexes.start - base, 0), min(indexes.stop - base, _PAGE)
+                if page is not None and low < high and max(page[low:high]) >= 0:
+                    return True
+            return False
+        return any(index in self for index in indexes)
+
+    def put_new(self, indexes: Sequence[int], first_row: int) -> None:
+        """Record ``indexes``, none of them written yet, at ``first_row`` and the rows after
+        it, in order."""
+        pages = self._pages
+        for row, index in enumerate(indexes, first_row):
+            page = pages[index // _PAGE] or self._page(index // _PAGE)
+            page[index % _PAGE] = row
+        self._count += len(indexes)
+
+    def rows(self, records: int) -> Steps[list[int]]:
+        """The rows of records 0..``records``-1, every one of them written, a page a step."""
+        rows: list[int] = []
+        for number, page in enumerate(self._pages):
+            assert page is not None
+            rows += page[: min(_PAGE, records - number * _PAGE)]
+            yield
+        return rows
 
 
 class _Merger:
@@ -519,17 +595,18 @@ class _Merger:
         if plan is None or indexes is None or response.errors:
             return False
         written = self.written
-        if any(index in written for index in indexes):
+        if type(written) is not _Written or written.any_of(indexes):
             return False
-        matched = _matched_by_plan(plan, indexes, entries)
+        matched = _matched_by_plan(chunk.fields(), entries)
         if matched is None:
             return False
         self._decoration(response)
         self.build = response.builder or self.build
-        add, failed = self.columns.add, self.failed
-        for index, entry in zip(matched, entries, strict=True):
-            written[index] = add(entry, plan.positions(index))
-            failed.pop(index, None)
+        in_order = [indexes[at] for at in matched]
+        written.put_new(in_order, self.columns.extend(entries, plan.wheres(in_order)))
+        if self.failed:
+            for index in in_order:
+                self.failed.pop(index, None)
         return True
 
     def add_failed_chunk(self, outcome: ChunkOutcome) -> None:
@@ -603,6 +680,8 @@ class _Merger:
         self, indexes: Sequence[int], item: Callable[[int], PlannedInput]
     ) -> Steps[None]:
         # A safety net: an input no outcome covered is reported, never lost.
+        if self.plan is not None and len(self.written) + len(self.failed) == self.plan.records:
+            return  # every record of the plan written or failed (never both)
         for count, index in enumerate(indexes, 1):
             if not count % STEP:
                 yield
@@ -636,18 +715,20 @@ class _Merger:
     ) -> Steps[BatchResult]:
         # In the inputs' order (the indexes are in the order of first positions).
         rows: list[int] = []
-        positions: list[tuple[int, ...]] = []
         failed: list[FailedInput] = []
         written, failures, columns = self.written, self.failed, self.columns
-        for count, index in enumerate(indexes, 1):
-            if not count % STEP:
-                yield
-            row = written.get(index)
-            if row is not None:
-                rows.append(row)
-                positions.append(columns.positions_of(row))
-            elif index in failures:
-                failed.append(failures[index])
+        if type(written) is _Written and len(written) == len(indexes):  # every one written
+            rows = yield from written.rows(len(indexes))
+        else:
+            for count, index in enumerate(indexes, 1):
+                if not count % STEP:
+                    yield
+                row = written.get(index)
+                if row is not None:
+                    rows.append(row)
+                elif index in failures:
+                    failed.append(failures[index])
+        positions = yield from columns.positions_of_rows(rows)
         rows += self.extra_rows  # in place: a copy of a million holds the loop
         positions += [()] * len(self.extra_rows)
         entries = _Rows(columns, rows)

@@ -147,8 +147,7 @@ class Chunk:
         return items
 
     def fields(self) -> Fields:
-        """What the request sends of each item, without building the items (kept until
-        ``shed``)."""
+        """What the request sends of each item, without building the items (made once)."""
         fields = self._fields
         if fields is None:
             if self._items is None and self._source is not None and self.indexes is not None:
@@ -159,11 +158,10 @@ class Chunk:
         return fields
 
     def shed(self) -> None:
-        """Let the items and fields go until they are next asked for, if they can be built
-        again."""
+        """Let the items go until they are next asked for, if they can be built again (the
+        fields stay, for the merge: a few lists and the trace ids)."""
         if self._source is not None:
             self._items = None
-            self._fields = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Chunk):
@@ -222,6 +220,14 @@ class Plan:
         key = (d.idps[index], d.ids[index])
         positions = self.positions(index)
         return _planned(index, key, positions, d.props[index], d.traces[index], self._trace_prefix)
+
+    def wheres(self, indexes: Iterable[int]) -> list[int | tuple[int, ...]]:
+        """The caller's positions of each of the distinct records ``indexes``: one position
+        as itself (no tuple made), several as ``positions`` gives them."""
+        d = self._distinct
+        if not d.later:  # nothing was coalesced: every record has one position
+            return list(map(d.first.__getitem__, indexes))
+        return [self.positions(index) if index in d.later else d.first[index] for index in indexes]
 
     def positions(self, index: int) -> tuple[int, ...]:
         """The caller's positions that name the distinct record ``index``."""

@@ -150,3 +150,62 @@ def test_the_written_index_answers_like_a_dict_across_pages() -> None:
     for index in (0, 1, _PAGE - 1, _PAGE, 2 * _PAGE + 3, 3 * _PAGE + 6):
         assert (index in written) == (index in marks)
         assert written.get(index) == marks.get(index)
+
+
+def test_a_call_across_result_pages_merges_as_the_general_way() -> None:
+    # The quick merge writes a chunk's results into the columns and the written index in
+    # bulk (issue 19); chunks straddle their pages, answers come back in any order, and some
+    # records were coalesced (several positions): the result is still the general merge's.
+    from asyncbatch._merge import _PAGE
+
+    records = _records(2 * _PAGE + 150)
+    records += [{"id": f"c{n}", "properties": {"name": "again"}} for n in (0, _PAGE, _PAGE + 1)]
+
+    def plan() -> Plan:
+        return plan_chunks(records, operation="upsert", id_property="code", chunk_size=100)
+
+    quick, general = plan(), plan()
+    outcomes = [_answer(quick.chunk(n)) for n in reversed(range(quick.chunk_count))]
+    built = _built_items(quick)
+    result = _merged(quick, outcomes)
+    assert built == []
+    assert len(result.results) == 2 * _PAGE + 150 and not result.failed
+    assert result.result_positions[_PAGE] == (_PAGE, 2 * _PAGE + 151)
+    again = (0, _PAGE, _PAGE + 1)
+    names = ["again" if n in again else f"n{n}" for n in range(len(result.results))]
+    assert [r.properties["name"] for r in result.results] == names
+    _same(result, merge_all(general, [_answer(c) for c in general.chunks]))
+
+
+def test_columns_extended_in_bulk_read_back_as_added_one_by_one() -> None:
+    from asyncbatch._merge import _PAGE, _Columns
+
+    def entry(n: int) -> tuple[Any, ...]:
+        return (str(n), f"t{n}", "c", None, n % 2 == 0, n % 3 == 0, {"p": str(n)})
+
+    columns = _Columns()
+    columns.add(entry(0), (0,))
+    wheres: list[int | tuple[int, ...]] = [n if n % 4 else (n, -n) for n in range(1, _PAGE + 9)]
+    assert columns.extend([entry(n) for n in range(1, _PAGE + 9)], wheres) == 1
+    assert columns.rows == _PAGE + 9
+    for row in range(_PAGE + 9):
+        assert columns.entry(row) == entry(row)
+        assert columns.positions_of(row) == ((row,) if row % 4 or not row else (row, -row))
+
+
+def test_the_written_index_finds_and_puts_many_at_once() -> None:
+    from asyncbatch._merge import _PAGE, _Written
+
+    written = _Written(3 * _PAGE)
+    assert not written.any_of(range(0, 3 * _PAGE)) and len(written) == 0
+    written.put_new([_PAGE + 1, _PAGE - 1, 2 * _PAGE], 7)
+    assert len(written) == 3
+    assert [written.get(i) for i in (_PAGE + 1, _PAGE - 1, 2 * _PAGE)] == [7, 8, 9]
+    assert written.any_of(range(_PAGE - 1, _PAGE))  # the last of a page
+    assert written.any_of(range(_PAGE - 50, _PAGE + 50))  # across a boundary
+    assert not written.any_of(range(_PAGE + 2, 2 * _PAGE))  # up to the next page's first
+    assert not written.any_of(range(0, _PAGE - 1))
+    assert written.any_of([5, 2 * _PAGE]) and not written.any_of([5, 2 * _PAGE + 1])
+    assert not written.any_of(range(0))
+    written[_PAGE + 1] = 3  # again: still three records
+    assert len(written) == 3
