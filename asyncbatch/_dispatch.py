@@ -260,7 +260,7 @@ async def send_chunk(ctx: CallContext, chunk: Chunk, sink: list[ChunkOutcome]) -
     try:
         if ctx.schema is not None:
             chunk = _checked(ctx, ctx.schema, chunk, sink)
-            if not chunk.items:
+            if not chunk.size:
                 return
         await _send(ctx, _Leaf(chunk, sink), depth=0)
     except Exception as exc:

@@ -45,7 +45,7 @@ def stop_error_for(outcomes: Sequence[ChunkOutcome], stop: Stop) -> AsyncBatchEr
     error = stop.error
     if error is None:
         return None
-    hit = any(not o.sent or o.error is error for o in outcomes if o.chunk.items)
+    hit = any(not o.sent or o.error is error for o in outcomes if o.chunk.size)
     return error if hit else None
 
 

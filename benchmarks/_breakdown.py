@@ -46,7 +46,7 @@ GC = "GC"
 BUCKET_NOTES = {
     "validation": "records' shape and values: asyncbatch/_values.py, _plan.py's _normalize, "
     "_convert_properties, _text, validate_*, check_*",
-    "property check": "asyncbatch/_schema.py (check_items and the judges of issue 14)",
+    "property check": "asyncbatch/_schema.py (all_pass, check_items and the judges of issue 14)",
     "planning": "the rest of _plan.py: keys, coalescing, trace ids, BatchInput/PlannedInput, "
     "chunks",
     "encoding": "request bodies: _protocol.encode_*, orjson.dumps (the peer: aiohttp's json= "

@@ -19,11 +19,11 @@ CLOCK_MONOTONIC) when its call began, which the runner compares with the emulato
 ``first_request_at`` / ``first_write_at`` on the same clock, and the cyclic garbage collector's
 time and collections during the call (``gc_s``, ``gc_collections``, timed through
 ``gc.callbacks``). asyncbatch adds ``check_s`` / ``check_records``: the CPU time of the
-property check (``_schema.check_items``) and the records it judged. ``profile_timer: "cpu"``
-profiles with ``time.thread_time`` (CPU, not wall: the cpu-bound client waits on the
-emulator) and ``profile_gc: false`` turns the collector off while profiling, so that its
-pauses are not charged to whatever function ran when it started (the runner times the
-collector in runs that are not profiled).
+property check (``_schema.all_pass`` and ``check_items``) and the records it judged.
+``profile_timer: "cpu"`` profiles with ``time.thread_time`` (CPU, not wall: the cpu-bound
+client waits on the emulator) and ``profile_gc: false`` turns the collector off while
+profiling, so that its pauses are not charged to whatever function ran when it started (the
+runner times the collector in runs that are not profiled).
 
 ``peer`` is issue 19's hand-written script (``run_peer``): its records are built in the
 request's shape, ``idProperty`` included, before the clock starts.
@@ -215,9 +215,13 @@ async def run_asyncbatch(
 
 
 class PropertyCheckClock:
-    """The CPU time of the property check (issue 14 item 4): ``_schema.check_items``, wrapped
-    wherever asyncbatch imported it, timed per call (a chunk) on the thread's CPU clock
-    (``time.thread_time``: see ``Sampler``)."""
+    """The CPU time of the property check (issue 14 item 4): ``_schema.all_pass`` (the quick
+    check of a chunk's values) and ``_schema.check_items`` (the full one, when a value is
+    refused or converted), wrapped wherever asyncbatch imported them, timed per call (a chunk)
+    on the thread's CPU clock (``time.thread_time``: see ``Sampler``). Records are counted
+    once per chunk: by the first of the two the library has."""
+
+    NAMES = ("all_pass", "check_items")
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -231,23 +235,28 @@ class PropertyCheckClock:
             from asyncbatch import _schema
         except ImportError:  # pragma: no cover - the library moved it: no figure
             return clock
-        original = getattr(_schema, "check_items", None)
-        if original is None:
-            return clock
+        counted = False
+        for name in cls.NAMES:
+            original = getattr(_schema, name, None)
+            if original is not None:
+                clock._wrap(name, original, count=not counted)
+                counted = True
+        return clock
 
-        def timed(items: Any, schema: Any) -> Any:
+    def _wrap(self, name: str, original: Any, *, count: bool) -> None:
+        def timed(values: Any, schema: Any) -> Any:
             started = time.thread_time()
             try:
-                return original(items, schema)
+                return original(values, schema)
             finally:
-                clock.seconds += time.thread_time() - started
-                clock.records += len(items)
-                clock.calls += 1
+                self.seconds += time.thread_time() - started
+                if count:
+                    self.records += len(values)
+                    self.calls += 1
 
-        for name, module in list(sys.modules.items()):
-            if name.startswith("asyncbatch") and getattr(module, "check_items", None) is original:
-                module.check_items = timed  # type: ignore[attr-defined]
-        return clock
+        for module_name, module in list(sys.modules.items()):
+            if module_name.startswith("asyncbatch") and getattr(module, name, None) is original:
+                setattr(module, name, timed)
 
     def figures(self) -> dict[str, Any]:
         return {"check_s": self.seconds, "check_records": self.records, "check_calls": self.calls}
