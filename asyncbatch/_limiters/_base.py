@@ -61,8 +61,9 @@ class RateLimiter(ABC):
     def sent(self, started: float, at: float) -> None:  # noqa: B027 - a default
         """The request this limiter let start at ``started`` (the limiter's clock, read at once
         after ``acquire``) left only at ``at`` (a new connection was opened first, or the loop
-        was busy): count it from ``at``, as the server counts it when it arrives. By default
-        nothing (a limiter counting on another clock, as the Redis one does)."""
+        was busy): count it from ``at``, as the server counts it when it arrives. Called
+        synchronously from the transport: no I/O here (the Redis limiter keeps the move for
+        its next script). By default nothing."""
 
 
 class LimiterLike(Protocol):

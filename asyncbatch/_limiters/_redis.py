@@ -18,15 +18,21 @@ replica) are counted as starting now, so they hold a slot for one window, not fo
 Every wait it answers is therefore at most ``max_wait_seconds``, and the limiter looks again
 after at most that long whatever the answer.
 
+A request that left later than its start (a connection opened first, a busy event loop) has
+its start moved as much later (``sent``), as the in-memory limiter does: the move is kept
+here and made by the next acquire's script, in the same atomic step, or by ``aclose``.
+
 It never guesses: when Redis cannot be reached or answers wrongly, ``acquire`` raises
 ``LimiterUnavailableError`` and the client stops sending.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -42,16 +48,34 @@ if TYPE_CHECKING:
 
 __all__ = ["KEY_PREFIX", "RedisWindowLimiter"]
 
+logger = logging.getLogger("asyncbatch")
+
 #: Every key this limiter writes starts with this; ``{key}`` is a Redis Cluster hash tag, so
 #: one budget's keys live on one node.
 KEY_PREFIX = "asyncbatch:ratelimit:"
 
+# Moves starts later (``RateLimiter.sent``): ARGV from ``first`` on are pairs of a member of
+# KEYS[1] and how much later (us) its request left; a member already gone is left alone.
+_MOVE_STARTS = """
+local function move(first)
+  for i = first, #ARGV - 1, 2 do
+    local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    if score then
+      redis.call('ZADD', KEYS[1], 'XX', tonumber(score) + tonumber(ARGV[i + 1]), ARGV[i])
+    end
+  end
+end
+"""
+
 # Lua numbers are doubles: '%d' formats them whole (tostring would round to 14 digits).
 # KEYS[1]: the sorted set of starts; KEYS[2]: the pause.
-# ARGV: limit, window (us), member, longest pause (us).
+# ARGV: limit, window (us), member, longest pause (us), then the moves (``_MOVE_STARTS``).
 # Returns {1, now} when the start was counted, {0, wait} (us, 1..longest pause) when it must
-# wait.
-_ACQUIRE = """
+# wait. The moves are made first, so a start moved past now counts from now (below).
+_ACQUIRE = (
+    _MOVE_STARTS
+    + """
+move(5)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit = tonumber(ARGV[1])
@@ -88,6 +112,7 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
 local oldest = redis.call('ZRANGE', KEYS[1], used - limit, used - limit, 'WITHSCORES')
 return {0, math.max(1, math.ceil(tonumber(oldest[2]) + window - now))}
 """
+)
 
 # KEYS[1]: the pause. ARGV: seconds of pause (us), longest pause (us). Extends the pause, never
 # shortens it; a pause it cannot read, or one past the longest, is overwritten.
@@ -105,7 +130,23 @@ end
 return 1
 """
 
+# KEYS[1]: the sorted set of starts; ARGV: the moves. What ``aclose`` sends of them.
+_MOVE = (
+    _MOVE_STARTS
+    + """
+move(1)
+return 1
+"""
+)
+
 _MICRO = 1_000_000
+
+#: The starts this limiter remembers to move (``sent``): a request leaves soon after its start.
+_GRANTS_KEPT = 64
+
+
+def _flat(moves: list[tuple[str, int]]) -> list[str | int]:
+    return [part for move in moves for part in move]
 
 
 def _import_redis() -> Any:
@@ -177,6 +218,11 @@ class RedisWindowLimiter(WindowLimiter):
         self.pause_key = f"{KEY_PREFIX}{tag}:pause"
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._pause_script = self._redis.register_script(_PAUSE)
+        self._move_script = self._redis.register_script(_MOVE)
+        #: (local clock, member) of the latest starts counted, for ``sent``
+        self._grants: deque[tuple[float, str]] = deque(maxlen=_GRANTS_KEPT)
+        #: (member, us later) moves not yet made in Redis
+        self._moves: list[tuple[str, int]] = []
         self._member_prefix = secrets.token_hex(8)
         self._counter = 0
         self._pending_pause = 0.0
@@ -209,12 +255,20 @@ class RedisWindowLimiter(WindowLimiter):
             await self._redis.ping()
             await self._redis.script_load(_ACQUIRE)
             await self._redis.script_load(_PAUSE)
+            await self._redis.script_load(_MOVE)
         except Exception as exc:
             raise self._unavailable(exc, "starting") from None
         self._started = True
 
     async def aclose(self) -> None:
-        """Close the connection pool, if this limiter made it."""
+        """Make the moves ``sent`` asked for and no acquire made yet (the other processes
+        count the starts), then close the connection pool, if this limiter made it."""
+        moves, self._moves = self._moves, []
+        if moves and self._started:
+            try:
+                await self._move_script(keys=[self.starts_key], args=_flat(moves))
+            except Exception as exc:  # the run is over: a start counts a little early
+                logger.warning("%s", self._unavailable(exc, "moving the last starts"))
         if self._owns_client:
             await self._redis.aclose()
 
@@ -233,21 +287,27 @@ class RedisWindowLimiter(WindowLimiter):
         """One run of the acquire script: 0 when the start was counted, else the seconds to
         wait before trying again (at most ``max_wait_seconds``)."""
         self._counter += 1
+        member = f"{self._member_prefix}:{self._counter}"
         longest = math.ceil(self.max_wait_seconds * _MICRO)
+        moves = self._moves
+        making = len(moves)
         try:
             granted, value = await self._acquire_script(
                 keys=[self.starts_key, self.pause_key],
                 args=[
                     self._limit,
                     math.ceil(self.window_seconds * _MICRO),
-                    f"{self._member_prefix}:{self._counter}",
+                    member,
                     longest,
+                    *_flat(moves),
                 ],
             )
             granted, value = int(granted), int(value)
         except Exception as exc:
             raise self._unavailable(exc, "counting a request") from None
+        del moves[:making]  # made (``sent`` may have added more meanwhile)
         if granted:
+            self._grants.append((self._clock(), member))
             self.granted_at = value / _MICRO
             return 0.0
         if value <= 0:
@@ -276,6 +336,26 @@ class RedisWindowLimiter(WindowLimiter):
     def observe(self, info: RateLimitInfo, *, started: float | None = None) -> None:
         """Follow the server's ``-Max`` / ``-Interval-Milliseconds`` where stricter."""
         self.follow_server(info)
+
+    def sent(self, started: float, at: float) -> None:
+        """The request started at ``started`` (this limiter's clock) left at ``at``: its start
+        in Redis is moved as much later, by the next ``acquire``'s script (or ``aclose``), so
+        every process sharing the budget counts it from when it left. No round trip of its
+        own: this is called from the transport, synchronously."""
+        # Ours: the latest start at or before ``started`` (a moved one counts from its move;
+        # of equals, the last counted).
+        grants = self._grants
+        ours = max(
+            (i for i in reversed(range(len(grants))) if grants[i][0] <= started),
+            key=lambda i: grants[i][0],
+            default=None,
+        )
+        if ours is None:
+            return  # forgotten (long ago), or not one this limiter counted
+        granted, member = grants[ours]
+        if at > granted:
+            self._moves.append((member, math.ceil((at - granted) * _MICRO)))
+            grants[ours] = (at, member)
 
     def penalize(self, seconds: float) -> None:
         """The server said 429: every process sharing the budget pauses at least a window, at

@@ -239,6 +239,84 @@ async def test_starts_dated_in_the_future_count_from_now(
         await lim.aclose()
 
 
+class _Clock:
+    """A local clock the test sets (the limiter's ``clock``)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _score(raw_redis: Any, lim: RedisWindowLimiter, counter: int) -> int:
+    score = await raw_redis.zscore(lim.starts_key, f"{lim._member_prefix}:{counter}")
+    return int(score)
+
+
+async def _backdate(raw_redis: Any, lim: RedisWindowLimiter, counter: int, us: int) -> int:
+    # The clock the test sets runs ahead of Redis's: a start moved past Redis's now counts
+    # from now (test_starts_dated_in_the_future_count_from_now). Dating the start back first
+    # keeps the move in the past, as a real one is (the request has left by then).
+    score = await _score(raw_redis, lim, counter) - us
+    await raw_redis.zadd(lim.starts_key, {f"{lim._member_prefix}:{counter}": score}, xx=True)
+    return score
+
+
+async def test_a_start_is_moved_to_when_its_request_left(
+    redis_url: str, redis_key: str, raw_redis: Any
+) -> None:
+    # As the in-memory limiter does (tests/integration/test_limiter_sent.py): a request that
+    # left 62.5 ms after its start is counted from when it left, here in Redis, where every
+    # process sharing the budget counts it. The move waits for the next acquire's script.
+    clock = _Clock()
+    lim = await limiter(redis_url, redis_key, requests=10, window=10.0, clock=clock)
+    try:
+        await lim.acquire()
+        first = await _backdate(raw_redis, lim, 1, 1_000_000)
+        lim.sent(100.0, 100.0625)  # its headers left 62.5 ms after the start
+        assert await _score(raw_redis, lim, 1) == first  # no round trip of its own
+        await lim.acquire()
+        assert await _score(raw_redis, lim, 1) == first + 62_500
+        lim.sent(100.0625, 100.125)  # sent again on a fresh connection: moved again
+        lim.sent(99.0, 99.5)  # before any start it counted: not one of its starts
+        await lim.acquire()
+        assert await _score(raw_redis, lim, 1) == first + 125_000
+        assert lim._moves == []
+    finally:
+        await lim.aclose()
+
+
+async def test_a_moved_start_holds_its_slot_longer(
+    redis_url: str, redis_key: str, raw_redis: Any
+) -> None:
+    calls: list[float] = []
+    clock = _Clock()
+    lim = await limiter(
+        redis_url, redis_key, requests=1, window=2.0, clock=clock, sleep=recording_sleep(calls)
+    )
+    try:
+        await lim.acquire()
+        await _backdate(raw_redis, lim, 1, 1_000_000)  # started a second ago: 1 s left
+        lim.sent(100.0, 100.5)  # but left half a second late: 1.5 s left
+        with pytest.raises(_SleepCalls):
+            await lim.acquire()
+        assert 1.3 < calls[0] <= 1.5
+    finally:
+        await lim.aclose()
+
+
+async def test_close_makes_the_moves_no_acquire_made(
+    redis_url: str, redis_key: str, raw_redis: Any
+) -> None:
+    lim = await limiter(redis_url, redis_key, requests=10, window=10.0, clock=_Clock())
+    await lim.acquire()
+    first = await _backdate(raw_redis, lim, 1, 1_000_000)
+    lim.sent(100.0, 100.25)  # the run's last request: no acquire after it
+    await lim.aclose()
+    assert await _score(raw_redis, lim, 1) == first + 250_000
+
+
 async def test_a_starts_key_of_another_type_is_a_clear_error(
     redis_url: str, redis_key: str, raw_redis: Any
 ) -> None:
