@@ -205,15 +205,6 @@ class Plan:
         self.chunk_count = len(members)
         self.id_properties = frozenset(distinct.seen_idps)
 
-    def key(self, index: int) -> tuple[str | None, str]:
-        """The id property and id of the distinct record ``index`` (its ``BatchInput``'s)."""
-        d = self._distinct
-        return d.idps[index], d.ids[index]
-
-    def trace(self, index: int) -> str:
-        """The ``objectWriteTraceId`` the distinct record ``index`` is sent with."""
-        return sent_trace(self._distinct.traces[index], self._trace_prefix, index)
-
     def item(self, index: int) -> PlannedInput:
         """The distinct record ``index``, built now."""
         d = self._distinct
