@@ -228,6 +228,7 @@ class RedisWindowLimiter(WindowLimiter):
         self._pending_pause = 0.0
         self._lock = anyio.Lock()
         self._started = False
+        self._failed = False  # a command failed: the run stopped, ``aclose`` moves nothing
         #: Redis's time (seconds since the epoch) of the last start this limiter counted.
         self.granted_at: float | None = None
 
@@ -238,6 +239,7 @@ class RedisWindowLimiter(WindowLimiter):
         )
 
     def _unavailable(self, exc: BaseException, doing: str) -> LimiterUnavailableError:
+        self._failed = True
         return LimiterUnavailableError(
             f"the shared rate limiter's Redis at {self._where} failed while {doing}: "
             f"{type(exc).__name__}: {mask(str(exc), self._secrets)}"
@@ -255,16 +257,17 @@ class RedisWindowLimiter(WindowLimiter):
             await self._redis.ping()
             await self._redis.script_load(_ACQUIRE)
             await self._redis.script_load(_PAUSE)
-            await self._redis.script_load(_MOVE)
         except Exception as exc:
             raise self._unavailable(exc, "starting") from None
         self._started = True
 
     async def aclose(self) -> None:
         """Make the moves ``sent`` asked for and no acquire made yet (the other processes
-        count the starts), then close the connection pool, if this limiter made it."""
+        count the starts; not after Redis failed: the run stopped, and its retries would only
+        delay the close), then close the connection pool, if this limiter made it. The move
+        script is loaded when first run (redis-py's ``Script``)."""
         moves, self._moves = self._moves, []
-        if moves and self._started:
+        if moves and self._started and not self._failed:
             try:
                 await self._move_script(keys=[self.starts_key], args=_flat(moves))
             except Exception as exc:  # the run is over: a start counts a little early

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ import pytest_asyncio
 import redis.asyncio as redis_asyncio
 
 from asyncbatch._limiters import KEY_PREFIX, RateLimit
+from asyncbatch._limiters._redis import _ACQUIRE
 from asyncbatch._redact import redact_url
 from asyncbatch.cli._prepare import shared_rate
 from asyncbatch.emulator import Emulator
@@ -41,9 +43,14 @@ def courses(n: int) -> list[dict[str, object]]:
     return [{"id": f"R{i:04}", "properties": {"course_code": f"R{i:04}", "n": i}} for i in range(n)]
 
 
+#: What the limiter sends to count a request start: ``EVALSHA`` of its acquire script (the
+#: script that moves starts, ``aclose``'s, is another).
+ACQUIRE_SHA = hashlib.sha1(_ACQUIRE.encode()).hexdigest().encode()
+
+
 class CuttingProxy:
     """A TCP proxy to Redis that forwards everything until the client sends its ``cut_at``-th
-    ``EVALSHA`` (a request start), then drops that command, stops listening and aborts every
+    request start (``ACQUIRE_SHA``), then drops that command, stops listening and aborts every
     connection: Redis has gone away, mid-run."""
 
     def __init__(self, host: str, port: int, *, cut_at: int) -> None:
@@ -72,7 +79,7 @@ class CuttingProxy:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
                 if upstream:
-                    self.evalshas += data.upper().count(b"EVALSHA")
+                    self.evalshas += data.count(ACQUIRE_SHA)
                     if self.evalshas >= self.cut_at:
                         self._cut()
                         return
