@@ -135,7 +135,7 @@ class Chunk:
         #: the indexes of its items in the ``Plan`` that cut it, in order (None: not cut by one)
         self.indexes = indexes
         #: how many items it has (known without building them)
-        self.size = len(items) if items is not None else len(indexes)  # type: ignore[arg-type]
+        self.size = len(items) if items is not None else len(indexes or ())
 
     @property
     def items(self) -> tuple[PlannedInput, ...]:
@@ -150,7 +150,7 @@ class Chunk:
         """What the request sends of each item, without building the items (made once)."""
         fields = self._fields
         if fields is None:
-            if self._items is None and self._source is not None and self.indexes is not None:
+            if self._source is not None and self.indexes is not None:
                 fields = self._source.fields(self.indexes)
             else:
                 fields = fields_of([item.input for item in self.items])
