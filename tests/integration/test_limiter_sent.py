@@ -96,11 +96,17 @@ async def test_every_request_is_counted_from_when_its_headers_left(emulator: Emu
     assert len(result.results) == 450
     requests = emulator.stats.total_requests
     assert requests == 6  # the property definitions, then 5 chunks
-    # Each request left after its start, and the limiter was told once.
-    assert len(limiter.moves) == requests
+    # Each request left after its start. A POST was told twice: as it was sent on its
+    # connection, then as its body (with the headers aiohttp buffers for it) was written,
+    # which on Python 3.11 is a task of its own; the GET, which has no body, once.
+    assert len(limiter.moves) == requests + 5
     assert all(at > started for started, at in limiter.moves)
-    # It counts each request from when it left, and learnt from each answer as of then.
-    assert sorted(limiter.starts) == sorted(at for _, at in limiter.moves)
+    # It counts each request from when it left (its last move), and learnt from each answer
+    # as of then.
+    moved_again = {started for started, _ in limiter.moves}
+    last = sorted(at for _, at in limiter.moves if at not in moved_again)
+    assert len(last) == requests
+    assert sorted(limiter.starts) == last
     assert sorted(s for s in limiter.observed if s is not None) == sorted(limiter.starts)
 
 
