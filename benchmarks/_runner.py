@@ -983,6 +983,7 @@ def _stall_row(
         "gc_freeze": figures["gc_freeze"],
         "full_collections": figures.get("full_collections"),
         "longest_full_collection_ms": figures.get("longest_full_collection_ms"),
+        "load_max_stall_ms": figures.get("load_max_stall_ms"),
         "note": None,
     }
 
@@ -1003,6 +1004,11 @@ def _stall_lines(rows: list[dict[str, Any]]) -> list[str]:
             f"{row['full_collections']} full GC collection(s), longest "
             f"{row['longest_full_collection_ms']} ms{goal}"
         )
+        if row.get("load_max_stall_ms") is not None:
+            lines.append(
+                f"      then await result.load() (the result objects): longest stall "
+                f"{row['load_max_stall_ms']:.1f} ms"
+            )
     return lines
 
 

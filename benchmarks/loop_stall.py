@@ -6,8 +6,10 @@ figure is the client's own hold of the loop: planning, encoding, reading answers
 A stall is how much later than 1 ms the ticker woke (its sleep's overshoot). The garbage
 collector's full collections during the call are counted and timed too: they are the stalls
 the library cannot cut into slices (a full collection walks the whole heap, the caller's
-records included). One JSON line per N on stdout; ``python -m benchmarks --scenario
-loop-stall`` runs each N in a fresh process of this module and puts the figures in the table.
+records included). Then the same ticker runs while ``await result.load()`` builds the
+result objects (``load_max_stall_ms``; reading ``result.results`` builds them at once). One
+JSON line per N on stdout; ``python -m benchmarks --scenario loop-stall`` runs each N in a
+fresh process of this module and puts the figures in the table.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -86,6 +89,7 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
         gc.callbacks.remove(on_gc)
         await tick
     gaps.sort()
+    load_gaps = await _stalls_while(result.load())
     cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
     return {
         "records": n,
@@ -99,7 +103,29 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
         "max_rss_mb": round(after.ru_maxrss / 1024),
         "full_collections": len(full),
         "longest_full_collection_ms": round(max(full, default=0.0) * 1000, 1),
+        "load_max_stall_ms": round(load_gaps[-1] * 1000, 1) if load_gaps else None,
     }
+
+
+async def _stalls_while(work: Awaitable[object]) -> list[float]:
+    """The overshoots of a 1 ms ticker while ``work`` runs, sorted."""
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last - 0.001)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0)  # the ticker is running
+    await work
+    done.set()
+    await tick
+    return sorted(gaps)
 
 
 def main(argv: list[str]) -> int:
