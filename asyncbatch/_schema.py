@@ -15,6 +15,7 @@ rules of the date-versioned API; those still come back as HubSpot's refusals (``
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -66,7 +67,8 @@ class PropertyDefinition:
     def __attrs_post_init__(self) -> None:
         values = frozenset(o.value for o in self.options)
         object.__setattr__(self, "values", values)
-        plain = self.type == "enumeration" and self.field_type != "checkbox"
+        # A read-only or calculated enumeration takes none of its options.
+        plain = self.type == "enumeration" and self.field_type != "checkbox" and self.writable
         object.__setattr__(self, "passes", set(values) if plain else set())
 
     @property
@@ -191,11 +193,41 @@ def check_items(
 
 def all_pass(properties: Iterable[Mapping[str, Any]], schema: PropertySchema) -> bool:
     """Whether HubSpot would take each of ``properties`` (a record's each) as it is: nothing
-    refused and nothing to convert, so ``check_items`` would return its items unchanged."""
-    return all(_check_properties(each, schema) == _AS_IT_IS for each in properties)
+    refused and nothing to convert, so ``check_items`` would return its items unchanged.
+
+    Judged a property at a time across the records (a chunk's share its names): the names
+    once, and of a property that checks its values, the distinct values not yet remembered as
+    passing, so a value judged before costs no call of ours. ``_check_properties`` judges one
+    record the same way."""
+    records = properties if isinstance(properties, Sequence) else list(properties)
+    judges = schema.judges
+    for name in set().union(*records):
+        definition = judges.get(name, _UNKNOWN)
+        if definition is None:
+            continue  # any string is taken as it is
+        if definition is _UNKNOWN or not definition.writable:
+            return False
+        try:
+            values = set(map(operator.itemgetter(name), records))
+        except KeyError:  # not every record sets it
+            values = {each[name] for each in records if name in each}
+        for value in values - definition.passes:
+            if not _passes_unchanged(definition, value):
+                return False
+    return True
 
 
-_AS_IT_IS: tuple[None, None] = (None, None)
+def _passes_unchanged(definition: PropertyDefinition, value: Any) -> bool:
+    """Whether ``definition`` takes ``value`` as it is (then remembered as passing)."""
+    try:
+        text = check_value(definition, value)
+    except ValueRefused:
+        return False
+    if text != value:
+        return False
+    if len(definition.passes) < _PASSES_KEPT:
+        definition.passes.add(value)
+    return True
 
 
 def _check_properties(
