@@ -591,8 +591,10 @@ class _Merger:
     def _add_matched(self, chunk: Chunk, response: BatchResponse) -> bool:
         # The common answer (see ``_matched_by_plan``): every record of the chunk written.
         plan, indexes, entries = self.plan, chunk.indexes, response.entries
-        if plan is None or indexes is None or response.errors:
+        if response.errors:
             return False
+        if plan is None or indexes is None:
+            return self._add_matched_items(chunk, response)
         written = self.written
         if type(written) is not _Written or written.any_of(indexes):
             return False
@@ -606,6 +608,24 @@ class _Merger:
         if self.failed:
             for index in in_order:
                 self.failed.pop(index, None)
+        return True
+
+    def _add_matched_items(self, chunk: Chunk, response: BatchResponse) -> bool:
+        # ``_add_matched`` for a chunk of items without a plan (a stream's, a writer's).
+        items, written = chunk.items, self.written
+        if any(item.index in written for item in items):
+            return False
+        matched = _matched_by_plan(chunk.fields(), response.entries)
+        if matched is None:
+            return False
+        self._decoration(response)
+        self.build = response.builder or self.build
+        in_order = [items[at] for at in matched]
+        wheres = [i.positions[0] if len(i.positions) == 1 else i.positions for i in in_order]
+        first_row = self.columns.extend(response.entries, wheres)
+        for row, item in enumerate(in_order, first_row):
+            written[item.index] = row
+            self.failed.pop(item.index, None)
         return True
 
     def add_failed_chunk(self, outcome: ChunkOutcome) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncbatch._merge import CallMerge, ChunkOutcome
+import pytest
+
+from asyncbatch._merge import CallMerge, ChunkOutcome, _Merger
 from asyncbatch._models import BatchResult, RunStats, SimplePublicUpsertObject
 from asyncbatch._plan import Chunk, Plan, plan_chunks
 from asyncbatch._protocol import _read_batch
@@ -209,3 +211,27 @@ def test_the_written_index_finds_and_puts_many_at_once() -> None:
     assert not written.any_of(range(0))
     written[_PAGE + 1] = 3  # again: still three records
     assert len(written) == 3
+
+
+def test_chunks_merged_without_their_plan_take_the_common_answer_as_the_general_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stream's or a writer's chunks: ``merge_outcomes`` of items, no plan to read from.
+    records = [*_records(25), {"id": "c3", "properties": {"name": "again"}}]  # coalesced
+    quick_plan, general_plan = _plan(records), _plan(records)
+    general_way: list[int] = []
+    add_response = _Merger.add_response
+
+    def counted(self: _Merger, outcome: ChunkOutcome, response: Any) -> None:
+        general_way.append(outcome.chunk.number)
+        add_response(self, outcome, response)
+
+    monkeypatch.setattr(_Merger, "add_response", counted)
+    quick = merge_all(quick_plan, [_answer(c) for c in quick_plan.chunks])
+    assert general_way == []
+    monkeypatch.setattr(_Merger, "_add_matched_items", lambda self, chunk, response: False)
+    general = merge_all(general_plan, [_answer(c) for c in general_plan.chunks])
+    assert general_way == [0, 1, 2]
+    _same(quick, general)
+    assert quick.result_positions[3] == (3, 25)
+    assert len(quick.results) == 25 and not quick.failed
