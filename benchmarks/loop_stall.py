@@ -21,11 +21,13 @@ import resource
 import sys
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 import asyncbatch
+
+T = TypeVar("T")
 
 
 async def _echo(url: str, body: bytes) -> asyncbatch.RawResponse:
@@ -50,17 +52,6 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
     if freeze:
         gc.collect()
         gc.freeze()
-    gaps: list[float] = []
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            await asyncio.sleep(0.001)
-            now = time.perf_counter()
-            gaps.append(now - last - 0.001)
-            last = now
-
     full: list[float] = []  # the full collections during the call, in seconds
     began = [0.0]
 
@@ -69,7 +60,7 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
             return
         if phase == "start":
             began[0] = time.perf_counter()
-        elif not done.is_set():
+        else:
             full.append(time.perf_counter() - began[0])
 
     client = asyncbatch.BatchClient(
@@ -77,19 +68,20 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
         rate_limit=asyncbatch.RateLimit(10**9, 1.0),
         check_properties="off",
     )
-    async with client:
-        tick = asyncio.create_task(ticker())
+
+    async def upsert() -> tuple[asyncbatch.BatchResult, float, Any, Any]:
         gc.callbacks.append(on_gc)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         result = await client.upsert("0-410", records, id_property="code")
         elapsed = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
-        done.set()
         gc.callbacks.remove(on_gc)
-        await tick
-    gaps.sort()
-    load_gaps = await _stalls_while(result.load())
+        return result, elapsed, usage, after
+
+    async with client:
+        (result, elapsed, usage, after), gaps = await _stalls_while(upsert())
+    _, load_gaps = await _stalls_while(result.load())
     cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
     return {
         "records": n,
@@ -107,8 +99,8 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
     }
 
 
-async def _stalls_while(work: Awaitable[object]) -> list[float]:
-    """The overshoots of a 1 ms ticker while ``work`` runs, sorted."""
+async def _stalls_while(work: Awaitable[T]) -> tuple[T, list[float]]:
+    """``work``'s value, and the overshoots of a 1 ms ticker while it ran, sorted."""
     gaps: list[float] = []
     done = asyncio.Event()
 
@@ -122,10 +114,10 @@ async def _stalls_while(work: Awaitable[object]) -> list[float]:
 
     tick = asyncio.create_task(ticker())
     await asyncio.sleep(0)  # the ticker is running
-    await work
+    value = await work
     done.set()
     await tick
-    return sorted(gaps)
+    return value, sorted(gaps)
 
 
 def main(argv: list[str]) -> int:
