@@ -195,10 +195,10 @@ def all_pass(properties: Iterable[Mapping[str, Any]], schema: PropertySchema) ->
     """Whether HubSpot would take each of ``properties`` (a record's each) as it is: nothing
     refused and nothing to convert, so ``check_items`` would return its items unchanged.
 
-    Judged a property at a time across the records (a chunk's share its names): the names
-    once, and of a property that checks its values, the distinct values not yet remembered as
-    passing, so a value judged before costs no call of ours. ``_check_properties`` judges one
-    record the same way."""
+    Judged a property at a time across the records (a chunk's records mostly share their
+    names): each name once, and of a property that checks its values, only the distinct
+    values not yet remembered as passing, so a value judged before costs no call of ours.
+    ``_check_properties`` judges one record the same way."""
     records = properties if isinstance(properties, Sequence) else list(properties)
     judges = schema.judges
     for name in set().union(*records):
