@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import pytest_asyncio
 
@@ -20,6 +21,7 @@ from asyncbatch.emulator import (
     Emulator,
     FaultConfig,
     PropertyDef,
+    _app,
 )
 
 TOKEN = "test-token"
@@ -435,6 +437,66 @@ async def test_rolling_window_rate_limit(
     assert stats.rate_limited["TEN_SECONDLY_ROLLING"] == 1
     assert stats.writes_to("goal_targets", record_id) == 10  # the 429 wrote nothing
     assert stats.max_window_requests == 11
+
+
+@pytest.mark.hubspot_emulator(token=TOKEN)
+@pytest.mark.asyncio
+async def test_a_request_arriving_while_answers_are_built_is_counted_before_the_next(
+    hubspot_emulator: Emulator, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HubSpot limits the requests in a rolling window
+    (https://developers.hubspot.com/docs/api/usage-details); nothing public says at what
+    point it counts one, so this server keeps the stricter reading, when its handler starts,
+    but its own work must not hold that back. Four answers whose pauses end together are
+    built one at a time, and a request that arrives while the first is built is counted
+    before the second is. (They were built back to back, and such a request was counted up
+    to 30 ms late after a burst of eight: a client keeping 10 ms from the window got a 429.)"""
+    emu = hubspot_emulator
+    events: list[str] = []
+    gate = asyncio.Event()
+    paused = 0
+
+    async def pause(seconds: float) -> bool:  # the four pauses end together
+        nonlocal paused
+        paused += 1
+        if paused == 4:
+            gate.set()
+        await gate.wait()
+        return True
+
+    arrive = emu._limiter.arrive
+
+    def counted(token: str, **options: Any) -> Any:
+        events.append("count")
+        return arrive(token, **options)
+
+    body = orjson.dumps(update_inputs(["1"]))
+    late = (
+        f"POST /crm/v3/objects/goal_targets/batch/update HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(emu.url.rsplit(":", 1)[1]))
+    build = _app.process
+
+    def process(*args: Any) -> Any:
+        events.append("build")
+        if events.count("build") == 1:
+            writer.write(late)  # on the socket now: the loop is busy building this answer
+        return build(*args)
+
+    monkeypatch.setattr(emu, "_pause", pause)
+    monkeypatch.setattr(emu._limiter, "arrive", counted)
+    monkeypatch.setattr(_app, "process", process)
+    (record_id,) = emu.preload("goal_targets", [{"x": "1"}])
+    first = [call(session, emu, "update", update_inputs([record_id])) for _ in range(4)]
+    answers = await asyncio.gather(*first)
+    assert [status for status, _, _ in answers] == [200] * 4
+    await reader.readuntil(b"\r\n\r\n")  # the late request was answered too
+    writer.close()
+    assert events[:4] == ["count"] * 4
+    # Counted right after the first build, before the second (it was counted after all four).
+    assert events[4:7] == ["build", "count", "build"]
 
 
 @pytest.mark.hubspot_emulator(daily_limit=3)
