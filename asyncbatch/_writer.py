@@ -226,7 +226,7 @@ class BatchWriter:
         await client._start_limiter()
         ids = {self._id_property}
         self._schema = await client._checked_schema(self._object_type, self._operation, ids)
-        self._ctx = self._new_context()
+        self._ctx = self._new_context(first=True)
         ready = anyio.Event()
         runner = asyncio.create_task(
             self._run(ready), name=f"asyncbatch-writer-{self._operation.name}-{self._object_type}"
@@ -497,8 +497,12 @@ class BatchWriter:
         for id_property in list(self._buffers):
             self._dispatch(self._cut(id_property), stopped)
 
-    def _new_context(self) -> CallContext:
-        ctx = self._client._context(self._operation, self._object_type)
+    def _new_context(self, *, first: bool = False) -> CallContext:
+        """The writer's context: its first opens without a canary when the definitions were
+        read (``BatchClient._context``); one after a stop (a 401, the day's limit) starts with
+        one again."""
+        schema = self._schema if first else None
+        ctx = self._client._context(self._operation, self._object_type, schema=schema)
         ctx.scope = self._scope
         ctx.schema = self._schema
         return ctx

@@ -17,12 +17,20 @@ Handler = Callable[[dict[str, Any]], Awaitable[aiohttp.web.Response]]
 
 
 class Scripted:
-    """The server's state: the handler to run and the bodies received."""
+    """The server's state: the handler to run and the bodies received; ``definitions``, when
+    set, the property definitions ``GET /crm/v3/properties/{type}`` answers with (404, as for
+    an account whose definitions cannot be read, while None)."""
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.handler: Handler | None = None
         self.url = ""
+        self.definitions: list[dict[str, Any]] | None = None
+
+    async def _properties(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        if self.definitions is None:
+            return aiohttp.web.json_response({"status": "error", "message": "no"}, status=404)
+        return aiohttp.web.json_response({"results": self.definitions})
 
     async def _batch(self, request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
         body = orjson.loads(await request.read())
@@ -36,6 +44,7 @@ async def scripted_server() -> AsyncIterator[Scripted]:
     server = Scripted()
     app = aiohttp.web.Application()
     app.router.add_post("/crm/v3/objects/{type}/batch/{op}", server._batch)
+    app.router.add_get("/crm/v3/properties/{type}", server._properties)
     runner = aiohttp.web.AppRunner(app)
     await runner.setup()
     site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)

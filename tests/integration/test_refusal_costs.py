@@ -221,3 +221,72 @@ async def test_the_canary_opens_once_per_endpoint_and_client(scripted: Scripted)
         other = client._context(asyncbatch._operations.UPDATE, "0-420")
         assert not other.gate.is_set()
         client._done(other)
+
+
+_COURSE_DEFINITIONS = [
+    {"name": "course_code", "type": "string", "fieldType": "text", "hasUniqueValue": True},
+    {"name": "title", "type": "string", "fieldType": "text"},
+]
+
+
+async def test_definitions_read_for_the_call_open_it_without_a_canary(
+    scripted: Scripted,
+) -> None:
+    # The read proved the token and the object type, the check the id property and every
+    # value: the first requests go together, as a hand-written script's would. Each answer
+    # waits until four requests arrived (a canary would send one alone and wait for its
+    # answer); the bound on that wait only ends a failing run.
+    scripted.definitions = _COURSE_DEFINITIONS
+    four = anyio.Event()
+    arrived_before_an_answer = 0
+
+    async def handler(body: dict[str, Any]) -> aiohttp.web.Response:
+        nonlocal arrived_before_an_answer
+        if len(scripted.bodies) >= 4:
+            four.set()
+        with anyio.move_on_after(10):
+            await four.wait()
+        arrived_before_an_answer = arrived_before_an_answer or len(scripted.bodies)
+        return echo(body)
+
+    scripted.handler = handler
+    records = [{"id": f"C{i}", "properties": {"title": f"t{i}"}} for i in range(400)]
+    async with _client(scripted.url, max_concurrency=4) as client:
+        result = await client.upsert("0-410", records, id_property="course_code")
+    assert arrived_before_an_answer == 4
+    assert len(result.results) == 400
+    assert_accounted(result, 400)
+
+
+async def test_a_missing_write_scope_after_a_definitions_read_costs_at_most_the_slots(
+    scripted: Scripted,
+) -> None:
+    # What the open gate gives up: a token that may read the definitions but not write
+    # (HubSpot's 403 MISSING_SCOPES, body as in hubspot-api-nodejs #268) is refused by every
+    # request in flight, not one. The run still stops there: the refusal costs at most
+    # max_concurrency requests.
+    scripted.definitions = _COURSE_DEFINITIONS
+
+    async def handler(body: dict[str, Any]) -> aiohttp.web.Response:
+        return refusal(
+            "This app hasn't been granted all required scopes to make this call. Read more "
+            "about required scopes here: https://developers.hubspot.com/scopes.",
+            status=403,
+            category="MISSING_SCOPES",
+            errors=[
+                {
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": ["crm.objects.custom.write"]},
+                }
+            ],
+            links={"scopes": "https://developers.hubspot.com/scopes"},
+        )
+
+    scripted.handler = handler
+    records = [{"id": f"C{i}", "properties": {"title": "t"}} for i in range(2000)]
+    async with _client(scripted.url, max_concurrency=5) as client:
+        result = await client.upsert("0-410", records, id_property="course_code")
+    assert 1 <= len(scripted.bodies) <= 5
+    assert isinstance(result.stop_error, asyncbatch.AuthenticationError)
+    assert len(result.failed) == 2000 and not result.results
+    assert_accounted(result, 2000)
