@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -191,8 +192,27 @@ def _validation_rules(path: Path) -> dict[str, list[ValidationRule]]:
     }
 
 
+def _freeze_after_full_collections() -> None:
+    """Freeze what this process holds now and, after each full collection, what survived it
+    (``gc.freeze``), so a full collection walks only what is new. The store only grows, and
+    a full collection of the process with 10,000 records stored held the loop 15-27 ms: a
+    request arriving meanwhile was counted that late, and a client keeping the default 10 ms
+    from a 1 s window then got a 429. What is frozen is still freed when no longer
+    referenced (only cycles among it are not)."""
+    gc.collect()
+    gc.freeze()
+
+    def freeze(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    gc.callbacks.append(freeze)
+
+
 async def serve(config: EmulatorConfig, host: str, port: int) -> None:
-    """Run an emulator until SIGINT or SIGTERM."""
+    """Run an emulator until SIGINT or SIGTERM (the process's own: its collections are
+    kept short, ``_freeze_after_full_collections``)."""
+    _freeze_after_full_collections()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
