@@ -711,8 +711,8 @@ class BatchClient:
         the object type, and ``_checked_schema`` the id property's uniqueness, the refusals a
         canary exists for (a property or value HubSpot would refuse fails unsent). What is left,
         a token without the write scope (403), then costs up to ``max_concurrency`` requests
-        instead of one; the canary held every other slot idle for its round trip (75 ms of the
-        latency-bound benchmark's 2 s)."""
+        instead of one; the canary held every other slot idle for its round trip (55-75 ms of
+        the latency-bound benchmark's 1.6-2 s)."""
         url = f"{self._objects_url(object_type)}/{operation.path}{query}"
         ctx = CallContext(self._engine, url, operation, object_type=object_type, schema=schema)
         if url in self._proven or schema is not None:
