@@ -132,7 +132,7 @@ class Deferred:
 #: ``BatchResult.load``: objects built between two looks at the clock (about 0.2 ms), and the
 #: longest it holds the event loop at once (as ``_schedule.SLICE_SECONDS``).
 _LOAD_STEP = 128
-_LOAD_SLICE_SECONDS = 0.002
+_LOAD_SLICE_SECONDS = 0.001
 
 
 def _built(value: list[SimplePublicObject] | Deferred) -> list[SimplePublicObject]:
