@@ -704,18 +704,19 @@ class BatchClient:
         query: str = "",
         *,
         schema: PropertySchema | None = None,
+        open_by_schema: bool = True,
     ) -> CallContext:
         """A call's context, its records checked against ``schema`` (the definitions read for
         it). Its gate is open (no canary) when the endpoint answered this client before without
-        a request-level refusal, or when ``schema`` was read: that read proved the token and
-        the object type, and ``_checked_schema`` the id property's uniqueness, the refusals a
-        canary exists for (a property or value HubSpot would refuse fails unsent). What is left,
-        a token without the write scope (403), then costs up to ``max_concurrency`` requests
-        instead of one; the canary held every other slot idle for its round trip (55-75 ms of
-        the latency-bound benchmark's 1.6-2 s)."""
+        a request-level refusal, or when ``schema`` was read and ``open_by_schema``: that read
+        proved the token and the object type, and ``_checked_schema`` the id property's
+        uniqueness, the refusals a canary exists for (a property or value HubSpot would refuse
+        fails unsent). What is left, a token without the write scope (403), then costs up to
+        ``max_concurrency`` requests instead of one; the canary held every other slot idle for
+        its round trip (55-75 ms of the latency-bound benchmark's 1.6-2 s)."""
         url = f"{self._objects_url(object_type)}/{operation.path}{query}"
         ctx = CallContext(self._engine, url, operation, object_type=object_type, schema=schema)
-        if url in self._proven or schema is not None:
+        if url in self._proven or (schema is not None and open_by_schema):
             ctx.gate.set()
         self._calls.add(ctx)
         return ctx

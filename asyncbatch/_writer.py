@@ -501,10 +501,10 @@ class BatchWriter:
         """The writer's context: its first opens without a canary when the definitions were
         read (``BatchClient._context``); one after a stop (a 401, the day's limit) starts with
         one again."""
-        schema = self._schema if first else None
-        ctx = self._client._context(self._operation, self._object_type, schema=schema)
+        ctx = self._client._context(
+            self._operation, self._object_type, schema=self._schema, open_by_schema=first
+        )
         ctx.scope = self._scope
-        ctx.schema = self._schema
         return ctx
 
     def _teardown(self) -> None:

@@ -331,3 +331,20 @@ async def test_arguments_and_lifecycle_are_checked() -> None:
     with pytest.raises(asyncbatch.ClientClosedError):
         async with writer:
             pass
+
+
+async def test_only_the_first_context_opens_on_the_definitions_read() -> None:
+    # The definitions read proves the token and the object type, so the writer's first
+    # context opens without a canary (issue 19); one started after a stop (a 401, the day's
+    # limit) checks against the same definitions but opens with a canary again.
+    async with emulator() as emu:
+        async with asyncbatch.BatchClient(TOKEN, base_url=emu.url, check_properties="on") as client:
+            async with client.writer(COURSES, "upsert", id_property=KEY) as writer:
+                assert (await writer.write(course(1))).ok
+                first = writer._ctx
+                later = writer._new_context()
+                try:
+                    assert first.schema is not None and first.gate.is_set()
+                    assert later.schema is first.schema and not later.gate.is_set()
+                finally:
+                    client._done(later)
