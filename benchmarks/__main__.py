@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="NAME",
         help="run only this tool (repeatable): asyncbatch, peer, sdk-sequential, sdk-threads, "
-        "aiohttp-aiolimiter, bisection (refusals only), writer, per-record-upsert, "
-        "sdk-basic-threads (web-backend only)",
+        "aiohttp-aiolimiter, asyncbatch-unchecked (rate-bound only), bisection (refusals "
+        "only), writer, per-record-upsert, sdk-basic-threads (web-backend only)",
     )
     parser.add_argument(
         "--pairs",

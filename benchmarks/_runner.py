@@ -66,6 +66,9 @@ REDIS = "redis"  # RateLimit(R, W, redis_url=..., key=...): one budget shared th
 REDIS_URL_ENV = "ASYNCBATCH_BENCH_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 PEER = "peer"  # issue 19's hand-written script, measured in pairs with asyncbatch
+#: rate-bound: asyncbatch sending only its batches (``check_properties="off"``, no definitions
+#: read), so that its share of the ceiling is measured on the same requests as before issue 14
+UNCHECKED = "asyncbatch-unchecked"
 PEERS = (PEER, "sdk-sequential", "sdk-threads", "aiohttp-aiolimiter")
 #: asyncbatch and the peer alternate this many times (fresh process per run) by default
 DEFAULT_PAIRS = 5
@@ -86,6 +89,8 @@ WEB_GOAL_SLACK_PERCENT = 10  # issue 16: at most 55 requests for 5,000 records (
 
 TOOL_NOTES = {
     "asyncbatch": "BatchClient(rate_limit=RateLimit(R, W), max_concurrency=C), default retry",
+    UNCHECKED: "asyncbatch as above with check_properties='off': no property-definitions "
+    "read, only the batches",
     "sdk-sequential": "hubspot-api-client, hand-chunked, one request at a time, no retry",
     "sdk-threads": "hubspot-api-client, C threads, urllib3 Retry on 429/5xx incl. POST",
     "peer": "issue 19's hand-written script: aiohttp TCPConnector(limit=C), asyncio.gather "
@@ -136,6 +141,7 @@ SCENARIOS: dict[str, Scenario] = {
             rate=10,
             window=1.0,
             latency=0.040,
+            tools=(ASYNCBATCH, UNCHECKED, *PEERS),
             paired=True,
         ),
         Scenario(
