@@ -295,7 +295,7 @@ class BatchResult:
 
     async def load(self) -> list[SimplePublicObject]:
         """``results``, built a slice at a time with a turn for the event loop whenever the
-        building has held it a few milliseconds. The first access to ``results`` builds
+        building has held it a millisecond. The first access to ``results`` builds
         every object at once: after a call of a million records, 3-4 s during which a
         server answers nobody. Afterwards ``results`` is this list."""
         value = self._results
