@@ -13,6 +13,7 @@ import socket
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -60,6 +61,18 @@ async def limiter(
     return lim
 
 
+@asynccontextmanager
+async def open_limiter(
+    url: str, key: str, requests: int = 10, window: float = 1.0, **kwargs: Any
+) -> AsyncIterator[RedisWindowLimiter]:
+    """``limiter(...)``, closed when the block ends."""
+    lim = await limiter(url, key, requests, window, **kwargs)
+    try:
+        yield lim
+    finally:
+        await lim.aclose()
+
+
 # --- one process ----------------------------------------------------------------------------
 
 
@@ -67,8 +80,9 @@ async def test_the_window_holds_the_limit_then_waits_for_the_oldest(
     redis_url: str, redis_key: str
 ) -> None:
     calls: list[float] = []
-    lim = await limiter(redis_url, redis_key, requests=5, window=2.0, sleep=recording_sleep(calls))
-    try:
+    async with open_limiter(
+        redis_url, redis_key, requests=5, window=2.0, sleep=recording_sleep(calls)
+    ) as lim:
         for _ in range(5):
             await lim.acquire()  # no wait
         assert calls == []
@@ -79,8 +93,6 @@ async def test_the_window_holds_the_limit_then_waits_for_the_oldest(
         assert len(calls) == 1
         assert 1.5 < calls[0] <= 2.0
         assert first is not None
-    finally:
-        await lim.aclose()
 
 
 async def test_keys_expire_after_the_window(redis_url: str, redis_key: str) -> None:
@@ -120,14 +132,11 @@ async def test_a_429_in_one_process_pauses_the_others(redis_url: str, redis_key:
 
 
 async def test_follows_a_stricter_server_limit(redis_url: str, redis_key: str) -> None:
-    lim = await limiter(redis_url, redis_key, requests=100, window=10.0)
-    try:
+    async with open_limiter(redis_url, redis_key, requests=100, window=10.0) as lim:
         lim.observe(RateLimitInfo(max=10, remaining=5, interval_ms=1000))
         assert (lim.limit, lim.window_seconds) == (10, 1.0)
         lim.observe(RateLimitInfo(max=1000, remaining=5, interval_ms=1000))  # never looser
         assert (lim.limit, lim.window_seconds) == (10, 1.0)
-    finally:
-        await lim.aclose()
 
 
 async def test_unreachable_redis_is_a_clear_error_without_the_password() -> None:
@@ -175,54 +184,44 @@ async def test_a_corrupt_pause_is_dropped_and_the_start_granted(
     redis_url: str, redis_key: str, raw_redis: Any, pause: bytes
 ) -> None:
     calls: list[float] = []
-    lim = await limiter(redis_url, redis_key, sleep=recording_sleep(calls))
-    try:
+    async with open_limiter(redis_url, redis_key, sleep=recording_sleep(calls)) as lim:
         await raw_redis.set(lim.pause_key, pause)
         await lim.acquire()  # one script run, no sleep
         assert calls == []
         assert await raw_redis.exists(lim.pause_key) == 0
-    finally:
-        await lim.aclose()
 
 
 async def test_a_pause_past_the_longest_is_dropped(
     redis_url: str, redis_key: str, raw_redis: Any
 ) -> None:
     calls: list[float] = []
-    lim = await limiter(redis_url, redis_key, sleep=recording_sleep(calls))
-    try:
+    async with open_limiter(redis_url, redis_key, sleep=recording_sleep(calls)) as lim:
         # Ends a day from now on Redis's clock (say another host wrote it on a clock a day
         # ahead); the longest pause is a window plus max_interval_seconds, 61 s here.
         a_day = 86_400 * 1_000_000
         await raw_redis.set(lim.pause_key, str(await redis_now(raw_redis) + a_day), px=10_000)
         await lim.acquire()
         assert calls == []
-    finally:
-        await lim.aclose()
 
 
 async def test_a_pause_without_expiry_is_honoured_and_given_one(
     redis_url: str, redis_key: str, raw_redis: Any
 ) -> None:
     calls: list[float] = []
-    lim = await limiter(redis_url, redis_key, sleep=recording_sleep(calls))
-    try:
+    async with open_limiter(redis_url, redis_key, sleep=recording_sleep(calls)) as lim:
         await raw_redis.set(lim.pause_key, str(await redis_now(raw_redis) + 5_000_000))
         assert await raw_redis.pttl(lim.pause_key) == -1  # no expiry
         with pytest.raises(_SleepCalls):
             await lim.acquire()
         assert len(calls) == 1 and 4.0 < calls[0] <= 5.0
         assert 0 < await raw_redis.pttl(lim.pause_key) <= 5_000 + 1_000
-    finally:
-        await lim.aclose()
 
 
 async def test_starts_dated_in_the_future_count_from_now(
     redis_url: str, redis_key: str, raw_redis: Any
 ) -> None:
     calls: list[float] = []
-    lim = await limiter(redis_url, redis_key, requests=10, sleep=recording_sleep(calls))
-    try:
+    async with open_limiter(redis_url, redis_key, requests=10, sleep=recording_sleep(calls)) as lim:
         # Redis's clock went back an hour (a failover to a replica behind): 9 starts are dated
         # an hour ahead. They still count, but for one window from now, not for the hour.
         ahead = await redis_now(raw_redis) + 3600 * 1_000_000
@@ -235,8 +234,6 @@ async def test_starts_dated_in_the_future_count_from_now(
         with pytest.raises(_SleepCalls):
             await lim.acquire()  # the 11th waits for the window, not for the hour
         assert len(calls) == 1 and 0 < calls[0] <= 1.0
-    finally:
-        await lim.aclose()
 
 
 class _Clock:
@@ -270,8 +267,7 @@ async def test_a_start_is_moved_to_when_its_request_left(
     # left 62.5 ms after its start is counted from when it left, here in Redis, where every
     # process sharing the budget counts it. The move waits for the next acquire's script.
     clock = _Clock()
-    lim = await limiter(redis_url, redis_key, requests=10, window=10.0, clock=clock)
-    try:
+    async with open_limiter(redis_url, redis_key, requests=10, window=10.0, clock=clock) as lim:
         await lim.acquire()
         first = await _backdate(raw_redis, lim, 1, 1_000_000)
         lim.sent(100.0, 100.0625)  # its headers left 62.5 ms after the start
@@ -283,8 +279,6 @@ async def test_a_start_is_moved_to_when_its_request_left(
         await lim.acquire()
         assert await _score(raw_redis, lim, 1) == first + 125_000
         assert lim._moves == []
-    finally:
-        await lim.aclose()
 
 
 async def test_a_moved_start_holds_its_slot_longer(
@@ -292,18 +286,15 @@ async def test_a_moved_start_holds_its_slot_longer(
 ) -> None:
     calls: list[float] = []
     clock = _Clock()
-    lim = await limiter(
+    async with open_limiter(
         redis_url, redis_key, requests=1, window=2.0, clock=clock, sleep=recording_sleep(calls)
-    )
-    try:
+    ) as lim:
         await lim.acquire()
         await _backdate(raw_redis, lim, 1, 1_000_000)  # started a second ago: 1 s left
         lim.sent(100.0, 100.5)  # but left half a second late: 1.5 s left
         with pytest.raises(_SleepCalls):
             await lim.acquire()
         assert 1.3 < calls[0] <= 1.5
-    finally:
-        await lim.aclose()
 
 
 async def test_close_makes_the_moves_no_acquire_made(
@@ -321,28 +312,22 @@ async def test_a_starts_key_of_another_type_is_a_clear_error(
     redis_url: str, redis_key: str, raw_redis: Any
 ) -> None:
     calls: list[float] = []
-    lim = await limiter(redis_url, redis_key, sleep=recording_sleep(calls))
-    try:
+    async with open_limiter(redis_url, redis_key, sleep=recording_sleep(calls)) as lim:
         await raw_redis.set(lim.starts_key, b"someone else's value")  # a key collision
         with pytest.raises(LimiterUnavailableError, match="WRONGTYPE"):
             await lim.acquire()
         assert calls == []
         assert await raw_redis.get(lim.starts_key) == b"someone else's value"  # left alone
-    finally:
-        await lim.aclose()
 
 
 async def test_a_shared_pause_is_bounded(redis_url: str, redis_key: str, raw_redis: Any) -> None:
-    lim = await limiter(redis_url, redis_key, window=1.0)
-    try:
+    async with open_limiter(redis_url, redis_key, window=1.0) as lim:
         assert lim.max_wait_seconds == pytest.approx(61.0)
         lim.penalize(10**12)  # a Retry-After of 31,000 years
         await lim.share_pause()
         assert 60_000 < await raw_redis.pttl(lim.pause_key) <= 61_000 + 1_000
         paused_until = int(await raw_redis.get(lim.pause_key))
         assert paused_until - await redis_now(raw_redis) <= 61 * 1_000_000
-    finally:
-        await lim.aclose()
 
 
 class _ScriptedRedis:
