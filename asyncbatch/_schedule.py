@@ -52,7 +52,7 @@ def stop_error_for(outcomes: Sequence[ChunkOutcome], stop: Stop) -> AsyncBatchEr
 #: The longest a stepped computation (planning, merging) holds the event loop at once. A
 #: timer that falls due meanwhile (a server's other work) waits for the rest of this pass of
 #: the loop and for what was queued ahead of it in the next, two or three slices: at 2 ms a 1 ms
-#: ticker's p99 stall during upsert() of 1,000,000 records was 6.0-6.3 ms, at 1 ms 3.1-3.3 ms.
+#: ticker's p99 stall during upsert() of 1,000,000 records was 6.0-6.3 ms, at 1 ms 2.8-3.3 ms.
 SLICE_SECONDS = 0.001
 
 
