@@ -51,7 +51,7 @@ from ._redact import url_secrets
 from ._retry import RetryPolicy
 from ._schedule import (
     cooperatively,
-    release_cooperatively,
+    release_steps,
     run_list,
     run_stream,
 )
@@ -781,8 +781,7 @@ class BatchClient:
         )
         # Freeing a million planned records at once holds the loop too: a slice at a time.
         del merge, steps
-        for held in plan.release():
-            await release_cooperatively(held)
+        await cooperatively(release_steps(plan.release()))
         if self._engine.observer is not None:
             self._engine.observer.results(operation.name, object_type, result)
         stats = result.stats

@@ -12,8 +12,8 @@ import datetime as dt
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -33,7 +33,7 @@ logger = logging.getLogger("asyncbatch")
 __all__ = [
     "cooperatively",
     "merge_call",
-    "release_cooperatively",
+    "release_steps",
     "run_list",
     "run_stream",
     "stop_error_for",
@@ -57,9 +57,10 @@ SLICE_SECONDS = 0.001
 
 
 async def cooperatively(steps: Steps[T]) -> T:
-    """Run a stepped computation (``_plan.plan_steps``, ``_merge.merge_steps``), giving the
-    event loop a turn whenever it has worked ``SLICE_SECONDS``: a million records are planned
-    without stalling a web server's other requests."""
+    """Run a stepped computation (``_plan.plan_steps``, ``_merge.merge_steps``,
+    ``release_steps``), giving the event loop a turn whenever it has worked
+    ``SLICE_SECONDS``: a million records are planned without stalling a web server's other
+    requests."""
     deadline = time.perf_counter() + SLICE_SECONDS
     while True:
         try:
@@ -71,16 +72,20 @@ async def cooperatively(steps: Steps[T]) -> T:
             deadline = time.perf_counter() + SLICE_SECONDS
 
 
-async def release_cooperatively(held: list[object]) -> None:
-    """Drop the last references to a finished call's objects a slice at a time (the list is
-    emptied): freeing a million planned records' property dicts at once holds the loop
-    ~0.1 s, 2,048 of them ~2 ms."""
-    while held:
-        del held[-_RELEASE:]
-        await anyio.lowlevel.checkpoint()
+def release_steps(lists: Iterable[list[Any]]) -> Steps[None]:
+    """Drop the last references to a finished call's objects (each list is emptied) in steps
+    of ``_RELEASE`` items, for ``cooperatively``: freeing a million planned records' property
+    dicts at once holds the loop ~0.1 s. A small call's lists go in one slice, without a
+    turn for the loop (a checkpoint per list was six loop passes for an upsert of one)."""
+    for held in lists:
+        while held:
+            del held[-_RELEASE:]
+            yield
 
 
-_RELEASE = 2048
+#: Items freed in one step: 2,048 of a million records' property dicts took 0.6 ms at the
+#: 99th percentile and up to 0.9 ms, half of that at 1,024.
+_RELEASE = 1024
 
 
 def merge_call(

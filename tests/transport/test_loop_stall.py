@@ -15,6 +15,7 @@ import pytest
 
 import asyncbatch
 from asyncbatch._plan import PlannedInput
+from asyncbatch._schedule import cooperatively, release_steps
 from tests.fakes import batch_body, echo_results
 
 pytestmark = pytest.mark.asyncio
@@ -132,3 +133,38 @@ async def test_a_chunk_in_flight_holds_no_object_per_record(check: str) -> None:
     # (built again to merge the answer). Checked against the definitions, the next chunk's
     # are built while it waits for the slot; no more.
     assert alive == [0] * 10 if check == "off" else max(alive) <= 100
+
+
+class _Checkpoints:
+    """Counts the turns the code under test gives the loop (``anyio.lowlevel.checkpoint``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self._real = anyio.lowlevel.checkpoint
+        monkeypatch.setattr(anyio.lowlevel, "checkpoint", self)
+
+    async def __call__(self) -> None:
+        self.count += 1
+        await self._real()
+
+
+async def test_a_small_call_is_released_without_a_turn_for_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each of a plan's six lists was freed with a checkpoint of its own: six loop passes at
+    # the end of every call, an upsert of one record included.
+    checkpoints = _Checkpoints(monkeypatch)
+    lists: list[list[Any]] = [[{"p": str(n)} for n in range(10)] for _ in range(6)]
+    await cooperatively(release_steps(lists))
+    assert lists == [[]] * 6
+    assert checkpoints.count == 0
+
+
+async def test_a_large_release_gives_the_loop_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Freeing 300,000 dicts takes far more than one slice (1 ms) on any machine: the loop got
+    # turns in between, and everything was freed.
+    checkpoints = _Checkpoints(monkeypatch)
+    lists: list[list[Any]] = [[{"p": str(n)} for n in range(300_000)]]
+    await cooperatively(release_steps(lists))
+    assert lists == [[]]
+    assert checkpoints.count > 0
