@@ -13,6 +13,8 @@ from asyncbatch._plan import (
     MAX_CHUNK_SIZE,
     convert_value,
     plan_chunks,
+    plan_steps,
+    run_steps,
     validate_chunk_size,
     validate_object_type,
 )
@@ -399,3 +401,38 @@ def test_object_type_refused(name: object) -> None:
 def test_object_type_with_trailing_newline_refused() -> None:
     with pytest.raises(InvalidInputError):
         validate_object_type("contacts\n")
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _steps_taken(records: Any) -> tuple[int, Any]:
+    steps = plan_steps(records, operation="upsert", id_property="email")
+    taken = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return taken, stop.value
+        taken += 1
+
+
+def test_a_small_call_is_planned_in_one_step() -> None:
+    # Each step is a look at the clock and, past a slice, a turn of the loop: a call of one
+    # record took 257 of them (one dict of its coalescing index freed per step).
+    taken, plan = _steps_taken([{"id": "a@example.com", "properties": {"p": "1"}}])
+    assert taken <= 1
+    assert plan.records == 1
+
+
+def test_an_unsized_input_is_planned_as_a_sized_one() -> None:
+    # A generator's length is unknown: its index is kept in shards (a dict grown to a million
+    # keys rehashes them all at once), and the plan is the same.
+    records = [{"id": f"{n % 700}@example.com", "properties": {"p": str(n)}} for n in range(1_000)]
+    sized = run_steps(plan_steps(records, operation="upsert", id_property="email"))
+    taken, unsized = _steps_taken(iter(records))
+    assert (unsized.inputs, unsized.records) == (sized.inputs, sized.records) == (1_000, 700)
+    assert [unsized.chunk(n).fields().ids for n in range(unsized.chunk_count)] == [
+        sized.chunk(n).fields().ids for n in range(sized.chunk_count)
+    ]
+    assert taken < 1_000 // 32 + 10  # a step per 32 records, not one per shard as well
