@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 import asyncbatch
+import asyncbatch._schedule
 from asyncbatch._plan import PlannedInput
 from asyncbatch._schedule import cooperatively, release_steps
 from tests.fakes import batch_body, echo_results
@@ -135,6 +136,12 @@ async def test_a_chunk_in_flight_holds_no_object_per_record(check: str) -> None:
     assert alive == [0] * 10 if check == "off" else max(alive) <= 100
 
 
+class _StillTime:
+    @staticmethod
+    def perf_counter() -> float:
+        return 0.0
+
+
 class _Checkpoints:
     """Counts the turns the code under test gives the loop (``anyio.lowlevel.checkpoint``)."""
 
@@ -154,6 +161,9 @@ async def test_a_small_call_is_released_without_a_turn_for_the_loop(
     # Each of a plan's six lists was freed with a checkpoint of its own: six loop passes at
     # the end of every call, an upsert of one record included.
     checkpoints = _Checkpoints(monkeypatch)
+    # A clock that stands still: no slice ends, so any turn would be the release's own (and a
+    # busy CI machine pausing this test for a millisecond cannot make one).
+    monkeypatch.setattr(asyncbatch._schedule, "time", _StillTime())
     lists: list[list[Any]] = [[{"p": str(n)} for n in range(10)] for _ in range(6)]
     await cooperatively(release_steps(lists))
     assert lists == [[]] * 6
