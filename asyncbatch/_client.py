@@ -49,13 +49,9 @@ from ._plan import (
 from ._proxies import env_proxy_secrets
 from ._redact import url_secrets
 from ._retry import RetryPolicy
-from ._schedule import (
-    cooperatively,
-    release_steps,
-    run_list,
-    run_stream,
-)
+from ._schedule import release_steps, run_list, run_stream
 from ._schema import PropertySchema, check_id_property
+from ._steps import cooperatively
 from ._tokens import BindableTokenProvider, TokenProvider, TokenSource, check_token
 from ._transport import AiohttpTransport, Network, Transport, check_base_url
 from ._version import __version__

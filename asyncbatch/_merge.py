@@ -35,9 +35,10 @@ from ._models import (
     SimplePublicObject,
     StandardError,
 )
-from ._plan import STEP, Chunk, Fields, Plan, PlannedInput, Steps, run_steps
+from ._plan import Chunk, Fields, Plan, PlannedInput
 from ._protocol import compact_property
 from ._refusals import allowed_options, refused_value
+from ._steps import STEP, Steps, run_steps
 
 __all__ = ["CallMerge", "ChunkOutcome", "merge_outcomes", "merge_steps", "synthesize_error"]
 

@@ -9,14 +9,13 @@ lenient; ``BatchResult.to_dict()`` writes HubSpot's ``BatchResponse...WithErrors
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import anyio.lowlevel
 import attrs
 
 from ._exceptions import AsyncBatchError, BatchFailedError, InputFailedError
+from ._steps import Steps, cooperatively
 
 __all__ = [
     "BatchInput",
@@ -129,10 +128,8 @@ class Deferred:
         return len(self.entries)
 
 
-#: ``BatchResult.load``: objects built between two looks at the clock (about 0.2 ms), and the
-#: longest it holds the event loop at once (as ``_schedule.SLICE_SECONDS``).
+#: ``BatchResult.load``: objects built between two looks at the clock (about 0.2 ms).
 _LOAD_STEP = 128
-_LOAD_SLICE_SECONDS = 0.001
 
 
 def _built(value: list[SimplePublicObject] | Deferred) -> list[SimplePublicObject]:
@@ -295,23 +292,28 @@ class BatchResult:
 
     async def load(self) -> list[SimplePublicObject]:
         """``results``, built a slice at a time with a turn for the event loop whenever the
-        building has held it a millisecond. The first access to ``results`` builds
-        every object at once: after a call of a million records, 3-4 s during which a
-        server answers nobody. Afterwards ``results`` is this list."""
+        building has held it ``_steps.SLICE_SECONDS``. The first access to ``results``
+        builds every object at once: after a call of a million records, 3-4 s during which
+        a server answers nobody. Afterwards ``results`` is this list."""
         value = self._results
         if not isinstance(value, Deferred):
             return value
+        built = await cooperatively(self._building(value))
+        if built is None:
+            return self.results  # built meanwhile by an access to ``results``
+        object.__setattr__(self, "_results", built)
+        return built
+
+    def _building(self, value: Deferred) -> Steps[list[SimplePublicObject] | None]:
+        """``value``'s objects, ``_LOAD_STEP`` a step; None if ``results`` was read (and so
+        built) while the loop had a turn."""
         built: list[SimplePublicObject] = []
         entries = value.entries
-        deadline = time.perf_counter() + _LOAD_SLICE_SECONDS
         for start in range(0, len(entries), _LOAD_STEP):
             built += value.build(entries[start : start + _LOAD_STEP])
-            if time.perf_counter() >= deadline:
-                await anyio.lowlevel.checkpoint()
-                if self._results is not value:
-                    return self.results  # built meanwhile by an access to ``results``
-                deadline = time.perf_counter() + _LOAD_SLICE_SECONDS
-        object.__setattr__(self, "_results", built)
+            yield
+            if self._results is not value:
+                return None
         return built
 
     @property

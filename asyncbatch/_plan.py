@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import (
     AsyncIterable,
-    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -17,20 +16,18 @@ from collections.abc import (
     Sized,
 )
 from itertools import repeat
-from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
 from ._exceptions import InvalidInputError
 from ._models import BatchInput
 from ._operations import OperationSpec, operation_spec
+from ._steps import STEP, Steps, run_steps
 from ._values import check_text, convert_value, integer_text
-
-T = TypeVar("T")
 
 __all__ = [
     "MAX_CHUNK_SIZE",
-    "STEP",
     "Chunk",
     "Fields",
     "Key",
@@ -49,7 +46,6 @@ __all__ = [
     "plan_chunks",
     "plan_steps",
     "record_key",
-    "run_steps",
     "validate_chunk_size",
     "validate_id_property",
     "validate_object_type",
@@ -551,23 +547,6 @@ class _Pending:
         return _planned(
             index, key, tuple(self.positions), self.properties, self.trace, trace_prefix
         )
-
-
-#: Records (or items) processed between two steps of a stepped computation: a few
-#: milliseconds of work, so a driver on an event loop can give the loop a turn.
-STEP = 32
-
-#: A computation that yields between steps and returns its value (see ``run_steps``).
-Steps: TypeAlias = Generator[None, None, T]
-
-
-def run_steps(steps: Steps[T]) -> T:
-    """Run a stepped computation to its end at once (the synchronous way)."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
 
 
 def _coalesce(

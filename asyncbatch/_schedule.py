@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -25,13 +24,12 @@ from ._dispatch import CallContext, Counters, Stop, send_chunk
 from ._exceptions import AsyncBatchError
 from ._merge import CallMerge, ChunkOutcome, merge_steps
 from ._models import BatchResult
-from ._plan import Chunk, Key, Plan, PlannedInput, Steps, StreamPlanner, record_key, run_steps
+from ._plan import Chunk, Key, Plan, PlannedInput, StreamPlanner, record_key
+from ._steps import Steps, run_steps
 
-T = TypeVar("T")
 logger = logging.getLogger("asyncbatch")
 
 __all__ = [
-    "cooperatively",
     "merge_call",
     "release_steps",
     "run_list",
@@ -47,29 +45,6 @@ def stop_error_for(outcomes: Sequence[ChunkOutcome], stop: Stop) -> AsyncBatchEr
         return None
     hit = any(not o.sent or o.error is error for o in outcomes if o.chunk.size)
     return error if hit else None
-
-
-#: The longest a stepped computation (planning, merging) holds the event loop at once. A
-#: timer that falls due meanwhile (a server's other work) waits for the rest of this pass of
-#: the loop and for what was queued ahead of it in the next, two or three slices: at 2 ms a 1 ms
-#: ticker's p99 stall during upsert() of 1,000,000 records was 6.0-6.3 ms, at 1 ms 2.8-3.3 ms.
-SLICE_SECONDS = 0.001
-
-
-async def cooperatively(steps: Steps[T]) -> T:
-    """Run a stepped computation (``_plan.plan_steps``, ``_merge.merge_steps``,
-    ``release_steps``), giving the event loop a turn whenever it has worked
-    ``SLICE_SECONDS``: a million records are planned without stalling a web server's other
-    requests."""
-    deadline = time.perf_counter() + SLICE_SECONDS
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        if time.perf_counter() >= deadline:
-            await anyio.lowlevel.checkpoint()
-            deadline = time.perf_counter() + SLICE_SECONDS
 
 
 def release_steps(lists: Iterable[list[Any]]) -> Steps[None]:

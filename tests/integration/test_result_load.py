@@ -14,6 +14,7 @@ import pytest
 
 import asyncbatch
 import asyncbatch._models
+import asyncbatch._steps
 from tests.fakes import batch_body, echo_results, inputs_of
 
 pytestmark = pytest.mark.asyncio
@@ -38,7 +39,7 @@ async def _upsert(n: int) -> asyncbatch.BatchResult:
 async def test_load_gives_the_loop_turns_and_builds_what_results_would(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(asyncbatch._models, "_LOAD_SLICE_SECONDS", 0.0)
+    monkeypatch.setattr(asyncbatch._steps, "SLICE_SECONDS", 0.0)
     loaded, eager = await _upsert(1000), await _upsert(1000)
     ticks = 0
     done = anyio.Event()
@@ -68,7 +69,7 @@ async def test_load_gives_the_loop_turns_and_builds_what_results_would(
 async def test_results_read_while_loading_are_the_ones_load_returns(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(asyncbatch._models, "_LOAD_SLICE_SECONDS", 0.0)
+    monkeypatch.setattr(asyncbatch._steps, "SLICE_SECONDS", 0.0)
     result = await _upsert(600)
     read: list[list[asyncbatch.SimplePublicObject]] = []
 

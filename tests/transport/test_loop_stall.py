@@ -14,9 +14,10 @@ import orjson
 import pytest
 
 import asyncbatch
-import asyncbatch._schedule
+import asyncbatch._steps
 from asyncbatch._plan import PlannedInput
-from asyncbatch._schedule import cooperatively, release_steps
+from asyncbatch._schedule import release_steps
+from asyncbatch._steps import cooperatively
 from tests.fakes import batch_body, echo_results
 
 pytestmark = pytest.mark.asyncio
@@ -163,7 +164,7 @@ async def test_a_small_call_is_released_without_a_turn_for_the_loop(
     checkpoints = _Checkpoints(monkeypatch)
     # A clock that stands still: no slice ends, so any turn would be the release's own (and a
     # busy CI machine pausing this test for a millisecond cannot make one).
-    monkeypatch.setattr(asyncbatch._schedule, "time", _StillTime())
+    monkeypatch.setattr(asyncbatch._steps, "time", _StillTime())
     lists: list[list[Any]] = [[{"p": str(n)} for n in range(10)] for _ in range(6)]
     await cooperatively(release_steps(lists))
     assert lists == [[]] * 6

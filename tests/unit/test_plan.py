@@ -14,10 +14,10 @@ from asyncbatch._plan import (
     convert_value,
     plan_chunks,
     plan_steps,
-    run_steps,
     validate_chunk_size,
     validate_object_type,
 )
+from asyncbatch._steps import run_steps
 
 # --- convert_value ---------------------------------------------------------------------------
 
