@@ -422,11 +422,12 @@ class _Columns:
         return (ids[at], traces[at], created[at], updated[at], archived, new, props[at])
 
     def positions_of_rows(self, rows: Sequence[int]) -> Steps[list[tuple[int, ...]]]:
-        """``positions_of`` each of ``rows``, a page of rows a step."""
+        """``positions_of`` each of ``rows``, ``_POSITIONS_STEP`` rows a step."""
         pages = self._pages
         positions: list[tuple[int, ...]] = []
-        for start in range(0, len(rows), _PAGE):
-            wheres = [pages[row // _PAGE][6][row % _PAGE] for row in rows[start : start + _PAGE]]
+        for start in range(0, len(rows), _POSITIONS_STEP):
+            part = rows[start : start + _POSITIONS_STEP]
+            wheres = [pages[row // _PAGE][6][row % _PAGE] for row in part]
             positions += [(where,) if type(where) is int else where for where in wheres]
             yield
         return positions
@@ -439,6 +440,9 @@ class _Columns:
 
 #: Rows per page of ``_Columns``.
 _PAGE = 4096
+#: Rows a step of ``positions_of_rows``: a page (4,096) took 1.2 ms a step (median, p99 1.8)
+#: in ``upsert()`` of 1,000,000 records, over the whole 1 ms slice; a quarter takes 0.3.
+_POSITIONS_STEP = 1024
 
 
 class _Rows(Sequence[Any]):
