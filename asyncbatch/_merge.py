@@ -613,7 +613,6 @@ class _Merger:
         if self.failed:
             for index in in_order:
                 self.failed.pop(index, None)
-        plan.let_go(indexes)  # every one written: what they sent is not needed again
         return True
 
     def _add_matched_items(self, chunk: Chunk, response: BatchResponse) -> bool:

@@ -88,49 +88,6 @@ def test_the_common_answer_is_merged_without_building_the_chunks_again() -> None
     _same(result, merge_all(_plan(records), [_answer(c) for c in _plan(records).chunks]))
 
 
-def test_a_written_chunk_lets_its_records_properties_go() -> None:
-    # Once every record of a chunk is written, the call no longer holds the copy of their
-    # properties it planned (a million records' copies are 260 MB); the plan refuses to build
-    # them again rather than send or report empty ones. A chunk not yet answered, or one
-    # with a failure, keeps them: they may still be reported.
-    import gc
-    import weakref
-
-    class Props(dict[str, str]):  # a dict subclass can be watched by a weak reference
-        pass
-
-    records = [{"id": f"c{i}", "properties": {"name": f"n{i}"}} for i in range(30)]
-    plan = _plan(records)
-    kept = plan._distinct.props  # the plan's own copies, which the test swaps for watchable ones
-    kept[:] = [Props(p) for p in kept]
-    watched = [weakref.ref(p) for p in kept]
-
-    def drop(results: list[dict[str, Any]]) -> None:
-        del results[4]
-
-    merge = CallMerge(plan)
-    merge.add([_answer(plan.chunk(0))], None)
-    merge.add([_answer(plan.chunk(1), drop)], None)
-    gc.collect()
-    assert [w() is None for w in watched[:10]] == [True] * 10  # chunk 0: all written
-    assert all(w() is not None for w in watched[10:])  # chunk 1 failed one; chunk 2 unsent
-    with pytest.raises(AssertionError, match="let go"):
-        plan.item(3)
-    with pytest.raises(AssertionError, match="let go"):
-        plan.chunk(0).fields()
-    assert plan.item(14).input.properties == {"name": "n14"}
-    steps = merge.finish(stop=None, stats=RunStats(), started_at=T0, completed_at=T0)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: BatchResult = done.value
-            break
-    assert len(result.results) == 19
-    failed = sorted(p for f in result.failed for p in f.positions)
-    assert 10 <= failed[0] < 20 and failed[1:] == list(range(20, 30))
-
-
 def test_a_result_whose_key_says_another_record_goes_the_general_way() -> None:
     def swap_key(results: list[dict[str, Any]]) -> None:
         results[0]["properties"]["code"] = "someone-else"
