@@ -935,7 +935,7 @@ STALL_SIZES = (100_000, 1_000_000)
 STALL_QUICK_SIZES = (100_000,)
 STALL_GOAL_MS = 10.0  # issue 16 item 2, for 1,000,000 records
 #: fresh processes per size (``--quick``: one). One run's longest stall is one draw: on the
-#: 2-core VM the guest sometimes executes nothing for 5-90 ms (see benchmarks/README.md).
+#: 2-core VM the guest sometimes executes nothing for 5-21 ms (see benchmarks/README.md).
 STALL_RUNS = 3
 
 
@@ -1019,7 +1019,7 @@ def _stall_lines(rows: list[dict[str, Any]]) -> list[str]:
     for row in rows:
         if row["scenario"] != "loop-stall" or row.get("max_stall_ms") is None:
             continue
-        runs = row.get("max_stall_runs_ms") or [row["max_stall_ms"]]
+        runs = row["max_stall_runs_ms"]
         freeze = ", application gc.freeze()" if row.get("gc_freeze") else ""
         each = ", ".join(f"{ms:.1f}" for ms in runs)
         lines.append(

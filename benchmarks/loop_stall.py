@@ -94,7 +94,7 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
         "p99_stall_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 2),
         "max_rss_mb": round(after.ru_maxrss / 1024),
         # fresh pages the call touched: on the benchmark VM a page fault is where the guest
-        # sometimes stops executing for 5-90 ms (benchmarks/README.md, "Loop stall")
+        # sometimes stops executing for 5-21 ms (benchmarks/README.md, "Loop stall")
         "minor_faults": after.ru_minflt - usage.ru_minflt,
         "full_collections": len(full),
         "longest_full_collection_ms": round(max(full, default=0.0) * 1000, 1),
