@@ -10,6 +10,14 @@ records included). Then the same ticker runs while ``await result.load()`` build
 result objects (``load_max_stall_ms``; reading ``result.results`` builds them at once). One
 JSON line per N on stdout; ``python -m benchmarks --scenario loop-stall`` runs each N in a
 fresh process of this module and puts the figures in the table.
+
+``--holds`` (a diagnostic, not used by the table): each JSON line also lists every hold of the
+loop over ``HOLD_MS`` during the call (``holds``): the loop callbacks that ran in it for over
+0.5 ms (asyncio's ``Handle._run`` timed; a task's callback named by its chain of awaits), the
+collections (generation, length), and, where Linux has ``/proc/thread-self/schedstat``, how
+long the guest kept the thread waiting on its run queue and how often it switched it out
+during each callback. It costs a few microseconds per callback. benchmarks/README.md ("Where
+the holds over 10 ms come from") reads it.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import resource
 import sys
 import time
@@ -45,7 +54,115 @@ async def _echo(url: str, body: bytes) -> asyncbatch.RawResponse:
     return asyncbatch.RawResponse(200, {}, orjson.dumps(payload))
 
 
-async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
+#: Holds of the loop (a tick this much later than 1 ms) that ``--holds`` reports.
+HOLD_MS = 10.0
+#: Callbacks shorter than this are not kept (a million-record call runs ~100,000).
+_CALLBACK_MS = 0.5
+
+
+class HoldTracer:
+    """``--holds``: times every loop callback (by wrapping asyncio's ``Handle._run``, which
+    runs each one) and the collector, and reports what ran in each hold the ticker saw."""
+
+    def __init__(self) -> None:
+        self.holds: list[tuple[float, float]] = []  # (tick before, tick after), perf_counter
+        # (start, seconds, what, guest run-queue wait ns, context switches)
+        self.callbacks: list[tuple[float, float, str, int | None, int | None]] = []
+        self.collections: list[tuple[float, int, float]] = []  # (start, generation, seconds)
+        self._gc_start = 0.0
+        self._schedstat = _open_schedstat()
+        self._run = asyncio.events.Handle._run
+        tracer = self
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            tracer.timed(handle)
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign, assignment]
+        gc.callbacks.append(self._on_gc)
+
+    def stop(self) -> None:
+        asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
+        gc.callbacks.remove(self._on_gc)
+
+    def timed(self, handle: asyncio.events.Handle) -> None:
+        before = self._sched()
+        started = time.perf_counter()
+        self._run(handle)
+        seconds = time.perf_counter() - started
+        if seconds * 1000 > _CALLBACK_MS:
+            after = self._sched()
+            wait = switches = None
+            if before is not None and after is not None:
+                wait, switches = after[1] - before[1], after[2] - before[2]
+            self.callbacks.append((started, seconds, _what(handle), wait, switches))
+
+    def _sched(self) -> tuple[int, ...] | None:
+        if self._schedstat is None:
+            return None
+        return tuple(int(f) for f in os.pread(self._schedstat, 100, 0).split())
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            seconds = time.perf_counter() - self._gc_start
+            self.collections.append((self._gc_start, info["generation"], seconds))
+
+    def report(self) -> list[dict[str, Any]]:
+        """Each hold: its length, the callbacks over 0.5 ms and the collections in it."""
+        out = []
+        for before, after in self.holds:
+            ms = (after - before) * 1000 - 1
+
+            def at(t: float, before: float = before) -> float:
+                return round((t - before) * 1000, 1)
+
+            out.append(
+                {
+                    "ms": round(ms, 1),
+                    "callbacks": [
+                        {
+                            "at_ms": at(t),
+                            "ms": round(s * 1000, 1),
+                            "what": what,
+                            "guest_wait_ms": None if wait is None else round(wait / 1e6, 1),
+                            "switches": switches,
+                        }
+                        for t, s, what, wait, switches in self.callbacks
+                        if before <= t <= after
+                    ],
+                    "collections": [
+                        [at(t), generation, round(s * 1000, 1)]
+                        for t, generation, s in self.collections
+                        if before <= t <= after
+                    ],
+                }
+            )
+        return out
+
+
+def _open_schedstat() -> int | None:
+    try:
+        return os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        return None
+
+
+def _what(handle: asyncio.events.Handle) -> str:
+    """A callback, by name; a task's by its chain of awaits (outermost first)."""
+    callback = handle._callback  # type: ignore[attr-defined]
+    task = getattr(callback, "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return getattr(callback, "__qualname__", type(callback).__name__)
+    names: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None and len(names) < 8:
+        names.append(getattr(coro, "__qualname__", type(coro).__name__))
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return " > ".join(names)
+
+
+async def measure(n: int, *, freeze: bool = False, holds: bool = False) -> dict[str, Any]:
     records = [
         {"id": f"k{i}", "properties": {f"p{j}": str(i + j) for j in range(10)}} for i in range(n)
     ]
@@ -79,8 +196,11 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
         gc.callbacks.remove(on_gc)
         return result, elapsed, usage, after
 
+    tracer = HoldTracer() if holds else None
     async with client:
-        (result, elapsed, usage, after), gaps = await _stalls_while(upsert())
+        (result, elapsed, usage, after), gaps = await _stalls_while(upsert(), tracer)
+    if tracer is not None:
+        tracer.stop()
     _, load_gaps = await _stalls_while(result.load())
     cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
     return {
@@ -99,11 +219,15 @@ async def measure(n: int, *, freeze: bool = False) -> dict[str, Any]:
         "full_collections": len(full),
         "longest_full_collection_ms": round(max(full, default=0.0) * 1000, 1),
         "load_max_stall_ms": round(load_gaps[-1] * 1000, 1) if load_gaps else None,
+        **({"holds": tracer.report()} if tracer is not None else {}),
     }
 
 
-async def _stalls_while(work: Awaitable[T]) -> tuple[T, list[float]]:
-    """``work``'s value, and the overshoots of a 1 ms ticker while it ran, sorted."""
+async def _stalls_while(
+    work: Awaitable[T], tracer: HoldTracer | None = None
+) -> tuple[T, list[float]]:
+    """``work``'s value, and the overshoots of a 1 ms ticker while it ran, sorted; each hold
+    over ``HOLD_MS`` is also told to ``tracer``."""
     gaps: list[float] = []
     done = asyncio.Event()
 
@@ -113,6 +237,8 @@ async def _stalls_while(work: Awaitable[T]) -> tuple[T, list[float]]:
             await asyncio.sleep(0.001)
             now = time.perf_counter()
             gaps.append(now - last - 0.001)
+            if tracer is not None and now - last - 0.001 > HOLD_MS / 1000:
+                tracer.holds.append((last, now))
             last = now
 
     tick = asyncio.create_task(ticker())
@@ -125,11 +251,12 @@ async def _stalls_while(work: Awaitable[T]) -> tuple[T, list[float]]:
 
 def main(argv: list[str]) -> int:
     """``--freeze``: ``gc.freeze()`` after building the records, as an application may (the
-    library never changes the process-global collector)."""
-    freeze = "--freeze" in argv
-    sizes = [int(a) for a in argv if a != "--freeze"] or [100_000, 1_000_000]
+    library never changes the process-global collector). ``--holds``: report each hold over
+    ``HOLD_MS`` (``HoldTracer``)."""
+    freeze, holds = "--freeze" in argv, "--holds" in argv
+    sizes = [int(a) for a in argv if not a.startswith("--")] or [100_000, 1_000_000]
     for n in sizes:
-        print(json.dumps(asyncio.run(measure(n, freeze=freeze))), flush=True)
+        print(json.dumps(asyncio.run(measure(n, freeze=freeze, holds=holds))), flush=True)
     return 0
 
 
