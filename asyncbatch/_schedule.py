@@ -25,7 +25,7 @@ from ._exceptions import AsyncBatchError
 from ._merge import CallMerge, ChunkOutcome, merge_steps
 from ._models import BatchResult
 from ._plan import Chunk, Key, Plan, PlannedInput, StreamPlanner, record_key
-from ._steps import Steps, run_steps
+from ._steps import LoopTurns, Steps, run_steps
 
 logger = logging.getLogger("asyncbatch")
 
@@ -95,6 +95,10 @@ async def run_list(ctx: CallContext, plan: Plan, merge: CallMerge, *, workers: i
     numbers = iter(range(plan.chunk_count))
     in_flight: dict[int, list[ChunkOutcome]] = {}
 
+    # One for all workers: the work they do between two turns of the loop is bounded
+    # together (each resumed worker would otherwise do a slice of its own first).
+    turns = LoopTurns()
+
     async def worker() -> None:
         for number in numbers:
             chunk = plan.chunk(number)
@@ -105,6 +109,7 @@ async def run_list(ctx: CallContext, plan: Plan, merge: CallMerge, *, workers: i
                 await _send_with_hook(ctx, chunk, sink)
             del in_flight[number]
             merge.add(sink, ctx.stop.error)
+            await turns.give()
 
     # A worker more than the slots for every two: while one reads its answer, the slot it
     # freed sends the next chunk of a waiting worker (``send_chunk`` frees it before reading).

@@ -4,18 +4,20 @@ at once (``run_steps``) or on an event loop with a turn for the loop after each 
 
 Planning (``_plan``), merging (``_merge``), freeing a finished call's plan (``_schedule``) and
 building a result's objects (``BatchResult.load``) are all written this way, so one rule says
-how long the client holds the loop: ``SLICE_SECONDS``.
+how long the client holds the loop: ``SLICE_SECONDS``. ``LoopTurns`` applies the same rule to
+a list call's workers, whose awaits may all complete at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Generator
 from typing import TypeAlias, TypeVar
 
 import anyio.lowlevel
 
-__all__ = ["SLICE_SECONDS", "STEP", "Steps", "cooperatively", "run_steps"]
+__all__ = ["SLICE_SECONDS", "STEP", "LoopTurns", "Steps", "cooperatively", "run_steps"]
 
 T = TypeVar("T")
 
@@ -55,3 +57,36 @@ async def cooperatively(steps: Steps[T]) -> T:
         if time.perf_counter() >= deadline:
             await anyio.lowlevel.checkpoint()
             deadline = time.perf_counter() + SLICE_SECONDS
+
+
+class LoopTurns:
+    """For tasks whose awaits may all complete without waiting (a transport that answers in
+    the caller's own callback, as ``MockTransport`` does): ``await turns.give()`` after each
+    unit of work gives the event loop a turn once it has had none for ``SLICE_SECONDS``.
+    Whether it had one is known, not guessed: a marker the loop runs (``call_soon``) says so.
+    Tasks sharing one (a call's workers) share the slice: once it is spent, none works on
+    until the loop had its turn (a slice each let twelve workers hold the loop 22 ms a pass).
+    Over a socket every unit waits for its answer, so the marker has run and ``give`` costs a
+    clock read and a ``call_soon``. (Without it, a call on an endpoint already answered, which
+    opens without a canary, sent and merged 100,000 records through ``MockTransport`` in one
+    callback: 452 ms.)"""
+
+    __slots__ = ("_deadline", "_turned")
+
+    def __init__(self) -> None:
+        self._turned = True
+        self._deadline = 0.0
+
+    async def give(self) -> None:
+        while not self._turned:
+            if time.perf_counter() < self._deadline:
+                return
+            # Tasks sharing this (a call's workers) wait until the marker has run: a worker
+            # resumed after the others used the slice does no work before the next turn.
+            await anyio.lowlevel.checkpoint()
+        self._turned = False
+        self._deadline = time.perf_counter() + SLICE_SECONDS
+        asyncio.get_running_loop().call_soon(self._mark)
+
+    def _mark(self) -> None:
+        self._turned = True

@@ -17,7 +17,7 @@ import asyncbatch
 import asyncbatch._steps
 from asyncbatch._plan import PlannedInput
 from asyncbatch._schedule import release_steps
-from asyncbatch._steps import cooperatively
+from asyncbatch._steps import LoopTurns, cooperatively
 from tests.fakes import batch_body, echo_results
 
 pytestmark = pytest.mark.asyncio
@@ -69,6 +69,46 @@ async def test_the_loop_runs_while_a_large_call_is_planned_and_merged() -> None:
     # Planning 60,000 records takes far longer than one slice: the ticker ran meanwhile.
     assert phases.first_request_at is not None and phases.first_request_at > 5
     assert after_last_answer > phases.first_request_at
+
+
+async def test_a_transport_answering_at_once_still_lets_the_loop_run_between_chunks() -> None:
+    # MockTransport answers within the caller's own callback: no await of a chunk's journey
+    # waits. The first call on an endpoint queues its tries behind the canary, which gave
+    # the loop turns by accident; once the endpoint answered, a call opens without one, and
+    # its workers sent and merged every chunk in one callback (452 ms for 100,000 records).
+    ticks = 0
+    at_request: list[int] = []
+
+    async def handler(url: str, body: bytes) -> asyncbatch.RawResponse:
+        at_request.append(ticks)
+        inputs = orjson.loads(body)["inputs"]
+        return asyncbatch.RawResponse(200, {}, orjson.dumps(batch_body(echo_results(inputs))))
+
+    records = [
+        {"id": f"k{i}", "properties": {f"p{j}": str(i + j) for j in range(10)}}
+        for i in range(20_000)
+    ]
+    client = asyncbatch.BatchClient(
+        transport=asyncbatch.MockTransport(handler),
+        rate_limit=asyncbatch.RateLimit(1_000_000, 1.0),
+        check_properties="off",
+    )
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with client, anyio.create_task_group() as group:
+        group.start_soon(ticker)
+        await client.update("0-410", records[:100])  # the endpoint answers: no canary after
+        at_request.clear()
+        result = await client.update("0-410", records)
+        group.cancel_scope.cancel()
+    assert result.ok and len(at_request) == 200
+    # 200 chunks, each encoded, answered, read and merged: far more than one slice of work.
+    assert at_request[-1] > at_request[0]
 
 
 # The longest stalls of a large call were the garbage collector's full collections (issue 16:
@@ -179,3 +219,58 @@ async def test_a_large_release_gives_the_loop_turns(monkeypatch: pytest.MonkeyPa
     await cooperatively(release_steps(lists))
     assert lists == [[]]
     assert checkpoints.count > 0
+
+
+class _LeapingTime:
+    """A clock a second later at every look: every slice is spent at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+async def test_loop_turns_cost_no_turn_while_the_slice_lasts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checkpoints = _Checkpoints(monkeypatch)
+    monkeypatch.setattr(asyncbatch._steps, "time", _StillTime())
+    turns = LoopTurns()
+    for _ in range(10):
+        await turns.give()  # work units that all fit in one slice (a clock standing still)
+    assert checkpoints.count == 0
+
+
+async def test_loop_turns_hold_every_sharer_until_the_loop_had_its_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two workers share one LoopTurns (a call's workers do) and every unit of work spends the
+    # slice (a clock leaping a second a look). Between two passes of the loop (the ticker's
+    # "|"), one unit is done in all, not one per worker: a worker resumed after the other
+    # spent the slice waits for the next pass before working.
+    monkeypatch.setattr(asyncbatch._steps, "time", _LeapingTime())
+    turns = LoopTurns()
+    log: list[str] = []
+
+    async def worker(name: str) -> None:
+        for _ in range(3):
+            log.append(name)
+            await turns.give()
+
+    async def ticker() -> None:
+        for _ in range(8):
+            log.append("|")
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(ticker)
+        group.start_soon(worker, "a")
+        group.start_soon(worker, "b")
+    passes = "".join(log).split("|")[1:]
+    assert sorted("".join(passes)) == list("aaabbb")
+    # The first pass: "a" opens the slice and spends it in its second unit; "b" does its
+    # first unit before its first look. After that, one unit a pass ("|aab|a||b|b|||").
+    assert passes[0] == "aab", passes
+    assert all(len(units) <= 1 for units in passes[1:]), passes
