@@ -100,7 +100,11 @@ async def run_list(ctx: CallContext, plan: Plan, merge: CallMerge, *, workers: i
     turns = LoopTurns()
 
     async def worker() -> None:
-        for number in numbers:
+        while True:
+            await turns.give()  # first too: twelve workers starting at once share a slice
+            number = next(numbers, None)
+            if number is None:
+                return
             chunk = plan.chunk(number)
             sink = in_flight[number] = []
             if ctx.on_chunk is None:
@@ -109,7 +113,6 @@ async def run_list(ctx: CallContext, plan: Plan, merge: CallMerge, *, workers: i
                 await _send_with_hook(ctx, chunk, sink)
             del in_flight[number]
             merge.add(sink, ctx.stop.error)
-            await turns.give()
 
     # A worker more than the slots for every two: while one reads its answer, the slot it
     # freed sends the next chunk of a waiting worker (``send_chunk`` frees it before reading).

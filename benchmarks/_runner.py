@@ -942,17 +942,19 @@ STALL_RUNS = 3
 async def run_loop_stall(
     scenario: Scenario, quick: bool, log: Callable[[str], None]
 ) -> list[dict[str, Any]]:
-    """One row per size, and per size one more with ``gc.freeze()`` in the application, each
-    from ``STALL_RUNS`` runs of ``python -m benchmarks.loop_stall [--freeze] N`` in a process
-    of its own."""
+    """Per size three rows: the first call of a client, the same with ``gc.freeze()`` in the
+    application, and a call to an endpoint that answered before (``--warm``: no canary),
+    each from ``STALL_RUNS`` runs of ``python -m benchmarks.loop_stall [--freeze] [--warm]
+    N`` in a process of its own."""
     rows = []
     sizes = STALL_QUICK_SIZES if quick else STALL_SIZES
     runs = 1 if quick else STALL_RUNS
-    for size, freeze in [(size, freeze) for size in sizes for freeze in (False, True)]:
-        label = f"asyncbatch upsert() {size:,}" + (", app gc.freeze()" if freeze else "")
+    variants = [(size, flag) for size in sizes for flag in ("", "--freeze", "--warm")]
+    for size, flag in variants:
+        label = f"asyncbatch upsert() {size:,}" + _STALL_LABELS[flag]
         measured: list[dict[str, Any]] = []
         for _ in range(runs):
-            figures, failure = await _one_stall_run(size, freeze)
+            figures, failure = await _one_stall_run(size, flag)
             if figures is None:
                 log(f"  {scenario.name} / {label}: FAILED: {failure}")
                 rows.append(_note_row(scenario, label, f"failed: {failure}"))
@@ -964,10 +966,14 @@ async def run_loop_stall(
     return rows
 
 
-async def _one_stall_run(size: int, freeze: bool) -> tuple[dict[str, Any] | None, str]:
+#: What each variant's flag adds to a loop-stall row's label.
+_STALL_LABELS = {"": "", "--freeze": ", app gc.freeze()", "--warm": ", endpoint answered before"}
+
+
+async def _one_stall_run(size: int, flag: str) -> tuple[dict[str, Any] | None, str]:
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "benchmarks.loop_stall", *["--freeze"][:freeze], str(size)],
+        [sys.executable, "-m", "benchmarks.loop_stall", *[flag][: bool(flag)], str(size)],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -1006,6 +1012,7 @@ def _stall_row(
         "minor_faults": figures.get("minor_faults"),
         "goal_ms": STALL_GOAL_MS if size >= 1_000_000 else None,
         "gc_freeze": figures["gc_freeze"],
+        "warm": figures.get("warm", False),
         "full_collections": figures.get("full_collections"),
         "longest_full_collection_ms": figures.get("longest_full_collection_ms"),
         "load_max_stall_ms": figures.get("load_max_stall_ms"),
@@ -1021,6 +1028,7 @@ def _stall_lines(rows: list[dict[str, Any]]) -> list[str]:
             continue
         runs = row["max_stall_runs_ms"]
         freeze = ", application gc.freeze()" if row.get("gc_freeze") else ""
+        freeze += ", endpoint answered before (no canary)" if row.get("warm") else ""
         each = ", ".join(f"{ms:.1f}" for ms in runs)
         lines.append(
             f"    {row['records']:,} records{freeze}: longest stall {row['max_stall_ms']:.1f} ms "
