@@ -61,7 +61,7 @@ async def cooperatively(steps: Steps[T]) -> T:
 
 class LoopTurns:
     """For tasks whose awaits may all complete without waiting (a transport that answers in
-    the caller's own callback, as ``MockTransport`` does): ``await turns.give()`` after each
+    the caller's own callback, as ``MockTransport`` does): ``await turns.give()`` before each
     unit of work gives the event loop a turn once it has had none for ``SLICE_SECONDS``.
     Whether it had one is known, not guessed: a marker the loop runs (``call_soon``) says so.
     Tasks sharing one (a call's workers) share the slice: once it is spent, none works on

@@ -973,7 +973,7 @@ _STALL_LABELS = {"": "", "--freeze": ", app gc.freeze()", "--warm": ", endpoint 
 async def _one_stall_run(size: int, flag: str) -> tuple[dict[str, Any] | None, str]:
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "benchmarks.loop_stall", *[flag][: bool(flag)], str(size)],
+        [sys.executable, "-m", "benchmarks.loop_stall", *([flag] if flag else []), str(size)],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -1027,11 +1027,11 @@ def _stall_lines(rows: list[dict[str, Any]]) -> list[str]:
         if row["scenario"] != "loop-stall" or row.get("max_stall_ms") is None:
             continue
         runs = row["max_stall_runs_ms"]
-        freeze = ", application gc.freeze()" if row.get("gc_freeze") else ""
-        freeze += ", endpoint answered before (no canary)" if row.get("warm") else ""
+        variant = ", application gc.freeze()" if row.get("gc_freeze") else ""
+        variant += ", endpoint answered before (no canary)" if row.get("warm") else ""
         each = ", ".join(f"{ms:.1f}" for ms in runs)
         lines.append(
-            f"    {row['records']:,} records{freeze}: longest stall {row['max_stall_ms']:.1f} ms "
+            f"    {row['records']:,} records{variant}: longest stall {row['max_stall_ms']:.1f} ms "
             f"(median of {len(runs)} run(s): {each}), p99 {row['p99_stall_ms']:.2f} ms over "
             f"{row['ticks']:,} ticks; {row['full_collections']} full GC collection(s), longest "
             f"{row['longest_full_collection_ms']} ms{_stall_goal(row, runs)}"
