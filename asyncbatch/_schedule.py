@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -101,7 +100,7 @@ async def run_list(ctx: CallContext, plan: Plan, merge: CallMerge, *, workers: i
 
     async def worker() -> None:
         while True:
-            await turns.give()  # first too: twelve workers starting at once share a slice
+            await turns.give()  # first too: workers starting at once share a slice
             number = next(numbers, None)
             if number is None:
                 return
@@ -125,11 +124,10 @@ async def run_list(ctx: CallContext, plan: Plan, merge: CallMerge, *, workers: i
         ctx.abandon()  # the chunks on their way conclude into their sinks
         for sink in in_flight.values():
             merge.add(sink, ctx.stop.error)
-        for count, number in enumerate(numbers, 1):
+        for number in numbers:
+            await turns.give()  # the workers' rule: a turn after each slice of this too
             unsent = ctx.outcome(plan.chunk(number), error=ctx.stop.error, sent=False)
             merge.add([unsent], ctx.stop.error)
-            if not count % 64:
-                await anyio.lowlevel.checkpoint()
 
 
 async def _send_with_hook(ctx: CallContext, chunk: Chunk, outcomes: list[ChunkOutcome]) -> None:
