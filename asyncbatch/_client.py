@@ -786,7 +786,7 @@ class BatchClient:
             operation.name,
             object_type,
             stats.inputs,
-            len(result.result_positions),
+            result._written_count(),
             len(result.failed),
             stats.requests,
             stats.retries,

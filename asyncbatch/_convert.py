@@ -123,7 +123,7 @@ def _register(cls: type) -> None:
 
 
 # Results a batch answer holds unbuilt (``Deferred``) read and write as the list they are.
-_Results = list[SimplePublicObject] | Deferred
+_Results = list[SimplePublicObject] | Deferred[SimplePublicObject]
 converter.register_structure_hook(
     _Results, lambda value, _: converter.structure(value, list[SimplePublicObject])
 )

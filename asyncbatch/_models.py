@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -108,19 +108,19 @@ class SimplePublicUpsertObject(SimplePublicObject):
     new: bool = False
 
 
-class Deferred:
+T = TypeVar("T")
+
+
+class Deferred(Generic[T]):
     """Results read from HubSpot's answer only as far as accounting needs (ids, trace ids,
     properties): each entry is a ``SimplePublicObject`` or the answer's own JSON object,
     built into one on first access to ``results`` (issue 19: building every result object
-    cost more than reading the JSON). Internal; ``results`` is always a plain list."""
+    cost more than reading the JSON). ``BatchResult.result_positions`` is held the same way
+    until read. Internal; ``results`` and ``result_positions`` are always plain lists."""
 
     __slots__ = ("build", "entries")
 
-    def __init__(
-        self,
-        entries: Sequence[Any],
-        build: Callable[[Sequence[Any]], list[SimplePublicObject]],
-    ) -> None:
+    def __init__(self, entries: Sequence[Any], build: Callable[[Sequence[Any]], list[T]]) -> None:
         self.entries = entries
         self.build = build
 
@@ -132,21 +132,20 @@ class Deferred:
 _LOAD_STEP = 128
 
 
-def _built(value: list[SimplePublicObject] | Deferred) -> list[SimplePublicObject]:
+def _built(value: list[T] | Deferred[T]) -> list[T]:
     return value.build(value.entries) if isinstance(value, Deferred) else value
 
 
-def _results_repr(value: list[SimplePublicObject] | Deferred) -> str:
+def _results_repr(value: list[Any] | Deferred[Any]) -> str:
     return repr(_built(value))
 
 
-def _materialized(
-    owner: BatchResponse | BatchResult, value: list[SimplePublicObject] | Deferred
-) -> list[SimplePublicObject]:
+def _materialized(owner: object, name: str, value: list[T] | Deferred[T]) -> list[T]:
+    """``value``, the field ``name`` of ``owner``, built if it was deferred (once: kept)."""
     if not isinstance(value, Deferred):
         return value
     built = value.build(value.entries)
-    object.__setattr__(owner, "_results", built)  # built once, kept
+    object.__setattr__(owner, name, built)
     return built
 
 
@@ -155,7 +154,7 @@ class BatchResponse:
     """One chunk's 200/207 answer, as HubSpot sent it."""
 
     status: str = "COMPLETE"
-    _results: list[SimplePublicObject] | Deferred = attrs.field(
+    _results: list[SimplePublicObject] | Deferred[SimplePublicObject] = attrs.field(
         factory=list, alias="results", eq=_built, repr=_results_repr
     )
     errors: list[StandardError] = attrs.field(factory=list)
@@ -168,7 +167,7 @@ class BatchResponse:
     @property
     def results(self) -> list[SimplePublicObject]:
         """The records written, as HubSpot answered them."""
-        return _materialized(self, self._results)
+        return _materialized(self, "_results", self._results)
 
     @property
     def entries(self) -> Sequence[Any]:
@@ -271,7 +270,7 @@ class BatchResult:
     """
 
     status: str
-    _results: list[SimplePublicObject] | Deferred = attrs.field(
+    _results: list[SimplePublicObject] | Deferred[SimplePublicObject] = attrs.field(
         alias="results", eq=_built, repr=_results_repr
     )
     errors: list[StandardError]
@@ -281,40 +280,51 @@ class BatchResult:
     requested_at: dt.datetime | None = None
     links: dict[str, str] = attrs.field(factory=dict)
     failed: list[FailedInput] = attrs.field(factory=list)
-    result_positions: list[tuple[int, ...]] = attrs.field(factory=list)
+    _positions: list[tuple[int, ...]] | Deferred[tuple[int, ...]] = attrs.field(
+        factory=list, alias="result_positions", eq=_built, repr=_results_repr
+    )
     stats: RunStats = attrs.field(factory=RunStats)
     stop_error: AsyncBatchError | None = None
 
     @property
     def results(self) -> list[SimplePublicObject]:
         """The records written, in input order (built on first access)."""
-        return _materialized(self, self._results)
+        return _materialized(self, "_results", self._results)
+
+    @property
+    def result_positions(self) -> list[tuple[int, ...]]:
+        """The caller's positions that each of ``results`` answers (built on first access:
+        a call's last answer is not kept waiting on a tuple per record)."""
+        return _materialized(self, "_positions", self._positions)
 
     async def load(self) -> list[SimplePublicObject]:
-        """``results``, built a slice at a time with a turn for the event loop whenever the
-        building has held it ``_steps.SLICE_SECONDS``. The first access to ``results``
-        builds every object at once: after a call of a million records, 3-4 s during which
-        a server answers nobody. Afterwards ``results`` is this list."""
-        value = self._results
-        if not isinstance(value, Deferred):
-            return value
-        built = await cooperatively(self._building(value))
-        if built is None:
-            return self.results  # built meanwhile by an access to ``results``
-        object.__setattr__(self, "_results", built)
-        return built
+        """``results`` (and ``result_positions``), built a slice at a time with a turn for
+        the event loop whenever the building has held it ``_steps.SLICE_SECONDS``. The first
+        access to ``results`` builds every object at once: after a call of a million records,
+        3-4 s during which a server answers nobody. Afterwards ``results`` is this list."""
+        for name in ("_results", "_positions"):
+            value = getattr(self, name)
+            if isinstance(value, Deferred):
+                built = await cooperatively(self._building(name, value))
+                if built is not None:  # else built meanwhile by an access to the property
+                    object.__setattr__(self, name, built)
+        return self.results
 
-    def _building(self, value: Deferred) -> Steps[list[SimplePublicObject] | None]:
-        """``value``'s objects, ``_LOAD_STEP`` a step; None if ``results`` was read (and so
-        built) while the loop had a turn."""
-        built: list[SimplePublicObject] = []
+    def _building(self, name: str, value: Deferred[T]) -> Steps[list[T] | None]:
+        """``value``'s objects, ``_LOAD_STEP`` a step; None if the field ``name`` was read
+        (and so built) while the loop had a turn."""
+        built: list[T] = []
         entries = value.entries
         for start in range(0, len(entries), _LOAD_STEP):
             built += value.build(entries[start : start + _LOAD_STEP])
             yield
-            if self._results is not value:
+            if getattr(self, name) is not value:
                 return None
         return built
+
+    def _written_count(self) -> int:
+        """``len(results)`` without building them (for the client's log and telemetry)."""
+        return len(self._results)
 
     @property
     def ok(self) -> bool:

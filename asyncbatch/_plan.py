@@ -207,7 +207,10 @@ class Plan:
         d = self._distinct
         key = (d.idps[index], d.ids[index])
         positions = self.positions(index)
-        return _planned(index, key, positions, d.props[index], d.traces[index], self._trace_prefix)
+        props = d.props[index]
+        if props is _FORGOTTEN:
+            props = {}
+        return _planned(index, key, positions, props, d.traces[index], self._trace_prefix)
 
     def wheres(self, indexes: Iterable[int]) -> list[int | tuple[int, ...]]:
         """The caller's positions of each of the distinct records ``indexes``: one position
@@ -251,6 +254,16 @@ class Plan:
         """Every chunk, in order (built now: for tests and small calls)."""
         return tuple(map(self.chunk, range(self.chunk_count)))
 
+    def forget(self, indexes: Sequence[int]) -> None:
+        """Drop the property dicts of the distinct records ``indexes`` (merged: nothing will
+        send or report them again); ``item`` then gives them none."""
+        props = self._distinct.props
+        if type(indexes) is range and indexes.step == 1:
+            props[indexes.start : indexes.stop] = [_FORGOTTEN] * len(indexes)
+        else:
+            for index in indexes:
+                props[index] = _FORGOTTEN
+
     def release(self) -> list[list[Any]]:
         """Hand over the plan's large lists (emptied here) for the caller to free a slice at
         a time; the plan is unusable afterwards."""
@@ -259,6 +272,11 @@ class Plan:
         self._distinct = _Distinct()
         self._members = []
         return lists
+
+
+#: The property dicts of records merged (``Plan.forget``): one shared empty dict, never
+#: handed out (``Plan.item`` gives a record forgotten a fresh one).
+_FORGOTTEN: dict[str, str] = {}
 
 
 class _Distinct:
@@ -271,7 +289,7 @@ class _Distinct:
         self.ids: list[str] = []  # as the first record spelt it
         self.idps: list[str | None] = []
         self.first: list[int] = []
-        self.props: list[dict[str, str]] = []
+        self.props: list[dict[str, str]] = []  # _FORGOTTEN once merged (``Plan.forget``)
         self.traces: list[str | None] = []
         self.later: dict[int, list[int]] = {}  # positions of coalesced duplicates, by index
         self.seen_idps: set[str | None] = set()  # the distinct values of ``idps``

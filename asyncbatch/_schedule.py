@@ -112,6 +112,7 @@ async def run_list(ctx: CallContext, plan: Plan, merge: CallMerge, *, workers: i
                 await _send_with_hook(ctx, chunk, sink)
             del in_flight[number]
             merge.add(sink, ctx.stop.error)
+            merge.settled(chunk)
 
     # A worker more than the slots for every two: while one reads its answer, the slot it
     # freed sends the next chunk of a waiting worker (``send_chunk`` frees it before reading).

@@ -201,7 +201,7 @@ class OpenTelemetryObserver:
 
     def _count_records(self, operation: str, object_type: str, result: BatchResult) -> None:
         call: Attributes = {OPERATION: operation, OBJECT_TYPE: object_type}
-        written = len(result.result_positions)  # not .results: that builds the objects
+        written = result._written_count()  # not len(.results): that builds the objects
         if written:
             self._written.add(written, call)
         failed = collections.Counter(f.category or "_OTHER" for f in result.failed)

@@ -120,6 +120,48 @@ def test_records_sharing_a_callers_trace_id_go_the_general_way() -> None:
     assert len(result.results) == 4
 
 
+def test_a_merged_chunk_lets_its_records_properties_go_and_reports_stay_whole() -> None:
+    # Once a chunk is merged, the plan drops its records' property dicts (issue 19: freed
+    # while the call waits, not all after its last answer). A record the merge did not
+    # account for keeps its own, and is reported with them; a failure keeps its input.
+    def drop(results: list[dict[str, Any]]) -> None:
+        results[:] = [r for r in results if r["properties"].get("name") != "n14"]
+
+    plan = _plan(_records(30))
+    props = plan._distinct.props
+    merge = CallMerge(plan)
+    first, second, third = plan.chunk(0), plan.chunk(1), plan.chunk(2)
+    merge.add([_answer(first)], None)
+    merge.settled(first)
+    assert all(p == {} for p in props[:10])
+    assert props[10] == {"name": "n10"}  # chunks not merged keep theirs
+    missing = _answer(second, drop)
+    merge.add([missing], None)
+    merge.settled(second)
+    assert all(p == {} for p in props[10:20])
+    half = Chunk(2, source=plan, indexes=range(20, 25))  # the merge hears of half of it
+    merge.add([_answer(half)], None)
+    merge.settled(third)
+    assert all(p == {} for p in props[20:25])
+    assert props[25:30] == [{"name": f"n{n}"} for n in range(25, 30)]
+    steps = merge.finish(stop=None, stats=RunStats(), started_at=T0, completed_at=T0)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: BatchResult = done.value
+            break
+    assert len(result.results) == 24
+    failed = {f.positions: f for f in result.failed}
+    assert failed[(14,)].category == "MISSING_FROM_RESPONSE"
+    assert failed[(14,)].input.properties == {"name": "n14"}
+    assert sorted(failed) == [(14,), (25,), (26,), (27,), (28,), (29,)]
+    assert failed[(27,)].category == "NOT_SENT"
+    assert failed[(27,)].input.properties == {"name": "n27"}
+    assert plan.item(3).input.properties == {}  # forgotten: a fresh dict, not the shared one
+    assert plan.item(3).input.properties is not plan.item(4).input.properties
+
+
 def test_kept_results_read_back_across_pages() -> None:
     # _Columns keeps rows in pages (issue 16: no column of a million reallocated in one
     # append); every row reads back as it was added, on either side of a page boundary.
@@ -140,30 +182,62 @@ def test_kept_results_read_back_across_pages() -> None:
         assert columns.positions_of(row) == positions
 
 
-def test_positions_of_rows_steps_a_quarter_page_at_a_time() -> None:
-    # The result's positions are read a step of _POSITIONS_STEP rows at a time (issue 16):
-    # a whole page a step took 1.2 ms (median) of the 1 ms slice in upsert() of 1,000,000
-    # records. The positions are the rows' own, in the order of the rows asked for.
-    from asyncbatch._merge import _PAGE, _POSITIONS_STEP, _Columns
+def test_positions_are_made_when_read_and_load_makes_them_a_slice_at_a_time() -> None:
+    # The result's positions wait, as its objects do, until read: made at the call's end, a
+    # tuple a record held its last answer 0.2-0.4 us a record (issue 19). Read, they are the
+    # rows' own, in the order of the rows; load() makes them with turns for the loop.
+    import asyncio
 
-    assert _POSITIONS_STEP < _PAGE
+    from asyncbatch import _steps
+    from asyncbatch._merge import _PAGE, _Columns, _PositionsOfRows
+    from asyncbatch._models import Deferred
+
     columns = _Columns()
     count = 2 * _PAGE + 3
     for n in range(count):
         columns.add({"id": str(n)}, (n,) if n % 7 else (n, n + 1_000_000))
     rows = list(reversed(range(count)))
-    steps = columns.positions_of_rows(rows)
-    yields = 0
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            positions = stop.value
-            break
-        yields += 1
-    assert yields == -(-count // _POSITIONS_STEP)
-    assert positions == [columns.positions_of(row) for row in rows]
-    assert positions[-7] == (6,) and positions[-1] == (0, 1_000_000)
+    expected = [columns.positions_of(row) for row in rows]
+    assert expected[-7] == (6,) and expected[-1] == (0, 1_000_000)
+
+    def result() -> BatchResult:
+        deferred = Deferred(_PositionsOfRows(columns, rows), list)
+        return BatchResult(
+            status="COMPLETE",
+            results=[],
+            errors=[],
+            num_errors=0,
+            started_at=T0,
+            completed_at=T0,
+            result_positions=deferred,
+        )
+
+    read = result()
+    assert isinstance(read._positions, Deferred)  # nothing made yet
+    assert read._written_count() == 0
+    assert read.result_positions == expected
+    assert read.result_positions is read.result_positions  # made once, kept
+
+    loaded = result()
+    turns = 0
+
+    async def load() -> None:
+        nonlocal turns
+        task = asyncio.create_task(loaded.load())
+        while not task.done():
+            turns += 1
+            await asyncio.sleep(0)
+        await task
+
+    original = _steps.SLICE_SECONDS
+    _steps.SLICE_SECONDS = 0.0  # a turn after every step
+    try:
+        asyncio.run(load())
+    finally:
+        _steps.SLICE_SECONDS = original
+    assert type(loaded._positions) is list and loaded.result_positions == expected
+    assert turns > count // 128  # a turn for the loop every _LOAD_STEP positions at most
+    assert loaded == read
 
 
 def test_the_written_index_answers_like_a_dict_across_pages() -> None:
