@@ -128,22 +128,25 @@ def test_a_merged_chunk_lets_its_records_properties_go_and_reports_stay_whole() 
         results[:] = [r for r in results if r["properties"].get("name") != "n14"]
 
     plan = _plan(_records(30))
-    props = plan._distinct.props
+
+    def props() -> list[dict[str, str]]:
+        return list(plan._distinct.props)
+
     merge = CallMerge(plan)
     first, second, third = plan.chunk(0), plan.chunk(1), plan.chunk(2)
     merge.add([_answer(first)], None)
     merge.settled(first)
-    assert all(p == {} for p in props[:10])
-    assert props[10] == {"name": "n10"}  # chunks not merged keep theirs
+    assert all(p == {} for p in props()[:10])
+    assert props()[10] == {"name": "n10"}  # chunks not merged keep theirs
     missing = _answer(second, drop)
     merge.add([missing], None)
     merge.settled(second)
-    assert all(p == {} for p in props[10:20])
+    assert all(p == {} for p in props()[10:20])
     half = Chunk(2, source=plan, indexes=range(20, 25))  # the merge hears of half of it
     merge.add([_answer(half)], None)
     merge.settled(third)
-    assert all(p == {} for p in props[20:25])
-    assert props[25:30] == [{"name": f"n{n}"} for n in range(25, 30)]
+    assert all(p == {} for p in props()[20:25])
+    assert props()[25:30] == [{"name": f"n{n}"} for n in range(25, 30)]
     steps = merge.finish(stop=None, stats=RunStats(), started_at=T0, completed_at=T0)
     while True:
         try:

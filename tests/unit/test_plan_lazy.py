@@ -66,3 +66,74 @@ def test_release_hands_over_the_lists() -> None:
     lists = plan.release()
     assert sum(map(len, lists)) > 0
     assert plan.chunk_count == 3  # counts stay; the objects are gone
+
+
+def test_a_large_plan_keeps_its_columns_in_pages_and_reads_across_them() -> None:
+    # Five lists of a million grown by appending reallocated together at CPython's growth
+    # points, each step copying up to 8 MB into fresh memory: single planning steps of 4-12
+    # ms (issue 16). The columns are pages of _PAGE records; a chunk of 100 straddles two
+    # pages now and then, and reads, coalesces and forgets across them as one list would.
+    from asyncbatch._plan import _FORGOTTEN, _PAGE
+
+    count = 2 * _PAGE + 150
+    records: list[dict[str, object]] = [
+        {"id": f"r{n}", "properties": {"n": str(n)}} for n in range(count)
+    ]
+    records.append({"id": "r5", "properties": {"later": "yes"}})  # page 0, coalesced last
+    records.append({"id": f"r{_PAGE + 1}", "properties": {"n": "again"}, "objectWriteTraceId": "t"})
+    plan = plan_chunks(records, operation="upsert", id_property="code")
+    d = plan._distinct
+    assert d.count == plan.records == count
+    for column in (d.ids, d.idps, d.first, d.props, d.traces):
+        assert [len(page) for page in column.pages] == [_PAGE, _PAGE, 150]
+    straddling = [c for c in plan.chunks if c.indexes[0] // _PAGE != c.indexes[-1] // _PAGE]
+    assert [c.number for c in straddling] == [40, 81]  # 4000-4099 and 8100-8199
+    whole = plan_chunks(records, operation="upsert", id_property="code", chunk_size=100)
+    for chunk in whole.chunks:
+        inputs = [item.input for item in chunk.items]
+        chunk.shed()
+        assert tuple(map(list, chunk.fields())) == tuple(map(list, fields_of(inputs)))
+        assert plan.wheres(list(reversed(chunk.indexes))) == [
+            plan.positions(i)[0] if len(plan.positions(i)) == 1 else plan.positions(i)
+            for i in reversed(chunk.indexes)
+        ]
+    assert plan.item(5).positions == (5, count) and plan.item(5).input.properties == {
+        "n": "5",
+        "later": "yes",
+    }
+    assert plan.item(_PAGE + 1).input.object_write_trace_id == "t"
+    assert plan.item(_PAGE + 1).input.properties == {"n": "again"}
+    plan.forget(range(_PAGE - 50, _PAGE + 50))  # across a page boundary
+    plan.forget([0, 2 * _PAGE + 3])
+    forgotten = [i for i, props in enumerate(d.props) if props is _FORGOTTEN]
+    assert forgotten == [0, *range(_PAGE - 50, _PAGE + 50), 2 * _PAGE + 3]
+    assert sum(map(len, plan.release())) == 5 * count + plan.chunk_count
+
+
+def test_chunks_read_across_pages_whatever_their_indexes() -> None:
+    # Records keyed two ways: each chunk's indexes are a list (every other record), some
+    # across a page boundary; and a plan with nothing coalesced reads its positions from
+    # the page itself.
+    from asyncbatch._plan import _PAGE
+
+    records: list[dict[str, object]] = []
+    for n in range(2 * _PAGE + 10):
+        record: dict[str, object] = {"id": f"r{n}", "properties": {"n": str(n)}}
+        if n % 2:
+            record = {**record, "id": f"e{n}@x.com", "idProperty": "email"}
+        records.append(record)
+    mixed = plan_chunks(records, operation="upsert", id_property="code")
+    straddling = 0
+    for chunk in mixed.chunks:
+        assert isinstance(chunk.indexes, list)
+        straddling += chunk.indexes[0] // _PAGE != chunk.indexes[-1] // _PAGE
+        inputs = [item.input for item in chunk.items]
+        chunk.shed()
+        assert tuple(map(list, chunk.fields())) == tuple(map(list, fields_of(inputs)))
+        assert mixed.wheres(chunk.indexes) == list(chunk.indexes)  # position = index here
+    assert straddling >= 2
+    plain = plan_chunks(records[::2], operation="upsert", id_property="code")
+    assert not plain._distinct.later
+    for chunk in plain.chunks:
+        shuffled = list(reversed(chunk.indexes))
+        assert plain.wheres(shuffled) == shuffled
