@@ -34,7 +34,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._limiters import Clock, LimiterLike, RateLimit, Sleep, as_limiter, make_limiter
-from ._merge import CallMerge
+from ._merge import CallMerge, ResultStore
 from ._models import BatchResult
 from ._observe import make_observer
 from ._operations import ARCHIVE, CREATE, READ, UPDATE, UPSERT, OperationSpec
@@ -744,6 +744,10 @@ class BatchClient:
             trace_prefix=f"ab{secrets.token_hex(4)}",
         )
         ahead = self._read_ahead(object_type, operation)
+        # Made before planning, whose collections age it: the list of the answers' property
+        # dicts grows through the call, and while young each collection walks all of it
+        # (a 36 ms collection of the middle generation at 570,000 results, measured).
+        store = ResultStore()
         try:
             plan = await cooperatively(steps)  # a turn for the loop every few ms
         except BaseException:
@@ -756,7 +760,7 @@ class BatchClient:
         ctx.on_chunk = on_chunk
         started_wall = dt.datetime.now(dt.UTC)
         started = self._engine.clock()
-        merge = CallMerge(plan)
+        merge = CallMerge(plan, store)
         try:
             await run_list(ctx, plan, merge, workers=self._max_concurrency)
         finally:
