@@ -945,11 +945,13 @@ async def run_loop_stall(
     """Per size three rows: the first call of a client, the same with ``gc.freeze()`` in the
     application, and a call to an endpoint that answered before (``--warm``: no canary),
     each from ``STALL_RUNS`` runs of ``python -m benchmarks.loop_stall [--freeze] [--warm]
-    N`` in a process of its own."""
+    N`` in a process of its own; and a fourth, the host's control (``--control``: the same
+    ticker and records, no library code)."""
     rows = []
     sizes = STALL_QUICK_SIZES if quick else STALL_SIZES
     runs = 1 if quick else STALL_RUNS
-    variants = [(size, flag) for size in sizes for flag in ("", "--freeze", "--warm")]
+    flags = ("", "--freeze", "--warm", "--control")
+    variants = [(size, flag) for size in sizes for flag in flags]
     for size, flag in variants:
         label = f"asyncbatch upsert() {size:,}" + _STALL_LABELS[flag]
         measured: list[dict[str, Any]] = []
@@ -967,7 +969,12 @@ async def run_loop_stall(
 
 
 #: What each variant's flag adds to a loop-stall row's label.
-_STALL_LABELS = {"": "", "--freeze": ", app gc.freeze()", "--warm": ", endpoint answered before"}
+_STALL_LABELS = {
+    "": "",
+    "--freeze": ", app gc.freeze()",
+    "--warm": ", endpoint answered before",
+    "--control": ", control: no library code",
+}
 
 
 async def _one_stall_run(size: int, flag: str) -> tuple[dict[str, Any] | None, str]:
@@ -1010,7 +1017,8 @@ def _stall_row(
         "p99_stall_ms": figures["p99_stall_ms"],
         "ticks": figures["ticks"],
         "minor_faults": figures.get("minor_faults"),
-        "goal_ms": STALL_GOAL_MS if size >= 1_000_000 else None,
+        "goal_ms": STALL_GOAL_MS if size >= 1_000_000 and not figures.get("control") else None,
+        "control": figures.get("control", False),
         "gc_freeze": figures["gc_freeze"],
         "warm": figures.get("warm", False),
         "full_collections": figures.get("full_collections"),
@@ -1029,12 +1037,19 @@ def _stall_lines(rows: list[dict[str, Any]]) -> list[str]:
         runs = row["max_stall_runs_ms"]
         variant = ", application gc.freeze()" if row.get("gc_freeze") else ""
         variant += ", endpoint answered before (no canary)" if row.get("warm") else ""
+        if row.get("control"):
+            variant = ", the host's control (the same ticker, no library code)"
         each = ", ".join(f"{ms:.1f}" for ms in runs)
+        collections = (
+            ""
+            if row.get("full_collections") is None
+            else f"; {row['full_collections']} full GC collection(s), longest "
+            f"{row['longest_full_collection_ms']} ms"
+        )
         lines.append(
             f"    {row['records']:,} records{variant}: longest stall {row['max_stall_ms']:.1f} ms "
             f"(median of {len(runs)} run(s): {each}), p99 {row['p99_stall_ms']:.2f} ms over "
-            f"{row['ticks']:,} ticks; {row['full_collections']} full GC collection(s), longest "
-            f"{row['longest_full_collection_ms']} ms{_stall_goal(row, runs)}"
+            f"{row['ticks']:,} ticks{collections}{_stall_goal(row, runs)}"
         )
         if row.get("load_max_stall_ms") is not None:
             lines.append(
