@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import accumulate
 from typing import Any
 
 import attrs
@@ -408,11 +407,14 @@ class _Columns:
     def _seal(self) -> None:
         """Turn the last (full) page into tuples and arrays (see the class docstring)."""
         ids, traces, created, updated, flags, props, where = self._pages[-1]
-        base = (len(self._pages) - 1) * _PAGE
-        for at, positions in enumerate(where):
-            if type(positions) is not int:
-                self._many[base + at] = positions
-        positions = array("q", [w if type(w) is int else -1 for w in where])
+        try:
+            positions = array("q", where)  # one position each, as a rule
+        except TypeError:
+            base = (len(self._pages) - 1) * _PAGE
+            for at, several in enumerate(where):
+                if type(several) is not int:
+                    self._many[base + at] = several
+            positions = array("q", [w if type(w) is int else -1 for w in where])
         self._pages[-1] = (
             _packed(ids),
             _packed(traces),
@@ -507,23 +509,25 @@ ResultStore = _Columns
 
 
 class _Texts(Sequence[str]):
-    """A sealed page's column of strings as one string and where each ends: no object the
-    garbage collector tracks or walks (a tuple of them it walks once more, to untrack)."""
+    """A sealed page's column of strings as one string, NUL between them: nothing the
+    garbage collector tracks or walks (a tuple of them it walks once more, to untrack). Split
+    back on first read."""
 
-    __slots__ = ("_ends", "_text")
+    __slots__ = ("_count", "_split", "_text")
 
-    def __init__(self, text: str, ends: array[int]) -> None:
+    def __init__(self, text: str, count: int) -> None:
         self._text = text
-        self._ends = ends
+        self._count = count
+        self._split: list[str] | None = None
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return self._count
 
     def __getitem__(self, at: Any) -> Any:
-        if isinstance(at, slice):
-            return [self[i] for i in range(*at.indices(len(self)))]
-        start = self._ends[at - 1] if at else 0
-        return self._text[start : self._ends[at]]
+        split = self._split
+        if split is None:
+            split = self._split = self._text.split(_NUL)
+        return split[at]
 
 
 class _Nones(Sequence[None]):
@@ -545,17 +549,20 @@ class _Nones(Sequence[None]):
 
 
 def _packed(column: list[Any]) -> Sequence[Any]:
-    """A full page's column as compactly as its values allow: all None, all strings (one
-    string and their ends), or else a tuple."""
-    nones = column.count(None)
-    if nones == len(column):
-        return _Nones(nones)
-    if not nones:
-        try:
-            return _Texts("".join(column), array("q", accumulate(map(len, column))))
-        except TypeError:  # not only strings
-            pass
-    return tuple(column)
+    """A full page's column as compactly as its values allow: strings none of which holds a
+    NUL (one string), all None, or else a tuple."""
+    try:
+        text = _NUL.join(column)
+    except TypeError:  # not only strings
+        if column.count(None) == len(column):
+            return _Nones(len(column))
+        return tuple(column)
+    if text.count(_NUL) != len(column) - 1:  # a string held a NUL of its own
+        return tuple(column)
+    return _Texts(text, len(column))
+
+
+_NUL = "\x00"
 
 
 class _Rows(Sequence[Any]):

@@ -185,6 +185,37 @@ def test_kept_results_read_back_across_pages() -> None:
         assert columns.positions_of(row) == positions
 
 
+def test_a_full_page_is_sealed_into_what_the_collector_need_not_walk() -> None:
+    # Issue 16: pages of lists piled up young during a call and each collection walked them
+    # (10-100 ms in upsert() of 1,000,000). A full page's strings become one string (a
+    # tuple if one holds a NUL), an all-None column a count, numbers arrays; every entry
+    # and position reads back as added, and positions of coalesced records too.
+    from array import array
+
+    from asyncbatch._merge import _PAGE, _Columns, _Nones, _Texts
+
+    columns = _Columns()
+    added = []
+    for n in range(3 * _PAGE + 7):
+        trace = f"t{n}" if n != _PAGE + 3 else "t\x00nul"  # page 1 holds a NUL
+        created = None if n < _PAGE else f"2026-01-{n % 28 + 1:02d}"
+        entry = (str(n), trace, created, None, n % 2 == 0, n % 3 == 0, {"p": str(n)})
+        positions = (n,) if n % 5 else (n, n + 1_000_000)
+        columns.add(entry, positions)
+        added.append((entry, positions))
+    page0, page1 = columns._pages[:2]
+    assert type(page0[0]) is _Texts and type(page0[1]) is _Texts
+    assert type(page0[2]) is _Nones and type(page0[3]) is _Nones
+    assert type(page1[1]) is tuple and type(page1[2]) is _Texts
+    assert type(page0[4]) is array and type(page0[6]) is array and not page0[5]
+    assert all(type(c) is list for c in columns._pages[3])  # the page being filled
+    for row, (entry, positions) in enumerate(added):
+        assert columns.entry(row) == entry
+        assert columns.positions_of(row) == positions
+    rows = list(reversed(range(len(added))))
+    assert columns.positions_of_rows(rows) == [added[row][1] for row in rows]
+
+
 def test_positions_are_made_when_read_and_load_makes_them_a_slice_at_a_time() -> None:
     # The result's positions wait, as its objects do, until read: made at the call's end, a
     # tuple a record held its last answer 0.2-0.4 us a record (issue 19). Read, they are the
