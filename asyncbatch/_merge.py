@@ -484,6 +484,10 @@ class _Columns:
         archived, new = bool(flag & 1), bool(flag & 2)
         return (ids[at], traces[at], created[at], updated[at], archived, new, self._props[row])
 
+    def entries_of_rows(self, rows: Sequence[int]) -> list[Any]:
+        """``entry`` of each of ``rows``."""
+        return list(map(self.entry, rows))
+
     def positions_of_rows(self, rows: Sequence[int]) -> list[tuple[int, ...]]:
         """``positions_of`` each of ``rows``."""
         pages, many = self._pages, self._many
@@ -566,48 +570,37 @@ _NUL = "\x00"
 
 
 class _Rows(Sequence[Any]):
-    """Kept results in the order of ``rows``, read back from their columns as entries (what
-    ``Deferred`` builds into result objects on first access)."""
+    """Kept results in the order of ``rows``, each read back from the columns by ``one``
+    (``many`` for several rows at once) when asked for: what ``Deferred`` builds into result
+    objects, or into ``BatchResult.result_positions``, on first access."""
 
-    __slots__ = ("_columns", "_rows")
+    __slots__ = ("_many", "_one", "_rows")
 
-    def __init__(self, columns: _Columns, rows: Sequence[int]) -> None:
-        self._columns = columns
+    def __init__(
+        self,
+        rows: Sequence[int],
+        one: Callable[[int], Any],
+        many: Callable[[Sequence[int]], list[Any]],
+    ) -> None:
         self._rows = rows
+        self._one = one
+        self._many = many
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return [self._columns.entry(row) for row in self._rows[index]]
-        return self._columns.entry(self._rows[index])
+            return self._many(self._rows[index])
+        return self._one(self._rows[index])
 
     def __iter__(self) -> Iterator[Any]:
-        return map(self._columns.entry, self._rows)
+        return map(self._one, self._rows)
 
 
-class _PositionsOfRows(Sequence[tuple[int, ...]]):
-    """The caller's positions of the results kept at ``rows``, made when read (what
-    ``Deferred`` builds into ``BatchResult.result_positions``, ``BatchResult.load`` a slice at
-    a time)."""
-
-    __slots__ = ("_columns", "_rows")
-
-    def __init__(self, columns: _Columns, rows: Sequence[int]) -> None:
-        self._columns = columns
-        self._rows = rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return self._columns.positions_of_rows(self._rows[index])
-        return self._columns.positions_of(self._rows[index])
-
-    def __iter__(self) -> Iterator[tuple[int, ...]]:
-        return iter(self._columns.positions_of_rows(self._rows))
+def _read_at_once(rows: Sequence[Any]) -> list[Any]:
+    """Every item of ``rows`` (a ``_Rows``, or a slice of one already read) in one pass."""
+    return list(rows[:])
 
 
 class _Written:
@@ -917,13 +910,15 @@ class _Merger:
                 elif index in failures:
                     failed.append(failures[index])
         rows.extend(self.extra_rows)  # in place: a copy of a million holds the loop
-        entries = _Rows(columns, rows)
+        entries = _Rows(rows, columns.entry, columns.entries_of_rows)
         return BatchResult(
             status=self.status(len(indexes)),
             results=list(entries) if self.build is None else Deferred(entries, self.build),
             # Built when read: a tuple per record made here held the call's end 0.2-0.4 us
             # a record (4-9 ms of an upsert of 20,000, after its last answer).
-            result_positions=Deferred(_PositionsOfRows(columns, rows), list),
+            result_positions=Deferred(
+                _Rows(rows, columns.positions_of, columns.positions_of_rows), _read_at_once
+            ),
             errors=self.errors,
             num_errors=len(self.errors),
             requested_at=min(self.requested) if self.requested else None,

@@ -223,7 +223,7 @@ def test_positions_are_made_when_read_and_load_makes_them_a_slice_at_a_time() ->
     import asyncio
 
     from asyncbatch import _steps
-    from asyncbatch._merge import _PAGE, _Columns, _PositionsOfRows
+    from asyncbatch._merge import _PAGE, _Columns, _read_at_once, _Rows
     from asyncbatch._models import Deferred
 
     columns = _Columns()
@@ -235,7 +235,8 @@ def test_positions_are_made_when_read_and_load_makes_them_a_slice_at_a_time() ->
     assert expected[-7] == (6,) and expected[-1] == (0, 1_000_000)
 
     def result() -> BatchResult:
-        deferred = Deferred(_PositionsOfRows(columns, rows), list)
+        positions = _Rows(rows, columns.positions_of, columns.positions_of_rows)
+        deferred = Deferred(positions, _read_at_once)
         return BatchResult(
             status="COMPLETE",
             results=[],
