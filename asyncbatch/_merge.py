@@ -374,24 +374,24 @@ class _Columns:
     Each column is kept in pages of ``_PAGE`` rows: seven lists of a million growing in step
     reallocate together, copying 8 MB each in one append (~20 ms holding the loop).
 
-    A page is sealed once full (``_seal``): its columns of strings become tuples, which the
-    collector stops tracking at its next look, and its numbers arrays, which it never
-    tracks. Left as lists, every page merged since the last collection of a generation was
-    walked, reference by reference, by that collection: the young collections of an
-    ``upsert()`` of 1,000,000 records took 10-22 ms each, and one of the middle generation
-    100 ms, holding the loop (measured).
+    A page is sealed once full (``_seal``): each column of strings becomes one string
+    (``_packed``), and its numbers arrays, none of which the collector walks. Left as
+    lists, every page merged since the last collection of a generation was walked,
+    reference by reference, by that collection: the young collections of an ``upsert()`` of
+    1,000,000 records took 10-22 ms each, and one of the middle generation 100 ms, holding
+    the loop (measured).
 
     The answers' property dicts are one list for the whole call, not a list a page: a list
-    a page is young, and so walked, until the collector has seen it twice, and those pages
-    were 20-40 ms of a middle-generation collection; one list is old after its first two
-    collections, and its reallocations copy one list, not seven."""
+    a page is young, and so walked, until the collector has seen it twice (20-40 ms of a
+    middle-generation collection). A list call makes its store before planning
+    (``ResultStore``), whose collections age that one list into the old generation."""
 
     __slots__ = ("_many", "_page", "_pages", "_props", "rows")
 
     def __init__(self) -> None:
-        #: per page: ids, traces, created, updated, flags, (unused), positions (flags:
-        #: archived + 2 * new; -1: ``_props`` holds the entry itself; positions: one position
-        #: as itself; once sealed, -1: several, in ``_many``)
+        #: per page: ids, traces, created, updated, flags, positions (flags: archived +
+        #: 2 * new; -1: ``_props`` holds the entry itself; positions: one position as
+        #: itself; once sealed, -1: several, in ``_many``)
         self._pages: list[tuple[Any, ...]] = []
         self._page: tuple[list[Any], ...] = ()
         self._many: dict[int, tuple[int, ...]] = {}  # row -> positions, sealed pages
@@ -401,12 +401,12 @@ class _Columns:
     def _new_page(self) -> None:
         if self._pages:
             self._seal()
-        self._page = ([], [], [], [], [], [], [])
+        self._page = ([], [], [], [], [], [])
         self._pages.append(self._page)
 
     def _seal(self) -> None:
         """Turn the last (full) page into tuples and arrays (see the class docstring)."""
-        ids, traces, created, updated, flags, props, where = self._pages[-1]
+        ids, traces, created, updated, flags, where = self._pages[-1]
         try:
             positions = array("q", where)  # one position each, as a rule
         except TypeError:
@@ -421,7 +421,6 @@ class _Columns:
             _packed(created),
             _packed(updated),
             array("b", flags),
-            props,  # empty: the dicts are in ``_props``
             positions,
         )
 
@@ -430,7 +429,7 @@ class _Columns:
         written for ``positions``; returns its row."""
         if not self.rows % _PAGE:
             self._new_page()
-        ids, traces, created, updated, flags, _, where = self._page
+        ids, traces, created, updated, flags, where = self._page
         props = self._props
         if type(entry) is tuple:
             ids.append(entry[0])
@@ -469,14 +468,14 @@ class _Columns:
             page[3].extend(updated)
             page[4].extend([gone + 2 * made for gone, made in zip(archived, new, strict=True)])
             self._props.extend(props)
-            page[6].extend(wheres[done : done + len(part)])
+            page[5].extend(wheres[done : done + len(part)])
             done += len(part)
             self.rows += len(part)
         return first_row
 
     def entry(self, row: int) -> Any:
         """The entry kept at ``row``, as ``add`` was given it."""
-        ids, traces, created, updated, flags, _, _ = self._pages[row // _PAGE]
+        ids, traces, created, updated, flags, _ = self._pages[row // _PAGE]
         at = row % _PAGE
         flag = flags[at]
         if flag < 0:
@@ -491,7 +490,7 @@ class _Columns:
     def positions_of_rows(self, rows: Sequence[int]) -> list[tuple[int, ...]]:
         """``positions_of`` each of ``rows``."""
         pages, many = self._pages, self._many
-        wheres = [pages[row // _PAGE][6][row % _PAGE] for row in rows]
+        wheres = [pages[row // _PAGE][5][row % _PAGE] for row in rows]
         return [
             (where,) if type(where) is int and where >= 0 else many.get(row, where)
             for row, where in zip(rows, wheres, strict=True)
@@ -499,7 +498,7 @@ class _Columns:
 
     def positions_of(self, row: int) -> tuple[int, ...]:
         """The caller's positions of the input written at ``row``."""
-        positions = self._pages[row // _PAGE][6][row % _PAGE]
+        positions = self._pages[row // _PAGE][5][row % _PAGE]
         if type(positions) is not int:
             return positions  # type: ignore[no-any-return]
         return (positions,) if positions >= 0 else self._many[row]

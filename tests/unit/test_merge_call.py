@@ -207,7 +207,7 @@ def test_a_full_page_is_sealed_into_what_the_collector_need_not_walk() -> None:
     assert type(page0[0]) is _Texts and type(page0[1]) is _Texts
     assert type(page0[2]) is _Nones and type(page0[3]) is _Nones
     assert type(page1[1]) is tuple and type(page1[2]) is _Texts
-    assert type(page0[4]) is array and type(page0[6]) is array and not page0[5]
+    assert type(page0[4]) is array and type(page0[5]) is array and len(page0) == 6
     assert all(type(c) is list for c in columns._pages[3])  # the page being filled
     for row, (entry, positions) in enumerate(added):
         assert columns.entry(row) == entry
